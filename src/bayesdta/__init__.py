@@ -1,0 +1,37 @@
+"""bayesdta: Bayesian hierarchical meta-analysis of diagnostic test accuracy.
+
+The bivariate binomial model (Chu & Cole 2006; Reitsma et al. 2005) with exact likelihood,
+a three-level extension for several correlated models per study, meta-regression, posterior
+SROC / AUC / regions / heterogeneity, figures and reports. Sampled with NUTS (nutpie or PyMC).
+"""
+
+from __future__ import annotations
+
+from .data import DTAData, counts_from_metrics, split_confusion
+from .datasets import list_examples, load_example, load_truth
+from .exceptions import BayesDTAError, DTADataError, SamplerWarning, SpecError
+from .fit import DTAFit, fit, load
+from .model import ModelSpec
+from .priors import DEFAULT_PRIORS, Prior
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DTAData",
+    "DTAFit",
+    "ModelSpec",
+    "Prior",
+    "DEFAULT_PRIORS",
+    "fit",
+    "load",
+    "load_example",
+    "load_truth",
+    "list_examples",
+    "split_confusion",
+    "counts_from_metrics",
+    "BayesDTAError",
+    "DTADataError",
+    "SpecError",
+    "SamplerWarning",
+    "__version__",
+]

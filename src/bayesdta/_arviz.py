@@ -1,0 +1,112 @@
+"""Every ArviZ call of the package lives here (ArviZ 0.x, InferenceData).
+
+Moving to ArviZ 1 (DataTree) means changing this module only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "InferenceData",
+    "make_idata",
+    "ess_bulk",
+    "ess_tail",
+    "rhat",
+    "bfmi",
+    "to_netcdf",
+    "from_netcdf",
+    "loo_pointwise",
+]
+
+
+def _az():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    return az
+
+
+def InferenceData(**groups: xr.Dataset):  # noqa: N802 - mirrors the ArviZ class name
+    """Build an InferenceData from xarray Datasets."""
+    return _az().InferenceData(**groups)
+
+
+def make_idata(groups: dict[str, xr.Dataset]):
+    """Build an InferenceData from a dict of group name to Dataset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _az().InferenceData(**groups)
+
+
+def _as_chain_draw(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[None, :]
+    return x
+
+
+def ess_bulk(x: np.ndarray) -> float:
+    """Bulk effective sample size of draws shaped (chain, draw)."""
+    return float(_az().ess(_as_chain_draw(x), method="bulk"))
+
+
+def ess_tail(x: np.ndarray) -> float:
+    """Tail effective sample size of draws shaped (chain, draw)."""
+    return float(_az().ess(_as_chain_draw(x), method="tail"))
+
+
+def rhat(x: np.ndarray) -> float:
+    """Rank-normalized split R-hat of draws shaped (chain, draw)."""
+    return float(_az().rhat(_as_chain_draw(x)))
+
+
+def bfmi(energy: np.ndarray) -> np.ndarray:
+    """E-BFMI per chain from the energy of draws shaped (chain, draw)."""
+    return np.asarray(_az().bfmi(np.asarray(energy, dtype=float)))
+
+
+def to_netcdf(idata: Any, path: str | Path) -> None:
+    """Write an InferenceData to a netCDF file."""
+    idata.to_netcdf(str(path), engine="h5netcdf")
+
+
+def from_netcdf(path: str | Path):
+    """Read an InferenceData written by :func:`to_netcdf`, fully loaded into memory."""
+    az = _az()
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    for g in idata.groups():
+        getattr(idata, g).load()
+    return idata
+
+
+def loo_pointwise(log_lik: xr.DataArray, *, dim: str) -> dict[str, Any]:
+    """PSIS-LOO from a pointwise log-likelihood DataArray with dims (chain, draw, ``dim``).
+
+    Returns
+    -------
+    dict
+        ``elpd_loo``, ``se``, ``p_loo``, ``loo_i`` (array over ``dim``), ``pareto_k`` (array),
+        ``warning`` (bool: some k > 0.7).
+    """
+    az = _az()
+    idata = az.InferenceData(
+        log_likelihood=xr.Dataset({"ll": log_lik}),
+        posterior=xr.Dataset({"dummy": log_lik.isel({dim: 0}, drop=True) * 0.0}),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = az.loo(idata, pointwise=True, var_name="ll")
+    return {
+        "elpd_loo": float(res["elpd_loo"]),
+        "se": float(res["se"]),
+        "p_loo": float(res["p_loo"]),
+        "loo_i": np.asarray(res["loo_i"]),
+        "pareto_k": np.asarray(res["pareto_k"]),
+        "warning": bool(np.any(np.asarray(res["pareto_k"]) > 0.7)),
+    }

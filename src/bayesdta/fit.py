@@ -1,0 +1,575 @@
+"""Fitting and results: :func:`fit` returns a :class:`DTAFit`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import expit, gammaln
+
+from . import _arviz
+from . import stats as st
+from .data import DTAData
+from .exceptions import DTADataError, SamplerWarning, SpecError
+from .model import OUTCOMES, BuiltModel, Design, ModelSpec, build_model, make_design
+from .sampling import SamplerSettings, sample
+
+__all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
+
+ESS_MIN = 400
+RHAT_MAX = 1.01
+_KEEP = (
+    "beta_sensitivity",
+    "beta_specificity",
+    "tau_sensitivity",
+    "tau_specificity",
+    "rho",
+    "tau_within_sensitivity",
+    "tau_within_specificity",
+    "rho_within",
+    "theta",
+)
+
+
+def _binom_logpmf(k: np.ndarray, n: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """log Binomial(k | n, invlogit(theta)), stable for large |theta|."""
+    log_p = -np.logaddexp(0.0, -theta)
+    log_q = -np.logaddexp(0.0, theta)
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
+
+
+def _as_data(data: DTAData | pd.DataFrame, study: str | None, model: str | None) -> DTAData:
+    if isinstance(data, DTAData):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return DTAData.from_frame(data, study=study, model=model)
+    if isinstance(data, (str, Path)):
+        return DTAData.from_csv(data, study=study, model=model)
+    raise DTADataError(f"data must be a DTAData, a DataFrame or a CSV path, got {type(data).__name__}")
+
+
+def fit(
+    data: DTAData | pd.DataFrame | str | Path,
+    *,
+    formula: str | None = None,
+    formula_sensitivity: str | None = None,
+    formula_specificity: str | None = None,
+    reference: Mapping[str, str] | None = None,
+    levels: int | None = None,
+    priors: Mapping[str, Any] | None = None,
+    tau_by: str | None = None,
+    parameterization: str = "noncentered",
+    spec: ModelSpec | None = None,
+    weights: Sequence[float] | np.ndarray | None = None,
+    backend: str = "nutpie",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    target_accept: float = 0.8,
+    seed: int | None = None,
+    cores: int | None = None,
+    progress: bool = False,
+    study: str | None = None,
+    model: str | None = None,
+) -> DTAFit:
+    """Fit the hierarchical bivariate binomial model (optionally three-level, with covariates).
+
+    Parameters
+    ----------
+    data : DTAData, DataFrame or path
+        The 2x2 tables. DataFrames and CSV paths are validated with :class:`DTAData`
+        (``study=`` and ``model=`` name the id columns).
+    formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by, parameterization
+        Model settings, see :class:`~bayesdta.model.ModelSpec`. Alternatively pass ``spec``.
+    spec : ModelSpec, optional
+        A complete model specification (the other model settings must then be left unset).
+    weights : array, optional
+        Per-row likelihood weights (0 drops a row but keeps the compiled model's shapes).
+    backend : {"nutpie", "pymc"}
+        NUTS implementation (nutpie compiles once per model structure and re-uses it).
+    draws, tune, chains, target_accept, seed, cores, progress
+        Sampler settings, see :class:`~bayesdta.sampling.SamplerSettings`.
+    study, model : str, optional
+        Id columns when ``data`` is a DataFrame or path.
+
+    Returns
+    -------
+    DTAFit
+    """
+    data = _as_data(data, study, model)
+    if spec is None:
+        spec = ModelSpec(
+            levels=levels,
+            formula=formula,
+            formula_sensitivity=formula_sensitivity,
+            formula_specificity=formula_specificity,
+            reference=reference or {},
+            priors=priors or {},
+            tau_by=tau_by,
+            parameterization=parameterization,  # type: ignore[arg-type]
+        )
+    elif any(
+        v is not None
+        for v in (formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by)
+    ):
+        raise SpecError("give either spec= or individual model settings, not both")
+    settings = SamplerSettings(
+        backend=backend,  # type: ignore[arg-type]
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        seed=seed,
+        cores=cores,
+        progress=progress,
+    )
+    return _fit(data, spec, settings, weights=weights)
+
+
+def _fit(
+    data: DTAData,
+    spec: ModelSpec,
+    settings: SamplerSettings,
+    *,
+    weights: Sequence[float] | np.ndarray | None = None,
+    design: Design | None = None,
+) -> DTAFit:
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    built = build_model(data, spec, weights=w, design=design)
+    raw, timing = sample(built, settings)
+    idata = _postprocess(raw, built, data, w)
+    settings_d = settings.to_dict()
+    settings_d["seed"] = int(timing["seed"])
+    result = DTAFit(idata, data, spec, settings_d, design=built.design, timing=timing)
+    msgs = result.diagnostics()["warnings"]
+    if msgs:
+        warnings.warn("; ".join(msgs), SamplerWarning, stacklevel=3)
+    return result
+
+
+def _postprocess(raw: Any, built: BuiltModel, data: DTAData, weights: np.ndarray | None):
+    post = raw.posterior
+    n, g = built.n_rows, built.n_groups
+    keep = [v for v in _KEEP if v in post]
+    ds = post[keep].isel(row=slice(0, n))
+    if "group" in ds.dims:
+        ds = ds.isel(group=slice(0, g))
+    ds = ds.assign_coords(row=data.row_labels, outcome=list(OUTCOMES))
+    ds = xr.Dataset({k: ds[k].astype(float) for k in ds.data_vars}, attrs={})
+    ds.attrs = {"created_by": "bayesdta"}
+    theta = ds["theta"].values
+    tp, tn = data.tp, data.tn
+    n1, n0 = data.n_diseased, data.n_nondiseased
+    ll = _binom_logpmf(tp, n1, theta[..., 0]) + _binom_logpmf(tn, n0, theta[..., 1])
+    log_lik = xr.Dataset(
+        {"dta": (("chain", "draw", "row"), ll)},
+        coords={"chain": ds.chain, "draw": ds.draw, "row": data.row_labels},
+    )
+    w = np.ones(n) if weights is None else weights
+    observed = xr.Dataset(
+        {"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels}
+    )
+    const = xr.Dataset(
+        {
+            "FN": ("row", data.fn),
+            "FP": ("row", data.fp),
+            "n_diseased": ("row", n1),
+            "n_nondiseased": ("row", n0),
+            "study": ("row", np.asarray(data.frame["study"], dtype=str)),
+            "weight": ("row", w),
+        },
+        coords={"row": data.row_labels},
+    )
+    stats_keep = [v for v in ("diverging", "energy", "depth", "step_size", "n_steps") if v in raw.sample_stats]
+    sstats = raw.sample_stats[stats_keep]
+    if "diverging" not in sstats:
+        sstats = sstats.assign(diverging=raw.sample_stats["diverging"])
+    return _arviz.make_idata(
+        {
+            "posterior": ds,
+            "log_likelihood": log_lik,
+            "observed_data": observed,
+            "constant_data": const,
+            "sample_stats": sstats.load(),
+        }
+    )
+
+
+class DTAFit:
+    """A fitted DTA meta-analysis: posterior draws, the data, and the model settings.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior`` (coefficients, SDs, correlations, per-row linear predictors ``theta``),
+        ``log_likelihood`` (``dta``: per-row log-likelihood of TP and TN), ``observed_data``,
+        ``constant_data`` and ``sample_stats``.
+    data : DTAData
+        The validated data.
+    spec : ModelSpec
+        The model settings.
+    sampler : dict
+        Sampler settings, including the seed actually used.
+    """
+
+    def __init__(
+        self,
+        idata: Any,
+        data: DTAData,
+        spec: ModelSpec,
+        sampler: Mapping[str, Any],
+        *,
+        design: Design | None = None,
+        timing: Mapping[str, float] | None = None,
+    ) -> None:
+        self.idata = idata
+        self.data = data
+        self.spec = spec
+        self.sampler = dict(sampler)
+        self.design = design or make_design(data, spec)
+        self.timing = dict(timing or {})
+        self._draw_cache: dict[str, xr.DataArray] = {}
+        self._diag: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- basic properties
+    @property
+    def levels(self) -> int:
+        """Number of random-effect levels fitted (2 or 3)."""
+        return 3 if "tau_within_sensitivity" in self.idata.posterior else 2
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior group."""
+        return self.idata.posterior
+
+    @property
+    def n_draws(self) -> int:
+        """Total number of kept draws."""
+        p = self.posterior
+        return int(p.sizes["chain"] * p.sizes["draw"])
+
+    def _coef(self, outcome: str) -> xr.DataArray:
+        return self.posterior[f"beta_{outcome}"]
+
+    def _between(self) -> dict[str, xr.DataArray]:
+        p = self.posterior
+        tau_se, tau_sp = p["tau_sensitivity"], p["tau_specificity"]
+        if "tau_level" in tau_se.dims:
+            # covariate-specific SDs: summaries use the reference level's SDs
+            tau_se, tau_sp = tau_se.isel(tau_level=0, drop=True), tau_sp.isel(tau_level=0, drop=True)
+        return {"tau_se": tau_se, "tau_sp": tau_sp, "rho": p["rho"]}
+
+    def _total_heterogeneity(self) -> dict[str, xr.DataArray]:
+        """SDs and correlation of a new row in a new study: between + within (three levels)."""
+        b = self._between()
+        if self.levels == 2:
+            return b
+        p = self.posterior
+        tw_se, tw_sp, rw = p["tau_within_sensitivity"], p["tau_within_specificity"], p["rho_within"]
+        v_se = b["tau_se"] ** 2 + tw_se**2
+        v_sp = b["tau_sp"] ** 2 + tw_sp**2
+        cov = b["rho"] * b["tau_se"] * b["tau_sp"] + rw * tw_se * tw_sp
+        return {"tau_se": np.sqrt(v_se), "tau_sp": np.sqrt(v_sp), "rho": cov / np.sqrt(v_se * v_sp)}
+
+    # ---------------------------------------------------------------- derived draws
+    def draws(self, name: str) -> xr.DataArray:
+        """Posterior draws (dims chain, draw) of a named summary quantity.
+
+        Names are those of :meth:`summary` (``sensitivity``, ``specificity``, ``lr_positive``,
+        ``lr_negative``, ``dor``, ``mu_sensitivity``, ``tau_sensitivity``, ``rho``, ``auc``,
+        ``i2_sensitivity``, ...).
+        """
+        if name not in self._draw_cache:
+            self._draw_cache.update(self._derived())
+        if name not in self._draw_cache:
+            raise KeyError(f"unknown quantity {name!r}; known: {list(self._draw_cache)}")
+        return self._draw_cache[name]
+
+    def _derived(self) -> dict[str, xr.DataArray]:
+        p = self.posterior
+        out: dict[str, xr.DataArray] = {}
+        mu_se = self._coef("sensitivity").sel(coef_sensitivity="Intercept", drop=True)
+        mu_sp = self._coef("specificity").sel(coef_specificity="Intercept", drop=True)
+        se = xr.apply_ufunc(expit, mu_se)
+        sp = xr.apply_ufunc(expit, mu_sp)
+        out["sensitivity"] = se
+        out["specificity"] = sp
+        lr = st.likelihood_ratios(se.values, sp.values)
+        for k in ("lr_positive", "lr_negative", "dor"):
+            out[k] = se.copy(data=lr[k])
+        out["mu_sensitivity"] = mu_se
+        out["mu_specificity"] = mu_sp
+        b = self._between()
+        out["tau_sensitivity"] = b["tau_se"]
+        out["tau_specificity"] = b["tau_sp"]
+        out["rho"] = b["rho"]
+        if "tau_level" in p["tau_sensitivity"].dims:
+            for lv in p["tau_sensitivity"].coords["tau_level"].values:
+                for o in OUTCOMES:
+                    out[f"tau_{o}[{lv}]"] = p[f"tau_{o}"].sel(tau_level=lv, drop=True)
+        if self.levels == 3:
+            for k in ("tau_within_sensitivity", "tau_within_specificity", "rho_within"):
+                out[k] = p[k]
+        for outcome in OUTCOMES:
+            coef = self._coef(outcome)
+            for c in coef.coords[f"coef_{outcome}"].values:
+                if c == "Intercept":
+                    continue
+                v = coef.sel({f"coef_{outcome}": c}, drop=True)
+                var = _continuous_name(str(c), self.design.scaling)
+                if var is not None:
+                    v = v / self.design.scaling[var][1]
+                out[f"beta_{outcome}[{c}]"] = v
+        # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
+        h = self._total_heterogeneity()
+        args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
+        out["auc"] = se.copy(data=st.auc_sroc(*args))
+        fpr = self.data.fp / self.data.n_nondiseased
+        lo, hi = float(fpr.min()), float(fpr.max())
+        if hi > lo:
+            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=(lo, hi)))
+        lv = st.logit_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn)
+        s2_se = float(st.typical_within_variance(lv.se))
+        s2_sp = float(st.typical_within_variance(lv.sp))
+        out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
+        out["i2_specificity"] = se.copy(data=st.i2_univariate(h["tau_sp"].values ** 2, s2_sp))
+        out["i2_bivariate"] = se.copy(
+            data=st.i2_bivariate(h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp)
+        )
+        return out
+
+    def quantity_names(self) -> list[str]:
+        """Names accepted by :meth:`draws` and shown by :meth:`summary`."""
+        if not self._draw_cache:
+            self._draw_cache.update(self._derived())
+        return list(self._draw_cache)
+
+    # ---------------------------------------------------------------- summaries
+    def summary(self, ci: float = 0.95, *, quantities: Sequence[str] | None = None) -> pd.DataFrame:
+        """Posterior summary of the pooled quantities.
+
+        Parameters
+        ----------
+        ci : float
+            Probability of the equal-tailed credible interval.
+        quantities : sequence of str, optional
+            Which quantities (default: all of :meth:`quantity_names`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by quantity; columns ``mean``, ``median``, ``sd``, ``lower``, ``upper``,
+            ``ess_bulk``, ``ess_tail``, ``r_hat``. ``df.attrs["warnings"]`` lists sampler trouble
+            (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the fit is printed.
+
+        Notes
+        -----
+        ``sensitivity`` and ``specificity`` are the summary point: invlogit of the mean logit
+        (for meta-regressions: at the reference levels and covariate means). ``lr_positive`` =
+        se / (1 - sp), ``lr_negative`` = (1 - se) / sp, ``dor`` = LR+ / LR-, per draw.
+        ``tau_*`` and ``rho`` are between-study; ``*_within`` are between rows of a study.
+        ``auc`` is the area under the HSROC curve (Harbord et al. 2007) over FPR in [0, 1];
+        ``auc_partial`` over the observed FPR range. ``i2_*`` follow Higgins & Thompson (2002)
+        with the typical within-study variance of the observed logits, and ``i2_bivariate``
+        Zhou & Dendukuri (2014); for three levels both use the total (between + within) SDs.
+        """
+        if not 0 < ci < 1:
+            raise SpecError(f"ci must lie in (0, 1), got {ci}")
+        names = list(quantities) if quantities is not None else self.quantity_names()
+        a = (1 - ci) / 2
+        rows = []
+        for name in names:
+            x = self.draws(name).transpose("chain", "draw").values
+            flat = x.ravel()
+            rows.append(
+                {
+                    "quantity": name,
+                    "mean": float(np.mean(flat)),
+                    "median": float(np.median(flat)),
+                    "sd": float(np.std(flat, ddof=1)),
+                    "lower": float(np.quantile(flat, a)),
+                    "upper": float(np.quantile(flat, 1 - a)),
+                    "ess_bulk": _arviz.ess_bulk(x),
+                    "ess_tail": _arviz.ess_tail(x),
+                    "r_hat": _arviz.rhat(x),
+                }
+            )
+        df = pd.DataFrame(rows).set_index("quantity")
+        df.attrs["warnings"] = self.diagnostics()["warnings"]
+        df.attrs["ci"] = ci
+        return df
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Sampler diagnostics of the hyperparameters and pooled quantities.
+
+        Returns
+        -------
+        dict
+            ``divergences``, ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``,
+            ``min_bfmi`` and ``warnings`` (list of messages; empty when all is well).
+        """
+        if self._diag is not None:
+            return self._diag
+        names = [
+            n
+            for n in ("mu_sensitivity", "mu_specificity", "tau_sensitivity", "tau_specificity", "rho",
+                      "tau_within_sensitivity", "tau_within_specificity", "rho_within")
+            if n in self.quantity_names()
+        ] + [n for n in self.quantity_names() if n.startswith("beta_")]
+        rh, eb, et = [], [], []
+        for n in names:
+            x = self.draws(n).transpose("chain", "draw").values
+            rh.append(_arviz.rhat(x))
+            eb.append(_arviz.ess_bulk(x))
+            et.append(_arviz.ess_tail(x))
+        ss = self.idata.sample_stats
+        div = int(ss["diverging"].sum()) if "diverging" in ss else 0
+        bf = float(np.min(_arviz.bfmi(ss["energy"].values))) if "energy" in ss else float("nan")
+        msgs = []
+        if div:
+            msgs.append(f"{div} divergent transitions: the posterior may be biased")
+        worst = int(np.argmax(rh))
+        if rh[worst] > RHAT_MAX:
+            msgs.append(f"R-hat {rh[worst]:.3f} > {RHAT_MAX} for {names[worst]}: chains disagree")
+        low = int(np.argmin(eb))
+        if eb[low] < ESS_MIN:
+            msgs.append(f"bulk ESS {eb[low]:.0f} < {ESS_MIN} for {names[low]}: draw more")
+        if np.isfinite(bf) and bf < 0.3:
+            msgs.append(f"E-BFMI {bf:.2f} < 0.3: poor exploration of the energy distribution")
+        out = {
+            "divergences": div,
+            "max_r_hat": float(np.max(rh)),
+            "min_ess_bulk": float(np.min(eb)),
+            "min_ess_tail": float(np.min(et)),
+            "min_bfmi": bf,
+            "warnings": msgs,
+        }
+        self._diag = out
+        return out
+
+    def format_summary(self, ci: float = 0.95, *, round_to: int = 3) -> str:
+        """The summary as text, headed by any sampler warnings (what the CLI prints)."""
+        df = self.summary(ci)
+        lines = []
+        if df.attrs["warnings"]:
+            lines.append("!" * 78)
+            lines.append("SAMPLER WARNINGS — do not report these results before resolving them:")
+            lines += [f"  * {m}" for m in df.attrs["warnings"]]
+            lines.append("!" * 78)
+        lines.append(
+            f"bayesdta fit: {self.data.n_rows} rows, {self.data.n_studies} studies, "
+            f"{self.levels} levels, {self.n_draws} draws ({self.sampler['backend']}, seed "
+            f"{self.sampler['seed']})"
+        )
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(df.round(round_to).to_string())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.format_summary()
+
+    # ---------------------------------------------------------------- model comparison
+    def loo(self, *, by: str = "study") -> dict[str, Any]:
+        """PSIS-LOO cross-validation (Vehtari et al. 2017), grouped by study or by row.
+
+        Grouping by study sums the pointwise log-likelihood of a study's rows, so the
+        expected log predictive density is that of a whole left-out study.
+
+        Parameters
+        ----------
+        by : {"study", "row"}
+
+        Returns
+        -------
+        dict
+            ``elpd_loo``, ``se``, ``p_loo``, ``loo_i``, ``pareto_k``, ``warning`` and ``labels``.
+        """
+        ll = self.idata.log_likelihood["dta"]
+        if by == "row":
+            res = _arviz.loo_pointwise(ll, dim="row")
+            res["labels"] = list(ll.coords["row"].values)
+        elif by == "study":
+            study = self.data.study_index
+            grouped = xr.concat(
+                [ll.isel(row=np.flatnonzero(study == s)).sum("row") for s in range(self.data.n_studies)],
+                dim="study",
+            ).assign_coords(study=self.data.studies)
+            res = _arviz.loo_pointwise(grouped.transpose("chain", "draw", "study"), dim="study")
+            res["labels"] = self.data.studies
+        else:
+            raise SpecError(f"by must be 'study' or 'row', got {by!r}")
+        return res
+
+    # ---------------------------------------------------------------- refits
+    def refit(
+        self,
+        *,
+        data: DTAData | None = None,
+        weights: Sequence[float] | np.ndarray | None = None,
+        priors: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        **sampler: Any,
+    ) -> DTAFit:
+        """Refit with new data, weights, priors or sampler settings (re-using the compiled model).
+
+        Parameters
+        ----------
+        data : DTAData, optional
+            New data (default: the same).
+        weights : array, optional
+            Per-row weights (0 leaves a row out while keeping shapes).
+        priors : mapping, optional
+            Prior overrides merged over the current ones.
+        seed : int, optional
+            Seed (default: the current fit's seed).
+        **sampler
+            Sampler settings to change (``draws``, ``tune``, ...).
+        """
+        spec = self.spec if priors is None else self.spec.replace(priors=priors)
+        s = {k: v for k, v in self.sampler.items()}
+        s.update(sampler)
+        s["seed"] = self.sampler["seed"] if seed is None else seed
+        return _fit(data or self.data, spec, SamplerSettings(**s), weights=weights)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Save to netCDF (posterior, data, model settings); :func:`bayesdta.load` reads it back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        idata = self.idata.copy()
+        attrs = dict(idata.constant_data.attrs)
+        attrs["bayesdta_data"] = self.data.to_json()
+        attrs["bayesdta_spec"] = json.dumps(self.spec.to_dict())
+        attrs["bayesdta_sampler"] = json.dumps(self.sampler)
+        attrs["bayesdta_timing"] = json.dumps(self.timing)
+        idata.constant_data.attrs = attrs
+        _arviz.to_netcdf(idata, path)
+        return path
+
+
+def load(path: str | Path) -> DTAFit:
+    """Load a fit written by :meth:`DTAFit.save`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no saved fit at {str(path)!r}")
+    idata = _arviz.from_netcdf(path)
+    attrs = dict(idata.constant_data.attrs)
+    try:
+        data = DTAData.from_json(attrs.pop("bayesdta_data"))
+        spec = ModelSpec.from_dict(json.loads(attrs.pop("bayesdta_spec")))
+        sampler = json.loads(attrs.pop("bayesdta_sampler"))
+        timing = json.loads(attrs.pop("bayesdta_timing", "{}"))
+    except KeyError:
+        raise SpecError(f"{str(path)!r} was not written by bayesdta (DTAFit.save)") from None
+    idata.constant_data.attrs = attrs
+    return DTAFit(idata, data, spec, sampler, timing=timing)
+
+
+def _continuous_name(column: str, scaling: Mapping[str, tuple[float, float]]) -> str | None:
+    return column if column in scaling else None

@@ -1,0 +1,551 @@
+"""The one model builder: bivariate (two-level) and three-level binomial models with meta-regression.
+
+Row r is one 2x2 table: model m(r) evaluated in study s(r); n1 = TP + FN, n0 = FP + TN.
+
+.. math::
+
+    TP_r &\\sim \\mathrm{Binomial}(n1_r, \\mathrm{logit}^{-1}(\\theta_{r1})), \\quad
+    TN_r \\sim \\mathrm{Binomial}(n0_r, \\mathrm{logit}^{-1}(\\theta_{r2})) \\\\
+    \\theta_r &= (x_r^{se}\\beta^{se},\\; x_r^{sp}\\beta^{sp}) + u_{s(r)} + v_r \\\\
+    u_s &\\sim \\mathrm{MVN}_2(0, \\Sigma_{between}), \\quad
+    v_r \\sim \\mathrm{MVN}_2(0, \\Sigma_{within}) \\text{ (three levels only)}
+
+Without covariates, :math:`\\beta^{se}` and :math:`\\beta^{sp}` are the intercepts
+``mu_sensitivity`` and ``mu_specificity`` (Chu & Cole 2006; Reitsma et al. 2005, with the exact
+binomial likelihood). Each 2x2 correlation is parameterized as rho = 2 B - 1 with
+B ~ Beta(eta, eta), which is exactly the LKJ(eta) distribution for a 2x2 correlation matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .data import DTAData
+from .exceptions import DTADataError, SpecError
+from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
+
+__all__ = ["ModelSpec", "Design", "build_model", "make_design"]
+
+OUTCOMES = ("sensitivity", "specificity")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to fit: levels, covariates, priors, parameterization.
+
+    Parameters
+    ----------
+    levels : {2, 3} or None
+        Random-effect levels. ``None`` (default): three when some study has several rows
+        (study level plus row-within-study level), else two. ``2`` on clustered data treats
+        every row as its own study (the "rows independent" analysis), kept for comparison.
+    formula : str, optional
+        Meta-regression formula (formulaic syntax, right-hand side only, e.g.
+        ``"~ backbone + dimensionality"``) used for both outcomes.
+    formula_sensitivity, formula_specificity : str, optional
+        Separate formulas per outcome (override ``formula``).
+    reference : mapping, optional
+        Reference level per categorical covariate, e.g. ``{"backbone": "ResNet"}``.
+    priors : mapping, optional
+        Overrides of :data:`bayesdta.priors.DEFAULT_PRIORS`.
+    tau_by : str, optional
+        Categorical covariate whose levels get their own between-study SDs.
+    parameterization : {"noncentered", "centered"}
+        How random effects are sampled.
+    """
+
+    levels: int | None = None
+    formula: str | None = None
+    formula_sensitivity: str | None = None
+    formula_specificity: str | None = None
+    reference: Mapping[str, str] = field(default_factory=dict)
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    tau_by: str | None = None
+    parameterization: Literal["noncentered", "centered"] = "noncentered"
+
+    def __post_init__(self) -> None:
+        if self.levels not in (None, 2, 3):
+            raise SpecError(f"levels must be 2 or 3, got {self.levels!r}")
+        if self.parameterization not in ("noncentered", "centered"):
+            raise SpecError(
+                f"parameterization must be 'noncentered' or 'centered', got {self.parameterization!r}"
+            )
+        object.__setattr__(self, "priors", resolve_priors(self.priors))
+        object.__setattr__(self, "reference", dict(self.reference))
+
+    def formulas(self) -> tuple[str, str]:
+        """The right-hand-side formulas for sensitivity and specificity."""
+        base = self.formula or "~ 1"
+        return (self.formula_sensitivity or base, self.formula_specificity or base)
+
+    def resolved_levels(self, data: DTAData) -> int:
+        """Number of levels used for ``data``."""
+        if self.levels is not None:
+            return self.levels
+        return 3 if data.has_clusters else 2
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        """A copy with some fields changed."""
+        if "priors" in changes:
+            merged = {k: v for k, v in self.priors.items() if v != DEFAULT_PRIORS[k]}
+            merged.update(changes["priors"] or {})
+            changes["priors"] = merged
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serializable form (used when saving fits and writing reports)."""
+        return {
+            "levels": self.levels,
+            "formula": self.formula,
+            "formula_sensitivity": self.formula_sensitivity,
+            "formula_specificity": self.formula_specificity,
+            "reference": dict(self.reference),
+            "priors": {k: p.to_dict() for k, p in self.priors.items()},
+            "tau_by": self.tau_by,
+            "parameterization": self.parameterization,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**dict(d))
+
+    def describe(self) -> str:
+        """Human-readable model and priors, with the rationale of every default."""
+        f_se, f_sp = self.formulas()
+        lines = [
+            "Bivariate binomial model (logit link, exact binomial likelihood)",
+            f"  levels: {self.levels or 'auto (3 when a study has several rows, else 2)'}",
+            f"  logit sensitivity ~ {f_se.lstrip('~ ').strip()} + study effect"
+            + (" + row effect" if self.levels != 2 else ""),
+            f"  logit specificity ~ {f_sp.lstrip('~ ').strip()} + study effect"
+            + (" + row effect" if self.levels != 2 else ""),
+            f"  parameterization: {self.parameterization}",
+        ]
+        if self.tau_by:
+            lines.append(f"  between-study SDs by level of: {self.tau_by}")
+        lines.append("Priors:")
+        for k, p in self.priors.items():
+            tag = "" if p == DEFAULT_PRIORS[k] else "  [user]"
+            lines.append(f"  {k:<24} {p!s:<32}{tag}")
+            if not tag:
+                lines.append(f"      ({PRIOR_RATIONALE[k]})")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+# ------------------------------------------------------------------------------ design
+@dataclass(frozen=True)
+class Design:
+    """Design matrices of one outcome pair, with how to map coefficients back.
+
+    Attributes
+    ----------
+    X : dict
+        ``{"sensitivity": array (rows, p_se), "specificity": array (rows, p_sp)}`` on the
+        internal (centered and scaled) scale.
+    columns : dict
+        Column names per outcome, formulaic's naming (``Intercept``, ``backbone[T.DenseNet]``).
+    scaling : dict
+        For each continuous covariate, (mean, sd) used to center and scale it.
+    levels : dict
+        For each categorical covariate, its levels (reference first).
+    formulas : dict
+        The formulas used.
+    """
+
+    X: dict[str, np.ndarray]
+    columns: dict[str, list[str]]
+    scaling: dict[str, tuple[float, float]]
+    levels: dict[str, list[str]]
+    formulas: dict[str, str]
+    variables: list[str]
+
+    @property
+    def has_covariates(self) -> bool:
+        """True when either outcome has more than an intercept."""
+        return any(len(c) > 1 for c in self.columns.values())
+
+    def encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Design matrices for new covariate values, with the fitted coding and scaling."""
+        return _encode(frame, self.formulas, self.levels, self.scaling, self.columns)
+
+
+def _prepare_frame(
+    frame: pd.DataFrame,
+    variables: Sequence[str],
+    levels: Mapping[str, list[str]],
+    scaling: Mapping[str, tuple[float, float]],
+) -> pd.DataFrame:
+    out = pd.DataFrame(index=range(len(frame)))
+    for v in variables:
+        if v in levels:
+            vals = frame[v].astype(object).map(lambda x: x if isinstance(x, str) else str(x))
+            unknown = sorted(set(vals) - set(levels[v]))
+            if unknown:
+                row = int(np.flatnonzero(vals.isin(unknown).to_numpy())[0])
+                raise DTADataError(
+                    f"row {row + 1}, column {v}: unknown level {unknown[0]!r}; "
+                    f"known levels: {levels[v]}"
+                )
+            out[v] = pd.Categorical(vals, categories=levels[v])
+        else:
+            mean, sd = scaling[v]
+            out[v] = (frame[v].astype(float).to_numpy() - mean) / sd
+    return out
+
+
+def _encode(frame, formulas, levels, scaling, columns) -> dict[str, np.ndarray]:
+    from formulaic import model_matrix
+
+    variables = list(levels) + list(scaling)
+    prepared = _prepare_frame(frame, variables, levels, scaling)
+    X = {}
+    for outcome in OUTCOMES:
+        mm = model_matrix(formulas[outcome], prepared, na_action="raise")
+        mm = mm.reindex(columns=columns[outcome], fill_value=0.0)
+        X[outcome] = np.asarray(mm, dtype=float)
+    return X
+
+
+def _formula_variables(formula: str, frame: pd.DataFrame) -> list[str]:
+    from formulaic import Formula
+
+    try:
+        f = Formula(formula)
+    except Exception as exc:  # formulaic raises several parser exception types
+        raise SpecError(f"cannot parse formula {formula!r}: {exc}") from None
+    names = set()
+    for term in f.rhs if hasattr(f, "rhs") else f:
+        for factor in term.factors:
+            names.update(str(v) for v in getattr(factor, "variables", ()) or ())
+            if not getattr(factor, "variables", None):
+                names.add(str(factor.expr))
+    out = []
+    for n in sorted(names):
+        if n in ("1", "0"):
+            continue
+        if n not in frame.columns:
+            raise SpecError(
+                f"formula {formula!r} uses {n!r}, which is not a column of the data; "
+                f"covariates are {[c for c in frame.columns if c not in ('TP', 'FP', 'FN', 'TN')]}"
+            )
+        out.append(n)
+    return out
+
+
+def make_design(data: DTAData, spec: ModelSpec) -> Design:
+    """Validate covariates and build the design matrices for ``data`` under ``spec``.
+
+    Continuous covariates are centered at their mean and divided by their SD before entering
+    the model (coefficients are reported per original unit by :class:`~bayesdta.fit.DTAFit`);
+    categorical covariates use treatment coding with the first level (or ``spec.reference``) as
+    reference. Raises :class:`DTADataError` / :class:`SpecError` on missing values, unknown
+    reference levels, constant covariates and collinear designs.
+    """
+    frame = data.frame
+    f_se, f_sp = spec.formulas()
+    formulas = {"sensitivity": f_se, "specificity": f_sp}
+    variables: list[str] = []
+    for f in formulas.values():
+        for v in _formula_variables(f, frame):
+            if v not in variables:
+                variables.append(v)
+    if spec.tau_by and spec.tau_by not in frame.columns:
+        raise SpecError(f"tau_by column {spec.tau_by!r} is not a column of the data")
+    for v in spec.reference:
+        if v not in variables:
+            raise SpecError(f"reference level given for {v!r}, which is not in the formula")
+    levels: dict[str, list[str]] = {}
+    scaling: dict[str, tuple[float, float]] = {}
+    for v in variables:
+        col = frame[v]
+        missing = col.isna().to_numpy().copy()
+        if isinstance(col.dtype, pd.StringDtype) or col.dtype == object:
+            missing |= col.astype(object).map(lambda x: isinstance(x, str) and x.strip() == "")
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise DTADataError(f"row {row + 1}, column {v}: missing covariate value")
+        is_numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if is_numeric and col.nunique() > 2:
+            x = col.astype(float).to_numpy()
+            sd = float(np.std(x, ddof=1))
+            scaling[v] = (float(np.mean(x)), sd)
+        else:
+            vals = col.astype(object).map(lambda x: x if isinstance(x, str) else str(x))
+            lv = sorted(pd.unique(vals), key=str)
+            if len(lv) < 2:
+                raise DTADataError(
+                    f"column {v}: covariate is constant (only level {lv[0]!r}); "
+                    "it cannot be estimated — drop it from the formula"
+                )
+            ref = spec.reference.get(v)
+            if ref is not None:
+                ref = str(ref)
+                if ref not in lv:
+                    raise SpecError(
+                        f"reference level {ref!r} of {v} is not among its levels {lv}"
+                    )
+                lv = [ref] + [x for x in lv if x != ref]
+            levels[v] = lv
+        if v in scaling and scaling[v][1] == 0:
+            raise DTADataError(f"column {v}: covariate is constant; drop it from the formula")
+
+    from formulaic import model_matrix
+
+    prepared = _prepare_frame(frame, variables, levels, scaling)
+    X: dict[str, np.ndarray] = {}
+    columns: dict[str, list[str]] = {}
+    for outcome, f in formulas.items():
+        try:
+            mm = model_matrix(f, prepared, na_action="raise")
+        except Exception as exc:
+            raise SpecError(f"formula {f!r} could not be built: {exc}") from None
+        cols = [str(c) for c in mm.columns]
+        if "Intercept" not in cols:
+            raise SpecError(f"formula {f!r} has no intercept; the summary point needs one")
+        x = np.asarray(mm, dtype=float)
+        rank = np.linalg.matrix_rank(x)
+        if rank < x.shape[1]:
+            # name a column that is a combination of the others
+            for j in range(x.shape[1]):
+                others = np.delete(x, j, axis=1)
+                if np.linalg.matrix_rank(others) == rank:
+                    raise DTADataError(
+                        f"collinear design for {outcome}: column {cols[j]!r} of formula {f!r} "
+                        f"is a linear combination of the others {[c for c in cols if c != cols[j]]}"
+                    )
+        if x.shape[1] >= data.n_rows:
+            raise DTADataError(
+                f"formula {f!r} has {x.shape[1]} coefficients for only {data.n_rows} rows"
+            )
+        X[outcome] = x
+        columns[outcome] = cols
+    return Design(X, columns, scaling, levels, formulas, variables)
+
+
+# ------------------------------------------------------------------------------ builder
+@dataclass
+class BuiltModel:
+    """A PyMC model with what is needed to refit it with new data."""
+
+    model: Any
+    data_values: dict[str, np.ndarray]
+    structure_key: str
+    levels: int
+    design: Design
+    group_labels: list[str] = field(default_factory=list)
+    n_rows: int = 0
+    n_groups: int = 0
+
+
+def _bucket(n: int, step: int = 16) -> int:
+    """Smallest multiple of ``step`` that is >= n (padding size of compiled models)."""
+    return int(-(-n // step) * step)
+
+
+def _prior_data(pm, name: str, prior: Prior, data_values: dict, size: int | None = None):
+    """Register the prior's numbers as pm.Data and return them as tensors by parameter name."""
+    out = {}
+    for p, v in prior.params:
+        key = f"prior__{name}__{p}"
+        val = np.full(size, v) if size is not None else np.asarray(v, dtype=float)
+        data_values[key] = val
+        out[p] = pm.Data(key, val)
+    return out
+
+
+def _scale_rv(pm, name: str, prior: Prior, data_values: dict, dims=None):
+    kw = _prior_data(pm, name, prior, data_values)
+    dist = getattr(pm, prior.dist)
+    return dist(name, **kw, dims=dims)
+
+
+def _corr_rv(pm, name: str, prior: Prior, data_values: dict):
+    kw = _prior_data(pm, name, prior, data_values)
+    b = pm.Beta(f"{name}_beta", alpha=kw["eta"], beta=kw["eta"])
+    return pm.Deterministic(name, 2.0 * b - 1.0)
+
+
+def _bivariate_effects(pm, pt, name, size_dim, tau_se, tau_sp, rho, parameterization):
+    """Random effects of shape (n, 2) with SDs (tau_se, tau_sp) (scalars or per-element)."""
+    if parameterization == "noncentered":
+        z = pm.Normal(f"z_{name}", 0.0, 1.0, dims=(size_dim, "outcome"))
+        e_se = tau_se * z[:, 0]
+        e_sp = tau_sp * (rho * z[:, 0] + pt.sqrt(1.0 - rho**2) * z[:, 1])
+        return e_se, e_sp
+    # centered: the effect itself is the parameter, MVN written as a conditional normal chain
+    e_se = pm.Normal(f"{name}_sensitivity", 0.0, tau_se, dims=size_dim)
+    cond_mean = rho * tau_sp / tau_se * e_se
+    e_sp = pm.Normal(f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim)
+    return e_se, e_sp
+
+
+def build_model(
+    data: DTAData,
+    spec: ModelSpec,
+    *,
+    weights: np.ndarray | None = None,
+    design: Design | None = None,
+) -> BuiltModel:
+    """Build the PyMC model for ``data`` under ``spec``.
+
+    Parameters
+    ----------
+    data : DTAData
+        The validated table.
+    spec : ModelSpec
+        Model settings.
+    weights : array, optional
+        Per-row likelihood weights (default 1). Weight 0 removes a row's data while keeping all
+        parameter shapes, so leave-one-out and subset refits re-use the compiled model.
+    design : Design, optional
+        Pre-built design (default: :func:`make_design`).
+
+    Returns
+    -------
+    BuiltModel
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    design = design or make_design(data, spec)
+    levels = spec.resolved_levels(data)
+    n = data.n_rows
+    if weights is None:
+        weights = np.ones(n)
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (n,) or np.any(weights < 0) or not np.all(np.isfinite(weights)):
+        raise SpecError(f"weights must be {n} finite non-negative numbers")
+
+    if levels == 2:
+        # every row its own "study" when the data are clustered (rows-independent analysis)
+        group_index = np.arange(n) if data.has_clusters else data.study_index
+        group_labels = data.row_labels if data.has_clusters else data.studies
+    else:
+        group_index = data.study_index
+        group_labels = data.studies
+    n_groups = int(group_index.max()) + 1
+
+    tau_levels: list[str] = []
+    tau_group_idx = np.zeros(n_groups, dtype=np.int64)
+    if spec.tau_by:
+        col = data.frame[spec.tau_by].astype(object).map(str).to_numpy()
+        tau_levels = sorted(set(col))
+        per_group: dict[int, str] = {}
+        for g, lv in zip(group_index, col, strict=True):
+            if per_group.setdefault(int(g), lv) != lv:
+                raise DTADataError(
+                    f"column {spec.tau_by}: tau_by needs a study-level covariate, but study "
+                    f"{group_labels[int(g)]!r} has several levels"
+                )
+        tau_group_idx = np.array([tau_levels.index(per_group[g]) for g in range(n_groups)])
+
+    # Pad rows and groups up to a bucket size: padded rows have n = 0 and weight 0, so they add
+    # nothing to the likelihood and their effects follow the prior. Data sets of similar size
+    # then share one compiled model (nutpie compiles per parameter shape).
+    n_pad = _bucket(n)
+    g_pad = _bucket(n_groups)
+    pad = n_pad - n
+    group_index_p = np.concatenate([group_index, n_groups + np.arange(pad) % max(g_pad - n_groups, 1)])
+    group_index_p = np.minimum(group_index_p, g_pad - 1)
+    tau_group_idx_p = np.concatenate([tau_group_idx, np.zeros(g_pad - n_groups, dtype=np.int64)])
+
+    def padrows(a, fill=0):
+        a = np.asarray(a)
+        return np.concatenate([a, np.full((pad, *a.shape[1:]), fill, dtype=a.dtype)])
+
+    coords = {
+        "row": np.arange(n_pad),
+        "group": np.arange(g_pad),
+        "outcome": list(OUTCOMES),
+        "coef_sensitivity": design.columns["sensitivity"],
+        "coef_specificity": design.columns["specificity"],
+    }
+    if tau_levels:
+        coords["tau_level"] = tau_levels
+    dv: dict[str, np.ndarray] = {}
+    priors = spec.priors
+    with pm.Model(coords=coords) as model:
+
+        def data_(name, value, dtype=float):
+            dv[name] = np.asarray(value, dtype=dtype)
+            return pm.Data(name, dv[name])
+
+        tp = data_("tp", padrows(data.tp))
+        tn = data_("tn", padrows(data.tn))
+        n1 = data_("n1", padrows(data.n_diseased))
+        n0 = data_("n0", padrows(data.n_nondiseased))
+        w = data_("weight", padrows(weights))
+        gidx = data_("group_index", group_index_p, dtype=np.int64)
+        linpred = {}
+        for outcome in OUTCOMES:
+            X = data_(f"X_{outcome}", padrows(design.X[outcome]))
+            cols = design.columns[outcome]
+            p_mu = priors[f"mu_{outcome}"].kwargs
+            p_beta = priors[f"beta_{outcome}"].kwargs
+            mean = np.array([p_mu["mu"] if c == "Intercept" else p_beta["mu"] for c in cols])
+            sd = np.array([p_mu["sigma"] if c == "Intercept" else p_beta["sigma"] for c in cols])
+            m_t = data_(f"prior__beta_{outcome}__mu", mean)
+            s_t = data_(f"prior__beta_{outcome}__sigma", sd)
+            beta = pm.Normal(f"beta_{outcome}", m_t, s_t, dims=f"coef_{outcome}")
+            linpred[outcome] = pt.dot(X, beta)
+
+        dims_tau = "tau_level" if tau_levels else None
+        tau_se = _scale_rv(pm, "tau_sensitivity", priors["tau_sensitivity"], dv, dims=dims_tau)
+        tau_sp = _scale_rv(pm, "tau_specificity", priors["tau_specificity"], dv, dims=dims_tau)
+        rho = _corr_rv(pm, "rho", priors["rho"], dv)
+        if tau_levels:
+            tix = data_("tau_group_index", tau_group_idx_p, dtype=np.int64)
+            tau_se_g, tau_sp_g = tau_se[tix], tau_sp[tix]
+        else:
+            tau_se_g, tau_sp_g = tau_se, tau_sp
+        u_se, u_sp = _bivariate_effects(
+            pm, pt, "group", "group", tau_se_g, tau_sp_g, rho, spec.parameterization
+        )
+        theta_se = linpred["sensitivity"] + u_se[gidx]
+        theta_sp = linpred["specificity"] + u_sp[gidx]
+        if levels == 3:
+            tw_se = _scale_rv(
+                pm, "tau_within_sensitivity", priors["tau_within_sensitivity"], dv
+            )
+            tw_sp = _scale_rv(
+                pm, "tau_within_specificity", priors["tau_within_specificity"], dv
+            )
+            rho_w = _corr_rv(pm, "rho_within", priors["rho_within"], dv)
+            v_se, v_sp = _bivariate_effects(
+                pm, pt, "row", "row", tw_se, tw_sp, rho_w, spec.parameterization
+            )
+            theta_se = theta_se + v_se
+            theta_sp = theta_sp + v_sp
+        pm.Deterministic("theta", pt.stack([theta_se, theta_sp], axis=1), dims=("row", "outcome"))
+        # exact binomial log-likelihood (the binomial coefficient is constant and omitted here;
+        # the stored pointwise log-likelihood includes it)
+        ll = (
+            tp * -pt.softplus(-theta_se)
+            + (n1 - tp) * -pt.softplus(theta_se)
+            + tn * -pt.softplus(-theta_sp)
+            + (n0 - tn) * -pt.softplus(theta_sp)
+        )
+        pm.Potential("likelihood", pt.sum(w * ll))
+
+    key_payload = {
+        "levels": levels,
+        "n_rows": n_pad,
+        "n_groups": g_pad,
+        "p": [len(design.columns[o]) for o in OUTCOMES],
+        "families": {k: p.dist for k, p in priors.items()},
+        "parameterization": spec.parameterization,
+        "tau_levels": len(tau_levels),
+    }
+    key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
+    return BuiltModel(model, dv, key, levels, design, list(group_labels), n, n_groups)
