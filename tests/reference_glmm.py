@@ -275,8 +275,7 @@ def fit_bivariate_ml(tp, fp, fn, tn, *, n_quad: int = 15) -> dict[str, Any]:
 
     def nll(theta):
         theta = np.clip(theta, lo, hi)
-        ll, modes = _study_loglik(theta, data, n_quad, grid, return_modes=True,
-                                  u0=warm["u"])
+        ll, modes = _study_loglik(theta, data, n_quad, grid, return_modes=True, u0=warm["u"])
         v = -np.sum(ll)
         if np.isfinite(v):
             if np.all(np.isfinite(modes)):
@@ -299,7 +298,10 @@ def fit_bivariate_ml(tp, fp, fn, tn, *, n_quad: int = 15) -> dict[str, Any]:
     message = ""
     for _ in range(3):
         res = optimize.minimize(
-            nll, x, jac=nll_grad, method="L-BFGS-B",
+            nll,
+            x,
+            jac=nll_grad,
+            method="L-BFGS-B",
             bounds=list(zip(lo, hi)),
             options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-8, "maxcor": 20},
         )
@@ -353,10 +355,12 @@ def fit_bivariate_ml(tp, fp, fn, tn, *, n_quad: int = 15) -> dict[str, Any]:
     grad_norm = float(np.max(np.abs(g[free])))
     loglik = -float(nll(theta))
     if boundary:  # Hessian of the profile on the free coordinates only
+
         def nll_free(xf):
             x = theta.copy()
             x[free] = xf
             return nll(x)
+
         Hf = _hessian_central(nll_free, theta[free], hh[free])
     else:
         Hf = H

@@ -69,9 +69,7 @@ def _as_counts(
         try:
             fv = float(v)
         except (TypeError, ValueError):
-            raise DTADataError(
-                f"{where}, column {label}: count {v!r} is not a number"
-            ) from None
+            raise DTADataError(f"{where}, column {label}: count {v!r} is not a number") from None
         if math.isnan(fv):
             raise DTADataError(f"{where}, column {label}: missing count")
         if not math.isfinite(fv) or fv != math.floor(fv):
@@ -203,7 +201,9 @@ class DTAData:
             if arg is not None:
                 found = _find_column(cols, arg)
                 if found is None:
-                    raise DTADataError(f"{what} column {arg!r} is not in the table; columns are {cols}")
+                    raise DTADataError(
+                        f"{what} column {arg!r} is not in the table; columns are {cols}"
+                    )
                 return found
             for cand in candidates:
                 found = _find_column(cols, cand)
@@ -517,7 +517,9 @@ def split_confusion(
             try:
                 fv = float(v)
             except (TypeError, ValueError):
-                raise DTADataError(f"confusion matrix cell [{i}, {j}]: {v!r} is not a number") from None
+                raise DTADataError(
+                    f"confusion matrix cell [{i}, {j}]: {v!r} is not a number"
+                ) from None
             if math.isnan(fv):
                 raise DTADataError(f"confusion matrix cell [{i}, {j}]: missing count")
             if fv < 0 or fv != math.floor(fv):
@@ -645,9 +647,7 @@ def counts_from_metrics(
                     f"{implied:.{d + 3}f} (n1={int(n1[i])}, n0={int(n0[i])}, TP={tp[i]}, TN={tn[i]})"
                 )
     if problems:
-        raise DTADataError(
-            "counts cannot reproduce the reported metrics: " + "; ".join(problems)
-        )
+        raise DTADataError("counts cannot reproduce the reported metrics: " + "; ".join(problems))
     return pd.DataFrame(
         {
             "TP": tp,

@@ -51,7 +51,9 @@ def _as_data(data: DTAData | pd.DataFrame, study: str | None, model: str | None)
         return DTAData.from_frame(data, study=study, model=model)
     if isinstance(data, (str, Path)):
         return DTAData.from_csv(data, study=study, model=model)
-    raise DTADataError(f"data must be a DTAData, a DataFrame or a CSV path, got {type(data).__name__}")
+    raise DTADataError(
+        f"data must be a DTAData, a DataFrame or a CSV path, got {type(data).__name__}"
+    )
 
 
 def fit(
@@ -116,7 +118,15 @@ def fit(
         )
     elif any(
         v is not None
-        for v in (formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by)
+        for v in (
+            formula,
+            formula_sensitivity,
+            formula_specificity,
+            reference,
+            levels,
+            priors,
+            tau_by,
+        )
     ):
         raise SpecError("give either spec= or individual model settings, not both")
     settings = SamplerSettings(
@@ -172,9 +182,7 @@ def _postprocess(raw: Any, built: BuiltModel, data: DTAData, weights: np.ndarray
         coords={"chain": ds.chain, "draw": ds.draw, "row": data.row_labels},
     )
     w = np.ones(n) if weights is None else weights
-    observed = xr.Dataset(
-        {"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels}
-    )
+    observed = xr.Dataset({"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels})
     const = xr.Dataset(
         {
             "FN": ("row", data.fn),
@@ -186,7 +194,9 @@ def _postprocess(raw: Any, built: BuiltModel, data: DTAData, weights: np.ndarray
         },
         coords={"row": data.row_labels},
     )
-    stats_keep = [v for v in ("diverging", "energy", "depth", "step_size", "n_steps") if v in raw.sample_stats]
+    stats_keep = [
+        v for v in ("diverging", "energy", "depth", "step_size", "n_steps") if v in raw.sample_stats
+    ]
     sstats = raw.sample_stats[stats_keep]
     if "diverging" not in sstats:
         sstats = sstats.assign(diverging=raw.sample_stats["diverging"])
@@ -262,7 +272,10 @@ class DTAFit:
         tau_se, tau_sp = p["tau_sensitivity"], p["tau_specificity"]
         if "tau_level" in tau_se.dims:
             # covariate-specific SDs: summaries use the reference level's SDs
-            tau_se, tau_sp = tau_se.isel(tau_level=0, drop=True), tau_sp.isel(tau_level=0, drop=True)
+            tau_se, tau_sp = (
+                tau_se.isel(tau_level=0, drop=True),
+                tau_sp.isel(tau_level=0, drop=True),
+            )
         return {"tau_se": tau_se, "tau_sp": tau_sp, "rho": p["rho"]}
 
     def _total_heterogeneity(self) -> dict[str, xr.DataArray]:
@@ -340,7 +353,9 @@ class DTAFit:
         out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
         out["i2_specificity"] = se.copy(data=st.i2_univariate(h["tau_sp"].values ** 2, s2_sp))
         out["i2_bivariate"] = se.copy(
-            data=st.i2_bivariate(h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp)
+            data=st.i2_bivariate(
+                h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
+            )
         )
         return out
 
@@ -418,8 +433,16 @@ class DTAFit:
             return self._diag
         names = [
             n
-            for n in ("mu_sensitivity", "mu_specificity", "tau_sensitivity", "tau_specificity", "rho",
-                      "tau_within_sensitivity", "tau_within_specificity", "rho_within")
+            for n in (
+                "mu_sensitivity",
+                "mu_specificity",
+                "tau_sensitivity",
+                "tau_specificity",
+                "rho",
+                "tau_within_sensitivity",
+                "tau_within_specificity",
+                "rho_within",
+            )
             if n in self.quantity_names()
         ] + [n for n in self.quantity_names() if n.startswith("beta_")]
         rh, eb, et = [], [], []
@@ -497,7 +520,10 @@ class DTAFit:
         elif by == "study":
             study = self.data.study_index
             grouped = xr.concat(
-                [ll.isel(row=np.flatnonzero(study == s)).sum("row") for s in range(self.data.n_studies)],
+                [
+                    ll.isel(row=np.flatnonzero(study == s)).sum("row")
+                    for s in range(self.data.n_studies)
+                ],
                 dim="study",
             ).assign_coords(study=self.data.studies)
             res = _arviz.loo_pointwise(grouped.transpose("chain", "draw", "study"), dim="study")

@@ -292,9 +292,7 @@ def make_design(data: DTAData, spec: ModelSpec) -> Design:
             if ref is not None:
                 ref = str(ref)
                 if ref not in lv:
-                    raise SpecError(
-                        f"reference level {ref!r} of {v} is not among its levels {lv}"
-                    )
+                    raise SpecError(f"reference level {ref!r} of {v} is not among its levels {lv}")
                 lv = [ref] + [x for x in lv if x != ref]
             levels[v] = lv
         if v in scaling and scaling[v][1] == 0:
@@ -386,7 +384,9 @@ def _bivariate_effects(pm, pt, name, size_dim, tau_se, tau_sp, rho, parameteriza
     # centered: the effect itself is the parameter, MVN written as a conditional normal chain
     e_se = pm.Normal(f"{name}_sensitivity", 0.0, tau_se, dims=size_dim)
     cond_mean = rho * tau_sp / tau_se * e_se
-    e_sp = pm.Normal(f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim)
+    e_sp = pm.Normal(
+        f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim
+    )
     return e_se, e_sp
 
 
@@ -456,7 +456,9 @@ def build_model(
     n_pad = _bucket(n)
     g_pad = _bucket(n_groups)
     pad = n_pad - n
-    group_index_p = np.concatenate([group_index, n_groups + np.arange(pad) % max(g_pad - n_groups, 1)])
+    group_index_p = np.concatenate(
+        [group_index, n_groups + np.arange(pad) % max(g_pad - n_groups, 1)]
+    )
     group_index_p = np.minimum(group_index_p, g_pad - 1)
     tau_group_idx_p = np.concatenate([tau_group_idx, np.zeros(g_pad - n_groups, dtype=np.int64)])
 
@@ -515,12 +517,8 @@ def build_model(
         theta_se = linpred["sensitivity"] + u_se[gidx]
         theta_sp = linpred["specificity"] + u_sp[gidx]
         if levels == 3:
-            tw_se = _scale_rv(
-                pm, "tau_within_sensitivity", priors["tau_within_sensitivity"], dv
-            )
-            tw_sp = _scale_rv(
-                pm, "tau_within_specificity", priors["tau_within_specificity"], dv
-            )
+            tw_se = _scale_rv(pm, "tau_within_sensitivity", priors["tau_within_sensitivity"], dv)
+            tw_sp = _scale_rv(pm, "tau_within_specificity", priors["tau_within_specificity"], dv)
             rho_w = _corr_rv(pm, "rho_within", priors["rho_within"], dv)
             v_se, v_sp = _bivariate_effects(
                 pm, pt, "row", "row", tw_se, tw_sp, rho_w, spec.parameterization

@@ -55,9 +55,7 @@ class Prior:
         missing = [n for n in names if n not in params]
         extra = [n for n in params if n not in names]
         if missing or extra:
-            raise SpecError(
-                f"{fam} takes parameters {names}; missing {missing}, unknown {extra}"
-            )
+            raise SpecError(f"{fam} takes parameters {names}; missing {missing}, unknown {extra}")
         vals = {}
         for n in names:
             try:

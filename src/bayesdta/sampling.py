@@ -109,7 +109,11 @@ def sample(built: BuiltModel, settings: SamplerSettings) -> tuple[Any, dict[str,
         ``compile_s`` and ``sample_s`` wall times.
     """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
-    seed = settings.seed if settings.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    seed = (
+        settings.seed
+        if settings.seed is not None
+        else int(np.random.SeedSequence().entropy % 2**31)
+    )
     t0 = time.perf_counter()
     if settings.backend == "nutpie":
         import nutpie
