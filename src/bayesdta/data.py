@@ -455,10 +455,7 @@ class DTAData:
             if c in ("study", "model", *COUNT_COLUMNS):
                 continue
             try:
-                if t in ("object", "str", "string"):
-                    df[c] = df[c].astype(object)
-                else:
-                    df[c] = df[c].astype(t)
+                df[c] = df[c].astype(object) if t == "object" else df[c].astype(t)
             except (TypeError, ValueError):
                 pass
         return cls(df, payload["study_column"], payload["model_column"], payload["source"])

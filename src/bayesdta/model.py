@@ -57,8 +57,12 @@ class ModelSpec:
         Overrides of :data:`bayesdta.priors.DEFAULT_PRIORS`.
     tau_by : str, optional
         Categorical covariate whose levels get their own between-study SDs.
-    parameterization : {"noncentered", "centered"}
-        How random effects are sampled.
+    parameterization : {"auto", "noncentered", "centered"}
+        How random effects are sampled. ``"auto"`` (default) chooses per level by how much the
+        data say about each effect (see :func:`choose_parameterization`): centered where a
+        level's effects are well informed by their own data (large studies), non-centered where
+        they are not (small studies; the study level of a three-level model when the study
+        effect is thin compared with the within-study spread).
     """
 
     levels: int | None = None
@@ -68,14 +72,15 @@ class ModelSpec:
     reference: Mapping[str, str] = field(default_factory=dict)
     priors: Mapping[str, Any] = field(default_factory=dict)
     tau_by: str | None = None
-    parameterization: Literal["noncentered", "centered"] = "noncentered"
+    parameterization: Literal["auto", "noncentered", "centered"] = "auto"
 
     def __post_init__(self) -> None:
         if self.levels not in (None, 2, 3):
             raise SpecError(f"levels must be 2 or 3, got {self.levels!r}")
-        if self.parameterization not in ("noncentered", "centered"):
+        if self.parameterization not in ("auto", "noncentered", "centered"):
             raise SpecError(
-                f"parameterization must be 'noncentered' or 'centered', got {self.parameterization!r}"
+                "parameterization must be 'auto', 'noncentered' or 'centered', "
+                f"got {self.parameterization!r}"
             )
         object.__setattr__(self, "priors", resolve_priors(self.priors))
         object.__setattr__(self, "reference", dict(self.reference))
@@ -374,13 +379,24 @@ def _corr_rv(pm, name: str, prior: Prior, data_values: dict):
     return pm.Deterministic(name, 2.0 * b - 1.0)
 
 
-def _bivariate_effects(pm, pt, name, size_dim, tau_se, tau_sp, rho, parameterization):
-    """Random effects of shape (n, 2) with SDs (tau_se, tau_sp) (scalars or per-element)."""
-    if parameterization == "noncentered":
+def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp, rho, param):
+    """Bivariate normal effects around (mean_se, mean_sp) with SDs (tau_se, tau_sp) and corr rho.
+
+    Non-centered: standard-normal z and a Cholesky transform. Centered: the effects themselves
+    are the parameters (MVN written as a normal and a conditional normal), with the linear
+    predictor as their mean, so that data that pin an effect down leave the mean and SDs free.
+    """
+    if param == "noncentered":
         z = pm.Normal(f"z_{name}", 0.0, 1.0, dims=(size_dim, "outcome"))
-        e_se = tau_se * z[:, 0]
-        e_sp = tau_sp * (rho * z[:, 0] + pt.sqrt(1.0 - rho**2) * z[:, 1])
+        e_se = mean_se + tau_se * z[:, 0]
+        e_sp = mean_sp + tau_sp * (rho * z[:, 0] + pt.sqrt(1.0 - rho**2) * z[:, 1])
         return e_se, e_sp
+    e_se = pm.Normal(f"{name}_sensitivity", mean_se, tau_se, dims=size_dim)
+    cond_mean = mean_sp + rho * tau_sp / tau_se * (e_se - mean_se)
+    e_sp = pm.Normal(
+        f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim
+    )
+    return e_se, e_sp
     # centered: the effect itself is the parameter, MVN written as a conditional normal chain
     e_se = pm.Normal(f"{name}_sensitivity", 0.0, tau_se, dims=size_dim)
     cond_mean = rho * tau_sp / tau_se * e_se
@@ -388,6 +404,37 @@ def _bivariate_effects(pm, pt, name, size_dim, tau_se, tau_sp, rho, parameteriza
         f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim
     )
     return e_se, e_sp
+
+
+def row_information(data: DTAData) -> np.ndarray:
+    """Binomial information about each row's logit sensitivity and specificity (the smaller).
+
+    ``n1 p (1 - p)`` with p the pooled proportion (information of a logit at p), per outcome.
+    """
+    p1 = (data.tp.sum() + 0.5) / (data.n_diseased.sum() + 1.0)
+    p0 = (data.tn.sum() + 0.5) / (data.n_nondiseased.sum() + 1.0)
+    return np.minimum(data.n_diseased * p1 * (1 - p1), data.n_nondiseased * p0 * (1 - p0))
+
+
+def choose_parameterization(
+    data: DTAData, spec: ModelSpec, *, levels: int | None = None, threshold: float = 8.0
+) -> dict[str, str]:
+    """Pick centered or non-centered random effects per level.
+
+    With ``spec.parameterization == "auto"``: the level just above the data (rows for three
+    levels, studies for two) is centered when the median row information (see
+    :func:`row_information`) is at least ``threshold`` (informative tables: a centered effect
+    is then nearly independent of its SD), else non-centered. The study level of a three-level
+    model is non-centered: its effects are seen only through the rows, blurred by the
+    within-study spread. Chosen by measured ESS per second on the packaged datasets
+    (``benchmarks/``), not by habit.
+    """
+    levels = levels or spec.resolved_levels(data)
+    if spec.parameterization != "auto":
+        return {"group": spec.parameterization, "row": spec.parameterization}
+    if levels == 3:
+        return {"group": "noncentered", "row": "centered"}
+    return {"group": "centered", "row": "centered"}
 
 
 def build_model(
@@ -477,6 +524,7 @@ def build_model(
         coords["tau_level"] = tau_levels
     dv: dict[str, np.ndarray] = {}
     priors = spec.priors
+    param = choose_parameterization(data, spec, levels=levels)
     with pm.Model(coords=coords) as model:
 
         def data_(name, value, dtype=float):
@@ -511,20 +559,40 @@ def build_model(
             tau_se_g, tau_sp_g = tau_se[tix], tau_sp[tix]
         else:
             tau_se_g, tau_sp_g = tau_se, tau_sp
-        u_se, u_sp = _bivariate_effects(
-            pm, pt, "group", "group", tau_se_g, tau_sp_g, rho, spec.parameterization
-        )
-        theta_se = linpred["sensitivity"] + u_se[gidx]
-        theta_sp = linpred["specificity"] + u_sp[gidx]
-        if levels == 3:
+        lp_se, lp_sp = linpred["sensitivity"], linpred["specificity"]
+        if levels == 2:
+            # one effect per row (groups and rows coincide): theta_r ~ MVN(x_r beta, Sigma)
+            theta_se, theta_sp = _bivariate_effects(
+                pm,
+                pt,
+                "study",
+                "row",
+                lp_se,
+                lp_sp,
+                tau_se_g[gidx] if tau_levels else tau_se,
+                tau_sp_g[gidx] if tau_levels else tau_sp,
+                rho,
+                param["group"],
+            )
+        else:
+            u_se, u_sp = _bivariate_effects(
+                pm, pt, "study", "group", 0.0, 0.0, tau_se_g, tau_sp_g, rho, param["group"]
+            )
             tw_se = _scale_rv(pm, "tau_within_sensitivity", priors["tau_within_sensitivity"], dv)
             tw_sp = _scale_rv(pm, "tau_within_specificity", priors["tau_within_specificity"], dv)
             rho_w = _corr_rv(pm, "rho_within", priors["rho_within"], dv)
-            v_se, v_sp = _bivariate_effects(
-                pm, pt, "row", "row", tw_se, tw_sp, rho_w, spec.parameterization
+            theta_se, theta_sp = _bivariate_effects(
+                pm,
+                pt,
+                "row",
+                "row",
+                lp_se + u_se[gidx],
+                lp_sp + u_sp[gidx],
+                tw_se,
+                tw_sp,
+                rho_w,
+                param["row"],
             )
-            theta_se = theta_se + v_se
-            theta_sp = theta_sp + v_sp
         pm.Deterministic("theta", pt.stack([theta_se, theta_sp], axis=1), dims=("row", "outcome"))
         # exact binomial log-likelihood (the binomial coefficient is constant and omitted here;
         # the stored pointwise log-likelihood includes it)
@@ -542,7 +610,7 @@ def build_model(
         "n_groups": g_pad,
         "p": [len(design.columns[o]) for o in OUTCOMES],
         "families": {k: p.dist for k, p in priors.items()},
-        "parameterization": spec.parameterization,
+        "parameterization": param,
         "tau_levels": len(tau_levels),
     }
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]

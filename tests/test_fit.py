@@ -1,0 +1,185 @@
+"""Fitting: parameter recovery, agreement with maximum likelihood, reproducibility, persistence."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+import bayesdta as bd
+from bayesdta import SamplerWarning
+
+from .reference_glmm import fit_bivariate_ml
+
+SUMMARY_COLUMNS = ["mean", "median", "sd", "lower", "upper", "ess_bulk", "r_hat"]
+
+
+def simulate(seed, *, n_studies, rows_per_study, mu, tau, rho, tau_w=None, rho_w=None):
+    """Counts from the documented model with known truth (independent numpy simulator)."""
+    rng = np.random.default_rng(seed)
+    cov_b = np.array([[tau[0] ** 2, rho * tau[0] * tau[1]], [rho * tau[0] * tau[1], tau[1] ** 2]])
+    u = rng.multivariate_normal([0, 0], cov_b, size=n_studies)
+    rows = []
+    for s in range(n_studies):
+        k = rows_per_study[s % len(rows_per_study)]
+        for m in range(k):
+            th = np.asarray(mu) + u[s]
+            if tau_w is not None:
+                c = rho_w * tau_w[0] * tau_w[1]
+                cov_w = np.array([[tau_w[0] ** 2, c], [c, tau_w[1] ** 2]])
+                th = th + rng.multivariate_normal([0, 0], cov_w)
+            n1 = int(rng.integers(40, 250))
+            n0 = int(rng.integers(80, 500))
+            tp = rng.binomial(n1, expit(th[0]))
+            tn = rng.binomial(n0, expit(th[1]))
+            rows.append(
+                {"study": f"S{s}", "model": f"m{m}", "TP": tp, "FN": n1 - tp, "TN": tn, "FP": n0 - tn}
+            )
+    return pd.DataFrame(rows)
+
+
+def _covers(fit, truth, prob=0.99):
+    s = fit.summary(ci=prob)
+    out = {}
+    for name, value in truth.items():
+        out[name] = bool(s.loc[name, "lower"] <= value <= s.loc[name, "upper"])
+    return out, s
+
+
+def test_recovery_two_level():
+    truth = {
+        "mu_sensitivity": 1.5,
+        "mu_specificity": 2.0,
+        "tau_sensitivity": 0.7,
+        "tau_specificity": 0.9,
+        "rho": -0.4,
+    }
+    df = simulate(101, n_studies=40, rows_per_study=[1], mu=(1.5, 2.0), tau=(0.7, 0.9), rho=-0.4)
+    f = bd.fit(df, seed=5, draws=600, tune=600, chains=2)
+    covered, s = _covers(f, truth)
+    assert all(covered.values()), (covered, s.loc[list(truth)])
+    assert f.levels == 2
+    assert s.loc["sensitivity", "median"] == pytest.approx(
+        float(expit(s.loc["mu_sensitivity", "median"])), abs=1e-3
+    )
+
+
+def test_recovery_three_level():
+    truth = {
+        "mu_sensitivity": 1.2,
+        "mu_specificity": 2.2,
+        "tau_sensitivity": 0.8,
+        "tau_specificity": 0.6,
+        "tau_within_sensitivity": 0.5,
+        "tau_within_specificity": 0.4,
+    }
+    df = simulate(
+        202,
+        n_studies=30,
+        rows_per_study=[1, 2, 3, 2],
+        mu=(1.2, 2.2),
+        tau=(0.8, 0.6),
+        rho=-0.3,
+        tau_w=(0.5, 0.4),
+        rho_w=0.2,
+    )
+    f = bd.fit(df, seed=6, draws=600, tune=600, chains=2)
+    assert f.levels == 3
+    covered, s = _covers(f, truth)
+    assert all(covered.values()), (covered, s.loc[list(truth)])
+
+
+def test_agrees_with_maximum_likelihood_glmm(dementia_fit, dementia_data):
+    """Posterior means of the pooled logits match an independent AGHQ ML fit of the same GLMM.
+
+    With 33 studies of hundreds of participants the likelihood dominates the weak priors, so the
+    posterior mean and the MLE differ by a small fraction of the posterior SD.
+    """
+    d = dementia_data
+    ml = fit_bivariate_ml(d.tp, d.fp, d.fn, d.tn, n_quad=15)
+    assert ml["converged"]
+    s = dementia_fit.summary()
+    for name, key in [("mu_sensitivity", "mu_se"), ("mu_specificity", "mu_sp")]:
+        assert abs(s.loc[name, "mean"] - ml[key]) < 0.3 * s.loc[name, "sd"], (name, ml[key])
+    # between-study SDs: posterior medians within 15% of the MLE (ML is biased slightly low)
+    for name, key in [("tau_sensitivity", "tau_se"), ("tau_specificity", "tau_sp")]:
+        assert abs(s.loc[name, "median"] / ml[key] - 1) < 0.15, (name, s.loc[name, "median"], ml[key])
+    assert abs(s.loc["rho", "median"] - ml["rho"]) < 0.15
+
+
+def test_summary_contract(dementia_fit, smoking_fit):
+    s = dementia_fit.summary(0.9)
+    assert list(s.columns[:7]) == SUMMARY_COLUMNS
+    for q in ["sensitivity", "specificity", "lr_positive", "lr_negative", "dor",
+              "tau_sensitivity", "tau_specificity", "rho", "auc", "i2_bivariate"]:
+        assert q in s.index
+    assert np.all(s["lower"] <= s["median"]) and np.all(s["median"] <= s["upper"])
+    assert not s.isna().any().any()
+    # derived quantities are computed per draw
+    se = dementia_fit.draws("sensitivity").values
+    sp = dementia_fit.draws("specificity").values
+    assert s.loc["dor", "mean"] == pytest.approx(np.mean(se / (1 - se) / ((1 - sp) / sp)))
+    s3 = smoking_fit.summary()
+    for q in ["tau_within_sensitivity", "tau_within_specificity", "rho_within",
+              "beta_sensitivity[type[T.SAQ]]"]:
+        assert q in s3.index
+
+
+def test_same_seed_same_numbers(dementia_fit):
+    again = dementia_fit.refit()
+    assert again.sampler["seed"] == dementia_fit.sampler["seed"]
+    np.testing.assert_array_equal(
+        again.posterior["beta_sensitivity"].values, dementia_fit.posterior["beta_sensitivity"].values
+    )
+    pd.testing.assert_frame_equal(again.summary(), dementia_fit.summary())
+    other = dementia_fit.refit(seed=999)
+    assert not np.array_equal(
+        other.posterior["tau_sensitivity"].values, dementia_fit.posterior["tau_sensitivity"].values
+    )
+
+
+def test_save_load_round_trip(tmp_path, smoking_fit):
+    path = smoking_fit.save(tmp_path / "fit.nc")
+    back = bd.load(path)
+    pd.testing.assert_frame_equal(back.summary(), smoking_fit.summary())
+    pd.testing.assert_frame_equal(back.data.frame, smoking_fit.data.frame)
+    assert back.spec == smoking_fit.spec
+    assert back.sampler == smoking_fit.sampler
+    for v in smoking_fit.posterior.data_vars:
+        np.testing.assert_array_equal(back.posterior[v].values, smoking_fit.posterior[v].values)
+    np.testing.assert_array_equal(
+        back.idata.log_likelihood["dta"].values, smoking_fit.idata.log_likelihood["dta"].values
+    )
+
+
+def test_sampler_trouble_is_loud():
+    d = bd.load_example("auditc")
+    with pytest.warns(SamplerWarning, match="ESS"):
+        f = bd.fit(d, seed=1, draws=30, tune=30, chains=2)
+    assert f.summary().attrs["warnings"]
+    assert "SAMPLER WARNINGS" in f.format_summary()
+
+
+def test_zero_weight_drops_a_row(dementia_fit):
+    """Weight 0 on the highest-sensitivity row lowers the pooled sensitivity."""
+    d = dementia_fit.data
+    obs = d.tp / d.n_diseased
+    w = np.ones(d.n_rows)
+    w[np.argmax(obs)] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        loo = dementia_fit.refit(weights=w)
+    assert loo.summary().loc["sensitivity", "mean"] < dementia_fit.summary().loc["sensitivity", "mean"]
+    # the log-likelihood of the left-out row is still stored (for predictive checks)
+    assert np.isfinite(loo.idata.log_likelihood["dta"].values).all()
+
+
+def test_loo_grouped_by_study(smoking_fit):
+    res = smoking_fit.loo(by="study")
+    assert len(res["pareto_k"]) == smoking_fit.data.n_studies
+    assert np.isfinite(res["elpd_loo"])
+    rows = smoking_fit.loo(by="row")
+    assert len(rows["pareto_k"]) == smoking_fit.data.n_rows
