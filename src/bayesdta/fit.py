@@ -380,7 +380,7 @@ class DTAFit:
         -------
         pandas.DataFrame
             Indexed by quantity; columns ``mean``, ``median``, ``sd``, ``lower``, ``upper``,
-            ``ess_bulk``, ``ess_tail``, ``r_hat``. ``df.attrs["warnings"]`` lists sampler trouble
+            ``ess_bulk``, ``r_hat``, ``ess_tail``. ``df.attrs["warnings"]`` lists sampler trouble
             (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the fit is printed.
 
         Notes
@@ -411,8 +411,8 @@ class DTAFit:
                     "lower": float(np.quantile(flat, a)),
                     "upper": float(np.quantile(flat, 1 - a)),
                     "ess_bulk": _arviz.ess_bulk(x),
-                    "ess_tail": _arviz.ess_tail(x),
                     "r_hat": _arviz.rhat(x),
+                    "ess_tail": _arviz.ess_tail(x),
                 }
             )
         df = pd.DataFrame(rows).set_index("quantity")

@@ -433,7 +433,7 @@ def choose_parameterization(
     if spec.parameterization != "auto":
         return {"group": spec.parameterization, "row": spec.parameterization}
     if levels == 3:
-        return {"group": "noncentered", "row": "centered"}
+        return {"group": "noncentered", "row": "noncentered"}
     return {"group": "centered", "row": "centered"}
 
 
