@@ -66,14 +66,14 @@ def fit(
     levels: int | None = None,
     priors: Mapping[str, Any] | None = None,
     tau_by: str | None = None,
-    parameterization: str = "noncentered",
+    parameterization: str = "auto",
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
     backend: str = "nutpie",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    target_accept: float = 0.8,
+    target_accept: float | None = None,
     seed: int | None = None,
     cores: int | None = None,
     progress: bool = False,
@@ -152,7 +152,7 @@ def _fit(
 ) -> DTAFit:
     w = None if weights is None else np.asarray(weights, dtype=float)
     built = build_model(data, spec, weights=w, design=design)
-    raw, timing = sample(built, settings)
+    raw, timing, settings = sample(built, settings)
     idata = _postprocess(raw, built, data, w)
     settings_d = settings.to_dict()
     settings_d["seed"] = int(timing["seed"])
