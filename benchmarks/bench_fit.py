@@ -1,6 +1,7 @@
 """Benchmark: a 40-study bivariate fit, cold (fresh process incl. compilation) and warm (refit).
 
-Run: python benchmarks/bench_fit.py [--reps 5] [--draws 1000 --tune 1000 --chains 4]
+Run: python benchmarks/bench_fit.py [--reps 5] [--draws N --tune N --chains 4] [--backend pymc]
+(draws/tune 0 = the package defaults).
 Prints one JSON line per measurement; results are recorded in benchmarks/README.md.
 """
 
@@ -35,7 +36,8 @@ def one_process(args: argparse.Namespace) -> dict:
 
     t_import = time.perf_counter() - t0
     warnings.simplefilter("ignore")
-    kw = dict(draws=args.draws, tune=args.tune, chains=args.chains)
+    kw = dict(draws=args.draws or None, tune=args.tune or None, chains=args.chains,
+              backend=args.backend)
     t1 = time.perf_counter()
     f = bd.fit(simulate(0), seed=1, **kw)
     cold = time.perf_counter() - t0
@@ -73,8 +75,9 @@ def one_process(args: argparse.Namespace) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=0)
+    p.add_argument("--tune", type=int, default=0)
+    p.add_argument("--backend", default="nutpie", choices=["nutpie", "pymc"])
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -82,7 +85,7 @@ def main() -> None:
         print(json.dumps(one_process(args)))
         return
     cmd = [sys.executable, __file__, "--inner", "--reps", str(args.reps), "--draws",
-           str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
+           str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains), "--backend", args.backend]
     res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     print(json.dumps(res["cold"]))
     for w in res["warm"]:

@@ -30,7 +30,9 @@ class SamplerSettings:
         ``nutpie`` (default): the model is compiled once per structure with numba and re-used
         for refits with new data of the same shape; ``pymc``: PyMC's own NUTS.
     draws, tune, chains : int
-        Kept draws and warm-up iterations per chain, number of chains.
+        Kept draws and warm-up iterations per chain, number of chains. Default draws/tune
+        (None): 400/400 for two-level models (measured min bulk ESS 600-2400 over 4 chains on
+        the packaged data and 40-study simulations), 1000/1000 for three-level models.
     target_accept : float or None
         Target acceptance rate of the step-size adaptation. Default (None): 0.8 for two-level
         models, 0.9 for three-level models (measured: removes the few divergences of the
@@ -48,8 +50,8 @@ class SamplerSettings:
     """
 
     backend: Literal["nutpie", "pymc"] = "nutpie"
-    draws: int = 1000
-    tune: int = 1000
+    draws: int | None = None
+    tune: int | None = None
     chains: int = 4
     target_accept: float | None = None
     seed: int | None = None
@@ -62,6 +64,8 @@ class SamplerSettings:
             raise SpecError(f"backend must be 'nutpie' or 'pymc', got {self.backend!r}")
         for name in ("draws", "tune", "chains"):
             v = getattr(self, name)
+            if v is None and name != "chains":
+                continue
             if not isinstance(v, (int, np.integer)) or v < (1 if name != "tune" else 0):
                 raise SpecError(f"{name} must be a positive integer, got {v!r}")
         if self.target_accept is not None and not 0 < self.target_accept < 1:
@@ -71,8 +75,8 @@ class SamplerSettings:
         """Serializable form."""
         return {
             "backend": self.backend,
-            "draws": int(self.draws),
-            "tune": int(self.tune),
+            "draws": self.draws,
+            "tune": self.tune,
             "chains": int(self.chains),
             "target_accept": self.target_accept,
             "low_rank": self.low_rank,
@@ -115,6 +119,8 @@ def resolve_defaults(settings: SamplerSettings, levels: int) -> SamplerSettings:
 
     return replace(
         settings,
+        draws=settings.draws or (1000 if levels == 3 else 400),
+        tune=settings.tune if settings.tune is not None else (1000 if levels == 3 else 400),
         target_accept=settings.target_accept or (0.9 if levels == 3 else 0.8),
         low_rank=settings.low_rank if settings.low_rank is not None else levels == 2,
     )

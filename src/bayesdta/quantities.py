@@ -1,0 +1,1194 @@
+"""Posterior quantities of a fitted DTA meta-analysis: SROC, regions, predictive, I2, Fagan, ...
+
+Thin wrappers around the pure functions of :mod:`bayesdta.stats`: each function takes a
+:class:`~bayesdta.fit.DTAFit`, extracts the posterior draws it needs (per draw, never a plug-in
+estimate), calls the array function and summarizes the result as a pandas table. The names are
+those of the corresponding :class:`DTAFit` methods.
+
+Conventions shared by every function:
+
+* ``ci`` is the probability of the equal-tailed credible interval (``lower``, ``upper``), the
+  point estimate is the posterior ``median``;
+* ``at`` selects covariate values of a meta-regression, e.g. ``{"backbone": "DenseNet"}``:
+  the summary point is then ``invlogit(x beta)`` with ``x`` the design row for those values and
+  the other covariates at their reference level (categorical) or mean (continuous); without
+  ``at`` it is the intercept, as in :meth:`DTAFit.summary`;
+* ``by`` names a categorical covariate of the formula and repeats the computation at each of its
+  levels (one curve / region per subgroup);
+* for three-level fits, the SROC curve, AUC, I2 and the prediction region of a new study use the
+  total covariance of a new row in a new study, ``Sigma_between + Sigma_within``, as
+  :meth:`DTAFit.summary` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import special
+from scipy import stats as sps
+
+from . import _arviz
+from . import stats as st
+from .data import DTAData
+from .exceptions import SamplerWarning, SpecError
+
+if TYPE_CHECKING:
+    from .fit import DTAFit
+
+__all__ = [
+    "sroc",
+    "auc",
+    "hsroc_parameters",
+    "regions",
+    "predictive",
+    "heterogeneity",
+    "fagan",
+    "deeks",
+    "influence",
+    "shrunken",
+    "observed",
+    "posterior_predictive",
+    "DEFAULT_PRETEST",
+]
+
+#: Default grid of pre-test probabilities for :func:`fagan`: 0.01, 0.02, ..., 0.99.
+DEFAULT_PRETEST: np.ndarray = np.round(np.arange(1, 100) / 100.0, 2)
+
+_SUMMARY_COLUMNS = ["mean", "median", "sd", "lower", "upper", "ess_bulk", "r_hat", "ess_tail"]
+
+
+# --------------------------------------------------------------------------------------------
+# Draw extraction
+# --------------------------------------------------------------------------------------------
+def _cd(x: xr.DataArray) -> np.ndarray:
+    """Values with dims (chain, draw, ...) in that order."""
+    return np.asarray(x.transpose("chain", "draw", ...).values, dtype=float)
+
+
+def _check_ci(ci: float) -> float:
+    ci = float(ci)
+    if not 0.0 < ci < 1.0:
+        raise SpecError(f"ci must lie strictly between 0 and 1, got {ci!r}")
+    return ci
+
+
+def _interval(x: np.ndarray, ci: float, axis: int = 0) -> tuple[np.ndarray, ...]:
+    """Median and equal-tailed interval along ``axis`` (NaN draws ignored)."""
+    a = (1.0 - ci) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q = np.nanquantile(x, [0.5, a, 1.0 - a], axis=axis)
+    return q[0], q[1], q[2]
+
+
+def _summarize(draws: Mapping[str, np.ndarray], ci: float) -> pd.DataFrame:
+    """Summary table (as :meth:`DTAFit.summary`) of draws shaped (chain, draw)."""
+    a = (1.0 - ci) / 2.0
+    rows = []
+    for name, x in draws.items():
+        x = np.asarray(x, dtype=float)
+        flat = x.ravel()
+        finite = np.all(np.isfinite(flat))
+        rows.append(
+            {
+                "quantity": name,
+                "mean": float(np.mean(flat)),
+                "median": float(np.median(flat)),
+                "sd": float(np.std(flat, ddof=1)),
+                "lower": float(np.quantile(flat, a)),
+                "upper": float(np.quantile(flat, 1.0 - a)),
+                "ess_bulk": _arviz.ess_bulk(x) if finite else float("nan"),
+                "r_hat": _arviz.rhat(x) if finite else float("nan"),
+                "ess_tail": _arviz.ess_tail(x) if finite else float("nan"),
+            }
+        )
+    df = pd.DataFrame(rows, columns=["quantity", *_SUMMARY_COLUMNS]).set_index("quantity")
+    df.attrs["ci"] = ci
+    return df
+
+
+def _check_at(fit: DTAFit, at: Mapping[str, Any] | None) -> dict[str, Any]:
+    at = dict(at or {})
+    design = fit.design
+    tau_by = fit.spec.tau_by
+    known = set(design.variables) | ({tau_by} if tau_by else set())
+    for k, v in at.items():
+        if k not in known:
+            raise SpecError(
+                f"at= names {k!r}, which is not a covariate of the model; "
+                f"covariates are {sorted(known) or 'none (no meta-regression)'}"
+            )
+        if k in design.levels and str(v) not in design.levels[k]:
+            raise SpecError(f"at= {k}={v!r} is not a level of {k}; levels: {design.levels[k]}")
+        if k == tau_by and k not in design.variables:
+            levels = _tau_levels(fit)
+            if str(v) not in levels:
+                raise SpecError(f"at= {k}={v!r} is not a level of {k}; levels: {levels}")
+    return at
+
+
+def _tau_levels(fit: DTAFit) -> list[str]:
+    tau = fit.posterior["tau_sensitivity"]
+    if "tau_level" not in tau.dims:
+        return []
+    return [str(v) for v in tau.coords["tau_level"].values]
+
+
+def _design_row(fit: DTAFit, at: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Design rows (internal scale) for covariates ``at``, others at reference / mean."""
+    design = fit.design
+    if not design.variables:
+        return {o: np.ones(1) for o in ("sensitivity", "specificity")}
+    row: dict[str, Any] = {}
+    for v in design.variables:
+        if v in at:
+            row[v] = str(at[v]) if v in design.levels else float(at[v])
+        elif v in design.levels:
+            row[v] = design.levels[v][0]
+        else:
+            row[v] = design.scaling[v][0]
+    X = design.encode(pd.DataFrame([row]))
+    return {o: np.asarray(X[o][0], dtype=float) for o in ("sensitivity", "specificity")}
+
+
+def _linear_predictor(fit: DTAFit, at: Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Draws (chain, draw) of the mean logit sensitivity and specificity at covariates ``at``."""
+    at = _check_at(fit, at)
+    x = _design_row(fit, at)
+    out = []
+    for o in ("sensitivity", "specificity"):
+        beta = _cd(fit.posterior[f"beta_{o}"])  # (chain, draw, p)
+        out.append(beta @ x[o])
+    return out[0], out[1]
+
+
+def _row_linear_predictor(fit: DTAFit) -> tuple[np.ndarray, np.ndarray]:
+    """Draws (chain, draw, row) of x_r beta for every row of the data."""
+    out = []
+    for o in ("sensitivity", "specificity"):
+        beta = _cd(fit.posterior[f"beta_{o}"])
+        out.append(beta @ fit.design.X[o].T)
+    return out[0], out[1]
+
+
+def _tau_draws(fit: DTAFit, level: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Between-study SDs (chain, draw); ``level`` picks a ``tau_by`` level (default: the first)."""
+    p = fit.posterior
+    tau_se, tau_sp = p["tau_sensitivity"], p["tau_specificity"]
+    if "tau_level" in tau_se.dims:
+        if level is None:
+            tau_se, tau_sp = tau_se.isel(tau_level=0), tau_sp.isel(tau_level=0)
+        else:
+            tau_se, tau_sp = tau_se.sel(tau_level=str(level)), tau_sp.sel(tau_level=str(level))
+    return _cd(tau_se), _cd(tau_sp)
+
+
+def _covariance(
+    fit: DTAFit, component: str = "total", at: Mapping[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SDs and correlation (chain, draw) of the random effects.
+
+    ``component`` is ``"between"`` (study level), ``"within"`` (rows within a study, three
+    levels only) or ``"total"`` (a new row in a new study: between + within).
+    """
+    at = dict(at or {})
+    tau_by = fit.spec.tau_by
+    level = str(at[tau_by]) if tau_by and tau_by in at else None
+    p = fit.posterior
+    tb_se, tb_sp = _tau_draws(fit, level)
+    rb = _cd(p["rho"])
+    if component == "between" or (component == "total" and fit.levels == 2):
+        return tb_se, tb_sp, rb
+    if fit.levels == 2:
+        raise SpecError("the within-study covariance exists only for three-level fits")
+    tw_se = _cd(p["tau_within_sensitivity"])
+    tw_sp = _cd(p["tau_within_specificity"])
+    rw = _cd(p["rho_within"])
+    if component == "within":
+        return tw_se, tw_sp, rw
+    if component != "total":
+        raise SpecError(f"component must be 'between', 'within' or 'total', got {component!r}")
+    v_se = tb_se**2 + tw_se**2
+    v_sp = tb_sp**2 + tw_sp**2
+    cov = rb * tb_se * tb_sp + rw * tw_se * tw_sp
+    return np.sqrt(v_se), np.sqrt(v_sp), cov / np.sqrt(v_se * v_sp)
+
+
+def _params(
+    fit: DTAFit, at: Mapping[str, Any] | None = None, component: str = "total"
+) -> tuple[np.ndarray, ...]:
+    """``(mu_se, mu_sp, tau_se, tau_sp, rho)`` draws (chain, draw) for :mod:`bayesdta.stats`."""
+    mu_se, mu_sp = _linear_predictor(fit, at)
+    return (mu_se, mu_sp, *_covariance(fit, component, at))
+
+
+def _groups(
+    fit: DTAFit, at: Mapping[str, Any] | None, by: str | None
+) -> list[tuple[str | None, dict[str, Any], np.ndarray]]:
+    """(label, at, row mask) per subgroup: one entry without ``by``, one per level with it."""
+    at = _check_at(fit, at)
+    frame = fit.data.frame
+    n = fit.data.n_rows
+
+    def mask_for(values: Mapping[str, Any]) -> np.ndarray:
+        m = np.ones(n, dtype=bool)
+        for k, v in values.items():
+            if k in fit.design.levels or k == fit.spec.tau_by:
+                m &= frame[k].astype(object).map(str).to_numpy() == str(v)
+        return m if m.any() else np.ones(n, dtype=bool)
+
+    if by is None:
+        return [(None, at, mask_for(at))]
+    if by not in fit.design.levels:
+        raise SpecError(
+            f"by= {by!r} must be a categorical covariate of the model formula; "
+            f"categorical covariates are {list(fit.design.levels) or 'none'}"
+        )
+    if by in at:
+        raise SpecError(f"{by!r} is given both in by= and in at=")
+    out = []
+    for lv in fit.design.levels[by]:
+        a = {**at, by: lv}
+        out.append((lv, a, mask_for(a)))
+    return out
+
+
+def _observed_fpr_range(fit: DTAFit, mask: np.ndarray) -> tuple[float, float]:
+    fpr = fit.data.fp[mask] / fit.data.n_nondiseased[mask]
+    lo, hi = float(fpr.min()), float(fpr.max())
+    return (lo, hi) if hi > lo else (0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# SROC and AUC
+# --------------------------------------------------------------------------------------------
+def sroc(
+    fit: DTAFit,
+    *,
+    fpr: Sequence[float] | np.ndarray | None = None,
+    method: str = "hsroc",
+    ci: float = 0.95,
+    at: Mapping[str, Any] | None = None,
+    by: str | None = None,
+    extrapolate: bool = False,
+    n_points: int = 101,
+) -> pd.DataFrame:
+    """Posterior SROC curve with a pointwise credible band.
+
+    For every posterior draw the SROC line ``logit(se) = a + b logit(fpr)`` of
+    :func:`bayesdta.stats.sroc_coefficients` is evaluated on the grid, then the draws are
+    summarized per grid point. The default ``method="hsroc"`` is the Rutter-Gatsonis HSROC curve
+    implied by the bivariate parameters (Harbord et al. 2007), ``se(fpr) =
+    invlogit(Lambda exp(-beta/2) + exp(-beta) logit(fpr))``; the other definitions are those of
+    :data:`bayesdta.stats.SROC_METHODS`. Every one of these curves passes through the summary
+    point of its draw.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    fpr : array_like, optional
+        False-positive rates at which to evaluate the curve. Default: ``n_points`` equally spaced
+        values over the observed FPR range (of the subgroup's rows with ``by``/``at``), the
+        region where the data support the curve; over [0, 1] with ``extrapolate=True``.
+    method : {"hsroc", "regression_se_on_sp", "regression_sp_on_se", "major_axis"}
+        SROC definition.
+    ci : float
+        Probability of the pointwise equal-tailed band.
+    at : mapping, optional
+        Covariate values of a meta-regression (see the module docstring).
+    by : str, optional
+        Categorical covariate: one curve per level (column ``group``).
+    extrapolate : bool
+        Draw the default grid over [0, 1] instead of the observed range.
+    n_points : int
+        Size of the default grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``fpr``, ``median``, ``lower``, ``upper`` (and ``group`` first with ``by``).
+        ``attrs``: ``method``, ``ci``, ``fpr_range`` (per group with ``by``).
+
+    Notes
+    -----
+    The band is pointwise: at each FPR it holds ``ci`` of the posterior of se(FPR); it is not a
+    simultaneous band for the whole curve. For three-level fits the curve uses the covariance of
+    a new row in a new study (between + within).
+
+    References
+    ----------
+    Harbord RM, Deeks JJ, Egger M, Whiting P, Sterne JAC. A unification of models for
+    meta-analysis of diagnostic accuracy studies. Biostatistics 2007;8:239-251.
+    Rutter CM, Gatsonis CA. A hierarchical regression approach to meta-analysis of diagnostic
+    test accuracy evaluations. Stat Med 2001;20:2865-2884.
+    """
+    ci = _check_ci(ci)
+    if method not in st.SROC_METHODS:
+        raise SpecError(f"method must be one of {st.SROC_METHODS}, got {method!r}")
+    frames = []
+    ranges: dict[Any, tuple[float, float]] = {}
+    for label, at_g, mask in _groups(fit, at, by):
+        if fpr is not None:
+            grid = np.asarray(fpr, dtype=float).ravel()
+            rng_ = (float(grid.min()), float(grid.max()))
+        else:
+            rng_ = (0.0, 1.0) if extrapolate else _observed_fpr_range(fit, mask)
+            grid = np.linspace(rng_[0], rng_[1], int(n_points))
+        curve = st.sroc_curve(grid, *_params(fit, at_g), method=method)
+        med, lo, hi = _interval(curve.reshape(-1, grid.size), ci)
+        df = pd.DataFrame({"fpr": grid, "median": med, "lower": lo, "upper": hi})
+        if by is not None:
+            df.insert(0, "group", label)
+        frames.append(df)
+        ranges[label] = rng_
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(
+        method=method, ci=ci, fpr_range=ranges[None] if by is None else ranges, by=by
+    )
+    return out
+
+
+def auc(
+    fit: DTAFit,
+    *,
+    ci: float = 0.95,
+    method: str = "hsroc",
+    at: Mapping[str, Any] | None = None,
+    by: str | None = None,
+    fpr_range: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Area under the SROC curve and partial area over the observed FPR range.
+
+    ``auc`` integrates the SROC curve of every draw over FPR in [0, 1] and ``auc_partial`` over
+    ``fpr_range`` (default: the observed range of the rows, or of the subgroup's rows), see
+    :func:`bayesdta.stats.auc_sroc` and :func:`bayesdta.stats.partial_auc` (not normalized:
+    divide by the width of the range for the mean sensitivity over it). At the defaults this is
+    the ``auc`` / ``auc_partial`` of :meth:`DTAFit.summary`.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    ci : float
+        Credible-interval probability.
+    method : str
+        SROC definition (see :func:`sroc`).
+    at, by
+        Covariate values / subgroup variable (see the module docstring).
+    fpr_range : tuple of float, optional
+        Range of the partial AUC.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Summary table indexed by ``quantity`` (``auc``, ``auc_partial``), or by
+        ``(group, quantity)`` with ``by``; ``attrs["fpr_range"]``.
+
+    References
+    ----------
+    Walter SD. Properties of the summary receiver operating characteristic (SROC) curve for
+    diagnostic test data. Stat Med 2002;21:1237-1256.
+    """
+    ci = _check_ci(ci)
+    tables, ranges = [], {}
+    for label, at_g, mask in _groups(fit, at, by):
+        p = _params(fit, at_g)
+        rng_ = fpr_range if fpr_range is not None else _observed_fpr_range(fit, mask)
+        draws = {
+            "auc": st.auc_sroc(*p, method=method),
+            "auc_partial": st.partial_auc(*p, fpr_range=rng_, method=method),
+        }
+        t = _summarize(draws, ci)
+        if by is not None:
+            t = pd.concat({label: t}, names=["group"])
+        tables.append(t)
+        ranges[label] = tuple(rng_)
+    out = pd.concat(tables)
+    out.attrs.update(ci=ci, method=method, fpr_range=ranges[None] if by is None else ranges)
+    return out
+
+
+def hsroc_parameters(
+    fit: DTAFit, ci: float = 0.95, *, at: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Rutter-Gatsonis HSROC parameters implied by the bivariate parameters, per draw.
+
+    ``Lambda`` (accuracy), ``Theta`` (threshold), ``beta`` (shape: 0 for a symmetric curve),
+    ``sigma2_alpha`` and ``sigma2_theta`` (variances of accuracy and threshold) from
+    :func:`bayesdta.stats.hsroc_from_bivariate` (Harbord et al. 2007). For three-level fits the
+    bivariate covariance is the total between + within covariance, as for the SROC curve.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    ci : float
+        Credible-interval probability.
+    at : mapping, optional
+        Covariate values of a meta-regression.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Summary table (columns as :meth:`DTAFit.summary`) indexed by parameter.
+
+    References
+    ----------
+    Harbord RM, Deeks JJ, Egger M, Whiting P, Sterne JAC. A unification of models for
+    meta-analysis of diagnostic accuracy studies. Biostatistics 2007;8:239-251.
+    """
+    ci = _check_ci(ci)
+    h = st.hsroc_from_bivariate(*_params(fit, at))
+    names = ("Lambda", "Theta", "beta", "sigma2_alpha", "sigma2_theta")
+    return _summarize({k: h[k] for k in names}, ci)
+
+
+# --------------------------------------------------------------------------------------------
+# Regions
+# --------------------------------------------------------------------------------------------
+def regions(
+    fit: DTAFit,
+    *,
+    levels: Sequence[float] = (0.95,),
+    at: Mapping[str, Any] | None = None,
+    by: str | None = None,
+    n_points: int = 200,
+    scale: str = "probability",
+) -> dict[str, Any]:
+    """Credible region of the summary point and prediction region of a new study.
+
+    The credible region is the normal-theory ellipse (on the logit scale) of the posterior draws
+    of ``(mu_se, mu_sp)`` (:func:`bayesdta.stats.confidence_region`). The prediction region is
+    the ellipse of the posterior predictive distribution of a new study's
+    ``(logit se, logit sp)``, with mean ``E[mu]`` and covariance ``Cov[mu] + E[Sigma]`` (law of
+    total covariance; :func:`bayesdta.stats.prediction_region` with ``method="moments"``), so
+    that the uncertainty in ``mu`` and ``Sigma`` is included. For three-level fits ``Sigma`` is
+    the covariance of a new row in a new study (between + within).
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    levels : sequence of float
+        Probabilities of the contours.
+    at, by
+        Covariate values / subgroup variable (see the module docstring).
+    n_points : int
+        Number of boundary points of each polygon.
+    scale : {"probability", "logit"}
+        Polygons in ``(fpr, se)`` or ``(logit fpr, logit se)``.
+
+    Returns
+    -------
+    dict
+        ``{"summary": array([fpr, se]), "confidence": {level: (n_points, 2) array},
+        "prediction": {level: array}}``, where ``summary`` is the posterior median of
+        ``(1 - invlogit(mu_sp), invlogit(mu_se))``; with ``by``, a dict of such dicts keyed by
+        level of ``by``.
+
+    References
+    ----------
+    Reitsma JB, Glas AS, Rutjes AWS, Scholten RJPM, Bossuyt PM, Zwinderman AH. Bivariate
+    analysis of sensitivity and specificity produces informative summary measures in
+    diagnostic reviews. J Clin Epidemiol 2005;58:982-990.
+    Harbord RM, Deeks JJ, Egger M, Whiting P, Sterne JAC. A unification of models for
+    meta-analysis of diagnostic accuracy studies. Biostatistics 2007;8:239-251.
+    """
+    levels = [float(lv) for lv in np.atleast_1d(levels)]
+    out: dict[str, Any] = {}
+    for label, at_g, _ in _groups(fit, at, by):
+        p = _params(fit, at_g)
+        mu_se, mu_sp = p[0], p[1]
+        summary = np.array([np.median(special.expit(-mu_sp)), np.median(special.expit(mu_se))])
+        if scale == "logit":
+            summary = np.array([np.median(-mu_sp), np.median(mu_se)])
+        res = {
+            "summary": summary,
+            "confidence": {
+                lv: st.confidence_region(mu_se, mu_sp, level=lv, n_points=n_points, scale=scale)
+                for lv in levels
+            },
+            "prediction": {
+                lv: st.prediction_region(
+                    *p, level=lv, n_points=n_points, method="moments", scale=scale
+                )
+                for lv in levels
+            },
+        }
+        if by is None:
+            return res
+        out[label] = res
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Predictive distributions
+# --------------------------------------------------------------------------------------------
+def _chol2(tau_se: np.ndarray, tau_sp: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Cholesky factors (..., 2, 2) of [[tau_se^2, c], [c, tau_sp^2]], c = rho tau_se tau_sp."""
+    L = np.zeros((*np.shape(tau_se), 2, 2))
+    L[..., 0, 0] = tau_se
+    L[..., 1, 0] = rho * tau_sp
+    L[..., 1, 1] = tau_sp * np.sqrt(np.clip(1.0 - rho**2, 0.0, None))
+    return L
+
+
+def _cov2(tau_se: np.ndarray, tau_sp: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    L = _chol2(tau_se, tau_sp, rho)
+    return L @ np.swapaxes(L, -1, -2)
+
+
+def _row_tau_level(fit: DTAFit) -> list[str | None]:
+    """The ``tau_by`` level of each row (None without ``tau_by``)."""
+    if not fit.spec.tau_by:
+        return [None] * fit.data.n_rows
+    return [str(v) for v in fit.data.frame[fit.spec.tau_by].astype(object)]
+
+
+def _study_effect_draws(fit: DTAFit, study: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws (chain, draw, 2) of the study effect u_s of a three-level fit.
+
+    In the model the data enter only through the row parameters ``theta_r``, so given
+    ``theta``, ``beta`` and the covariances the study effect has the exact conditional
+    ``u_s | e ~ N(P^{-1} Sigma_w^{-1} sum_r e_r, P^{-1})`` with ``e_r = theta_r - x_r beta`` over
+    the study's rows and ``P = Sigma_b^{-1} + n_s Sigma_w^{-1}``. One draw per posterior draw
+    is a draw from the joint posterior.
+    """
+    rows = np.flatnonzero(fit.data.study_index == study)
+    level = _row_tau_level(fit)[rows[0]]
+    at = {fit.spec.tau_by: level} if level is not None else {}
+    sb = _cov2(*_covariance(fit, "between", at))
+    sw = _cov2(*_covariance(fit, "within"))
+    theta = _cd(fit.posterior["theta"])[:, :, rows, :]  # (c, d, n_s, 2)
+    lp_se, lp_sp = _row_linear_predictor(fit)
+    lp = np.stack([lp_se[:, :, rows], lp_sp[:, :, rows]], axis=-1)
+    e_sum = (theta - lp).sum(axis=2)  # (c, d, 2)
+    sw_inv = np.linalg.inv(sw)
+    prec = np.linalg.inv(sb) + rows.size * sw_inv
+    cov = np.linalg.inv(prec)
+    cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+    mean = np.einsum("...ij,...j->...i", cov @ sw_inv, e_sum)
+    z = rng.standard_normal(mean.shape)
+    return mean + np.einsum("...ij,...j->...i", np.linalg.cholesky(cov), z)
+
+
+def _predictive_targets(
+    fit: DTAFit,
+    *,
+    at: Mapping[str, Any] | None,
+    within_study: str | Sequence[str] | None,
+    seed: int | np.random.Generator | None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Predictive draws (chain, draw) of (se, sp) per target."""
+    rng = np.random.default_rng(seed)
+    at = _check_at(fit, at)
+    mu_se, mu_sp = _linear_predictor(fit, at)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    tau = _covariance(fit, "total", at)
+    out["new study"] = st.predictive_draws(mu_se, mu_sp, *tau, seed=rng)
+    if fit.levels == 3:
+        tw = _covariance(fit, "within")
+        out["new model, typical study"] = st.predictive_draws(mu_se, mu_sp, *tw, seed=rng)
+    if within_study is None:
+        return out
+    if fit.levels != 3:
+        raise SpecError("within_study= needs a three-level fit (several models per study)")
+    studies = fit.data.studies
+    chosen = studies if within_study == "all" else [within_study] if isinstance(
+        within_study, str
+    ) else list(within_study)
+    tw = _covariance(fit, "within")
+    for s in chosen:
+        if s not in studies:
+            raise SpecError(f"within_study= {s!r} is not a study of the data")
+        u = _study_effect_draws(fit, studies.index(s), rng)
+        out[f"new model in {s}"] = st.predictive_draws(
+            mu_se + u[..., 0], mu_sp + u[..., 1], *tw, seed=rng
+        )
+    return out
+
+
+def predictive(
+    fit: DTAFit,
+    *,
+    ci: float = 0.95,
+    seed: int | np.random.Generator | None = 0,
+    within_study: str | Sequence[str] | None = None,
+    at: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Posterior predictive sensitivity and specificity of a new study (or new model).
+
+    ``new study``: for every posterior draw, ``(logit se, logit sp) ~ N(x beta, Sigma)``
+    with ``Sigma`` the between-study covariance (two levels) or between + within covariance
+    (three levels: a new model in a new study). This is the distribution the prediction
+    region of :func:`regions` summarizes (Riley et al. 2011).
+
+    For three-level fits also:
+
+    ``new model, typical study``
+        a new model in a study whose study effect is zero: ``N(x beta, Sigma_within)``, the
+        between-row (within-study) variance only;
+    ``new model in <study>`` (with ``within_study``)
+        a new model in an existing study: ``x beta + u_s + v`` with ``v ~ N(0, Sigma_within)``
+        and ``u_s`` drawn from its exact conditional posterior given that study's row
+        parameters (see the Notes). ``x`` is the design row of ``at`` (default: reference
+        levels), i.e. the study's effect is carried over to a model with those covariates.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    ci : float
+        Credible-interval probability.
+    seed : int, Generator or None
+        Seed of the predictive simulation (one predictive draw per posterior draw).
+    within_study : str, sequence of str or "all", optional
+        Study label(s) for the ``new model in <study>`` rows (three-level fits only).
+    at : mapping, optional
+        Covariate values of a meta-regression.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(target, quantity)`` with quantity ``sensitivity`` / ``specificity``;
+        columns ``mean``, ``median``, ``lower``, ``upper``.
+
+    Notes
+    -----
+    The data enter the model only through the row parameters ``theta``, so the conditional
+    posterior of ``u_s`` given ``theta``, ``beta`` and the covariances is normal with precision
+    ``Sigma_b^{-1} + n_s Sigma_w^{-1}``; drawing it once per posterior draw gives exact draws of
+    the study effect without storing it.
+
+    References
+    ----------
+    Riley RD, Higgins JPT, Deeks JJ. Interpretation of random effects meta-analyses. BMJ
+    2011;342:d549.
+    """
+    ci = _check_ci(ci)
+    targets = _predictive_targets(fit, at=at, within_study=within_study, seed=seed)
+    rows = []
+    for target, (se, sp) in targets.items():
+        for q, x in (("sensitivity", se), ("specificity", sp)):
+            med, lo, hi = _interval(x.ravel(), ci)
+            rows.append(
+                {
+                    "target": target,
+                    "quantity": q,
+                    "mean": float(np.mean(x)),
+                    "median": float(med),
+                    "lower": float(lo),
+                    "upper": float(hi),
+                }
+            )
+    df = pd.DataFrame(rows).set_index(["target", "quantity"])
+    df.attrs["ci"] = ci
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Heterogeneity
+# --------------------------------------------------------------------------------------------
+def heterogeneity(
+    fit: DTAFit, ci: float = 0.95, *, at: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    r"""Between-study heterogeneity: SDs, correlation and I2 statistics, per draw.
+
+    Definitions (``tau`` and ``rho`` are the SDs and correlation of a new row in a new study:
+    between-study for two levels, between + within for three levels; residual heterogeneity
+    given the covariates for meta-regressions):
+
+    ``i2_sensitivity``, ``i2_specificity``
+        Higgins & Thompson (2002): ``I2 = tau^2 / (tau^2 + s^2)`` with ``s^2`` the typical
+        within-study variance ``(k-1) sum w / ((sum w)^2 - sum w^2)``, ``w = 1 / v``,
+        ``v = 1/TP + 1/FN`` (se) or ``1/TN + 1/FP`` (sp), 0.5 added to every cell of a row
+        with a zero cell. These are the ``i2_*`` of :meth:`DTAFit.summary`.
+    ``i2_bivariate``
+        Zhou & Dendukuri (2014): ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with
+        ``Sigma`` the between-study covariance and ``S = diag(s^2_se, s^2_sp)``.
+    ``i2_*_zd``
+        The same three statistics with Zhou & Dendukuri's model-based typical within-study
+        variance ``(e^{mu + tau^2/2} + e^{-mu + tau^2/2} + 2) mean(1/n)``
+        (:func:`bayesdta.stats.expected_within_variance`), which does not need continuity
+        corrections.
+    ``between_share_*`` (three levels)
+        ``tau_between^2 / (tau_between^2 + tau_within^2)``: the share of the heterogeneity
+        that lies between studies rather than between models of a study.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    ci : float
+        Credible-interval probability.
+    at : mapping, optional
+        Covariate values (the logit means entering the ``*_zd`` statistics; a ``tau_by`` level).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Summary table indexed by quantity.
+
+    References
+    ----------
+    Higgins JPT, Thompson SG. Quantifying heterogeneity in a meta-analysis. Stat Med
+    2002;21:1539-1558.
+    Zhou Y, Dendukuri N. Statistics for quantifying heterogeneity in univariate and bivariate
+    meta-analyses of binary data: the case of meta-analyses of diagnostic accuracy. Stat Med
+    2014;33:2701-2717.
+    """
+    ci = _check_ci(ci)
+    at = _check_at(fit, at)
+    mu_se, mu_sp = _linear_predictor(fit, at)
+    tb = _covariance(fit, "between", at)
+    draws: dict[str, np.ndarray] = {
+        "tau_sensitivity": tb[0],
+        "tau_specificity": tb[1],
+        "rho": tb[2],
+    }
+    t_se, t_sp, r = _covariance(fit, "total", at)
+    if fit.levels == 3:
+        tw = _covariance(fit, "within")
+        draws.update(
+            tau_within_sensitivity=tw[0],
+            tau_within_specificity=tw[1],
+            rho_within=tw[2],
+            tau_total_sensitivity=t_se,
+            tau_total_specificity=t_sp,
+            rho_total=r,
+            between_share_sensitivity=tb[0] ** 2 / t_se**2,
+            between_share_specificity=tb[1] ** 2 / t_sp**2,
+        )
+    d = fit.data
+    lv = st.logit_variances(d.tp, d.fp, d.fn, d.tn)
+    s2_se = float(st.typical_within_variance(lv.se))
+    s2_sp = float(st.typical_within_variance(lv.sp))
+    draws["i2_sensitivity"] = st.i2_univariate(t_se**2, s2_se)
+    draws["i2_specificity"] = st.i2_univariate(t_sp**2, s2_sp)
+    draws["i2_bivariate"] = st.i2_bivariate(t_se, t_sp, r, s2_se, s2_sp)
+    e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased)
+    e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased)
+    draws["i2_sensitivity_zd"] = st.i2_univariate(t_se**2, e_se)
+    draws["i2_specificity_zd"] = st.i2_univariate(t_sp**2, e_sp)
+    draws["i2_bivariate_zd"] = st.i2_bivariate(t_se, t_sp, r, e_se, e_sp)
+    out = _summarize(draws, ci)
+    out.attrs["typical_within_variance"] = {"sensitivity": s2_se, "specificity": s2_sp}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Fagan
+# --------------------------------------------------------------------------------------------
+def fagan(
+    fit: DTAFit,
+    *,
+    pretest: float | Sequence[float] | np.ndarray | None = None,
+    ci: float = 0.95,
+    at: Mapping[str, Any] | None = None,
+    predictive: bool = False,
+    seed: int | np.random.Generator | None = 0,
+) -> pd.DataFrame:
+    """Post-test probabilities after a positive and a negative result, with intervals.
+
+    Bayes' theorem in odds form per posterior draw (Fagan 1975):
+    ``post-test odds = pre-test odds x LR`` with ``LR+ = se / (1 - sp)`` after a positive and
+    ``LR- = (1 - se) / sp`` after a negative result, ``se`` and ``sp`` the summary point
+    (:func:`bayesdta.stats.fagan`). With ``predictive=True`` ``se`` and ``sp`` are those of a
+    new study (:func:`predictive`, target ``new study``): what a clinician using the test in a
+    new setting can expect, with the between-study spread included.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    pretest : float or array_like, optional
+        Pre-test probabilities (default :data:`DEFAULT_PRETEST`, 0.01 to 0.99).
+    ci : float
+        Credible-interval probability.
+    at : mapping, optional
+        Covariate values of a meta-regression.
+    predictive : bool
+        Use a new study's se/sp instead of the summary point.
+    seed : int, Generator or None
+        Seed of the predictive simulation (``predictive=True`` only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``pretest``, ``positive``, ``positive_lower``, ``positive_upper``,
+        ``negative``, ``negative_lower``, ``negative_upper`` (medians and interval limits).
+        ``attrs``: ``lr_positive`` and ``lr_negative`` as (median, lower, upper), ``ci``.
+
+    References
+    ----------
+    Fagan TJ. Nomogram for Bayes's theorem. N Engl J Med 1975;293:257.
+    """
+    ci = _check_ci(ci)
+    p = DEFAULT_PRETEST if pretest is None else np.atleast_1d(np.asarray(pretest, dtype=float))
+    if predictive:
+        se, sp = _predictive_targets(fit, at=at, within_study=None, seed=seed)["new study"]
+    else:
+        mu_se, mu_sp = _linear_predictor(fit, at)
+        se, sp = special.expit(mu_se), special.expit(mu_sp)
+    f = st.fagan(p, se.ravel(), sp.ravel())
+    pos = _interval(f["positive"], ci)
+    neg = _interval(f["negative"], ci)
+    df = pd.DataFrame(
+        {
+            "pretest": p,
+            "positive": pos[0],
+            "positive_lower": pos[1],
+            "positive_upper": pos[2],
+            "negative": neg[0],
+            "negative_lower": neg[1],
+            "negative_upper": neg[2],
+        }
+    )
+    df.attrs.update(
+        ci=ci,
+        predictive=predictive,
+        lr_positive=tuple(float(v) for v in _interval(f["lr_positive"], ci)),
+        lr_negative=tuple(float(v) for v in _interval(f["lr_negative"], ci)),
+    )
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Deeks' test
+# --------------------------------------------------------------------------------------------
+def deeks(fit_or_data: DTAFit | DTAData) -> dict[str, Any]:
+    """Deeks' funnel-plot asymmetry test on the rows of the data (a classical test).
+
+    Weighted least-squares regression of the log diagnostic odds ratio of each 2x2 table on
+    ``1 / sqrt(ESS)``, weighted by the effective sample size ``ESS = 4 n1 n0 / (n1 + n0)``;
+    the P-value is that of the slope (t test on ``k - 2`` df); ``P < 0.10`` suggests
+    small-study effects. See :func:`bayesdta.stats.deeks_test`.
+
+    Parameters
+    ----------
+    fit_or_data : DTAFit or DTAData
+        A fit (its data are used) or the data.
+
+    Returns
+    -------
+    dict
+        The result of :func:`bayesdta.stats.deeks_test` (``slope``, ``intercept``, ``se_slope``,
+        ``t``, ``df``, ``p_value``, ``x``, ``y``, ``weights``) plus ``labels`` (row labels).
+
+    Notes
+    -----
+    Every 2x2 table is one point, as in the published MIDAS analyses; when studies contribute
+    several tables these are not independent and the P-value is optimistic.
+
+    References
+    ----------
+    Deeks JJ, Macaskill P, Irwig L. The performance of tests of publication bias and other
+    sample size effects in systematic reviews of diagnostic test accuracy was assessed.
+    J Clin Epidemiol 2005;58:882-893.
+    """
+    data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
+    res = st.deeks_test(data.tp, data.fp, data.fn, data.tn)
+    res["labels"] = list(data.row_labels)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Influence
+# --------------------------------------------------------------------------------------------
+def influence(
+    fit: DTAFit,
+    *,
+    k_threshold: float = 0.7,
+    refit: str = "high_k",
+    studies: Sequence[str] | None = None,
+    seed: int | None = None,
+    at: Mapping[str, Any] | None = None,
+    **sampler: Any,
+) -> pd.DataFrame:
+    """Study influence: PSIS-LOO by study, with exact leave-one-study-out refits.
+
+    Every study gets its PSIS-LOO expected log predictive density ``elpd_loo`` (all its rows
+    left out together) and Pareto ``k`` (Vehtari et al. 2017); ``k > 0.7`` means the
+    importance-sampling estimate is unreliable. The studies selected by ``refit`` are then
+    refitted without their rows (likelihood weight 0, re-using the compiled model), which gives
+
+    ``sensitivity_without``, ``specificity_without``
+        posterior medians of the summary point without the study;
+    ``delta_sensitivity``, ``delta_specificity``
+        ``without - with``: negative when the study pulled the summary up;
+    ``elpd_exact``
+        the exact leave-one-study-out ``log p(y_s | y_-s)``, estimated as
+        ``log mean_j p(y_s | theta_s^(j))`` over the refit's draws, whose row parameters
+        ``theta_s`` of the left-out study are draws for a new study.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    k_threshold : float
+        Pareto k above which a study is refitted with ``refit="high_k"``.
+    refit : {"high_k", "all", "none"}
+        Which studies to refit.
+    studies : sequence of str, optional
+        Refit exactly these studies (overrides ``refit``).
+    seed : int, optional
+        Seed of the refits (default: the fit's seed).
+    at : mapping, optional
+        Covariate values at which the summary point is compared (meta-regressions).
+    **sampler
+        Sampler settings of the refits (``draws``, ``tune``, ``chains``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by study: ``n_rows``, ``pareto_k``, ``elpd_loo``, ``refitted``,
+        ``sensitivity_without``, ``specificity_without``, ``delta_sensitivity``,
+        ``delta_specificity``, ``elpd_exact``, ``refit_warnings`` (NaN / empty when not
+        refitted). ``attrs``: ``sensitivity``, ``specificity`` (medians with all studies),
+        ``k_threshold``, ``elpd_loo`` (total).
+
+    References
+    ----------
+    Vehtari A, Gelman A, Gabry J. Practical Bayesian model evaluation using leave-one-out
+    cross-validation and WAIC. Stat Comput 2017;27:1413-1432.
+    """
+    if refit not in ("high_k", "all", "none"):
+        raise SpecError(f"refit must be 'high_k', 'all' or 'none', got {refit!r}")
+    loo = fit.loo(by="study")
+    labels = list(fit.data.studies)
+    k = np.asarray(loo["pareto_k"], dtype=float)
+    if studies is not None:
+        unknown = [s for s in studies if s not in labels]
+        if unknown:
+            raise SpecError(f"studies= {unknown} are not studies of the data")
+        chosen = list(studies)
+    elif refit == "all":
+        chosen = labels
+    elif refit == "high_k":
+        chosen = [s for s, kk in zip(labels, k, strict=True) if kk > k_threshold]
+    else:
+        chosen = []
+    mu_se, mu_sp = _linear_predictor(fit, at)
+    base_se = float(np.median(special.expit(mu_se)))
+    base_sp = float(np.median(special.expit(mu_sp)))
+    base_w = np.asarray(fit.idata.constant_data["weight"].values, dtype=float)
+    df = pd.DataFrame(
+        {
+            "n_rows": np.bincount(fit.data.study_index, minlength=len(labels)),
+            "pareto_k": k,
+            "elpd_loo": np.asarray(loo["loo_i"], dtype=float),
+            "refitted": False,
+            "sensitivity_without": np.nan,
+            "specificity_without": np.nan,
+            "delta_sensitivity": np.nan,
+            "delta_specificity": np.nan,
+            "elpd_exact": np.nan,
+            "refit_warnings": "",
+        },
+        index=pd.Index(labels, name="study"),
+    )
+    for s in chosen:
+        rows = np.flatnonzero(fit.data.study_index == labels.index(s))
+        w = base_w.copy()
+        w[rows] = 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SamplerWarning)
+            r = fit.refit(weights=w, seed=seed, **sampler)
+        r_se, r_sp = _linear_predictor(r, at)
+        se_wo = float(np.median(special.expit(r_se)))
+        sp_wo = float(np.median(special.expit(r_sp)))
+        ll = _cd(r.idata.log_likelihood["dta"])[:, :, rows].sum(axis=-1).ravel()
+        df.loc[s, "refitted"] = True
+        df.loc[s, "sensitivity_without"] = se_wo
+        df.loc[s, "specificity_without"] = sp_wo
+        df.loc[s, "delta_sensitivity"] = se_wo - base_se
+        df.loc[s, "delta_specificity"] = sp_wo - base_sp
+        df.loc[s, "elpd_exact"] = float(special.logsumexp(ll) - np.log(ll.size))
+        df.loc[s, "refit_warnings"] = "; ".join(r.diagnostics()["warnings"])
+    df.attrs.update(
+        sensitivity=base_se,
+        specificity=base_sp,
+        k_threshold=float(k_threshold),
+        elpd_loo=float(loo["elpd_loo"]),
+    )
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Row-level quantities
+# --------------------------------------------------------------------------------------------
+def observed(fit_or_data: DTAFit | DTAData, ci: float = 0.95) -> pd.DataFrame:
+    """Observed sensitivity and specificity of each row with exact (Clopper-Pearson) intervals.
+
+    ``lower = B(a/2; x, n - x + 1)`` and ``upper = B(1 - a/2; x + 1, n - x)`` with ``B`` the
+    beta quantile function and ``a = 1 - ci`` (0 and 1 at ``x = 0`` and ``x = n``).
+
+    Parameters
+    ----------
+    fit_or_data : DTAFit or DTAData
+        A fit (its data are used) or the data.
+    ci : float
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by row label: ``study``, ``model``, ``TP``, ``FP``, ``FN``, ``TN``,
+        ``n_diseased``, ``n_nondiseased``, ``sensitivity``, ``sensitivity_lower``,
+        ``sensitivity_upper``, ``specificity``, ``specificity_lower``, ``specificity_upper``.
+
+    References
+    ----------
+    Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the case of
+    the binomial. Biometrika 1934;26:404-413.
+    """
+    ci = _check_ci(ci)
+    data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
+    a = 1.0 - ci
+    df = data.frame[["study", "model", "TP", "FP", "FN", "TN"]].copy()
+    df.index = pd.Index(data.row_labels, name="row")
+    df["n_diseased"] = data.n_diseased
+    df["n_nondiseased"] = data.n_nondiseased
+    for name, x, n in (
+        ("sensitivity", data.tp, data.n_diseased),
+        ("specificity", data.tn, data.n_nondiseased),
+    ):
+        x = np.asarray(x, dtype=float)
+        n = np.asarray(n, dtype=float)
+        with np.errstate(invalid="ignore"):
+            lo = np.where(x > 0, sps.beta.ppf(a / 2, x, n - x + 1), 0.0)
+            hi = np.where(x < n, sps.beta.ppf(1 - a / 2, x + 1, n - x), 1.0)
+        df[name] = x / n
+        df[f"{name}_lower"] = lo
+        df[f"{name}_upper"] = hi
+    df.attrs["ci"] = ci
+    return df
+
+
+def shrunken(fit: DTAFit, ci: float = 0.95) -> pd.DataFrame:
+    """Posterior (shrunken) sensitivity and specificity of each row.
+
+    ``invlogit(theta_r)`` per draw, where ``theta_r`` are the row parameters of the model
+    (covariates + study effect + row effect): the study's own accuracy, estimated with partial
+    pooling toward the summary point.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    ci : float
+        Credible-interval probability.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by row label: ``study``, ``sensitivity``, ``sensitivity_lower``,
+        ``sensitivity_upper``, ``specificity``, ``specificity_lower``, ``specificity_upper``
+        (posterior medians and interval limits), ``observed_sensitivity``,
+        ``observed_specificity``.
+    """
+    ci = _check_ci(ci)
+    theta = special.expit(_cd(fit.posterior["theta"]))  # (c, d, row, 2)
+    flat = theta.reshape(-1, theta.shape[2], 2)
+    data = fit.data
+    df = pd.DataFrame(
+        {"study": np.asarray(data.frame["study"], dtype=object)},
+        index=pd.Index(data.row_labels, name="row"),
+    )
+    for j, name in enumerate(("sensitivity", "specificity")):
+        med, lo, hi = _interval(flat[..., j], ci)
+        df[name] = med
+        df[f"{name}_lower"] = lo
+        df[f"{name}_upper"] = hi
+    df["observed_sensitivity"] = data.tp / data.n_diseased
+    df["observed_specificity"] = data.tn / data.n_nondiseased
+    df.attrs["ci"] = ci
+    return df
+
+
+def posterior_predictive(
+    fit: DTAFit, *, seed: int | np.random.Generator | None = 0, mixed: bool = False
+) -> xr.Dataset:
+    """Replicated TP and TN of every row from the posterior predictive distribution.
+
+    ``TP_rep ~ Binomial(n1_r, invlogit(theta_r1))`` and ``TN_rep ~ Binomial(n0_r,
+    invlogit(theta_r2))``, one replicate per posterior draw. With ``mixed=True`` the row
+    parameters are redrawn from their random-effects distribution given the hyperparameters
+    (new study effects, and new row effects for three levels) before the binomial draw: a
+    "mixed" predictive check of the random-effects distribution, which the conditional check
+    (that re-uses each row's own ``theta``) is too lenient to test (Marshall & Spiegelhalter
+    2003).
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    seed : int, Generator or None
+        Random seed.
+    mixed : bool
+        Redraw the random effects.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``TP`` and ``TN`` with dims (chain, draw, row), integer counts in ``[0, n1]`` and
+        ``[0, n0]``.
+
+    References
+    ----------
+    Gelman A, Meng XL, Stern H. Posterior predictive assessment of model fitness via realized
+    discrepancies. Stat Sin 1996;6:733-807.
+    Marshall EC, Spiegelhalter DJ. Approximate cross-validatory predictive checks in disease
+    mapping models. Stat Med 2003;22:1649-1660.
+    """
+    rng = np.random.default_rng(seed)
+    data = fit.data
+    if mixed:
+        theta = _mixed_theta(fit, rng)
+    else:
+        theta = _cd(fit.posterior["theta"])
+    p = special.expit(theta)
+    tp = rng.binomial(data.n_diseased, p[..., 0])
+    tn = rng.binomial(data.n_nondiseased, p[..., 1])
+    post = fit.posterior
+    coords = {"chain": post.chain.values, "draw": post.draw.values, "row": data.row_labels}
+    ds = xr.Dataset(
+        {"TP": (("chain", "draw", "row"), tp), "TN": (("chain", "draw", "row"), tn)},
+        coords=coords,
+    )
+    ds.attrs["mixed"] = int(mixed)
+    return ds
+
+
+def _mixed_theta(fit: DTAFit, rng: np.random.Generator) -> np.ndarray:
+    """Row parameters (chain, draw, row, 2) redrawn from the random-effects distribution."""
+    data = fit.data
+    lp_se, lp_sp = _row_linear_predictor(fit)
+    theta = np.stack([lp_se, lp_sp], axis=-1)
+    levels = _row_tau_level(fit)
+    if fit.levels == 2:
+        # one effect per row (rows are the groups of a two-level fit)
+        for lv in sorted(set(levels), key=str):
+            rows = np.array([i for i, x in enumerate(levels) if x == lv])
+            at = {fit.spec.tau_by: lv} if lv is not None else {}
+            L = _chol2(*_covariance(fit, "between", at))  # (c, d, 2, 2)
+            z = rng.standard_normal((*theta.shape[:2], rows.size, 2))
+            theta[:, :, rows, :] += np.einsum("cdij,cdrj->cdri", L, z)
+        return theta
+    lw = _chol2(*_covariance(fit, "within"))
+    z = rng.standard_normal(theta.shape)
+    theta += np.einsum("cdij,cdrj->cdri", lw, z)
+    for s in range(data.n_studies):
+        rows = np.flatnonzero(data.study_index == s)
+        lv = levels[rows[0]]
+        at = {fit.spec.tau_by: lv} if lv is not None else {}
+        L = _chol2(*_covariance(fit, "between", at))
+        u = np.einsum("cdij,cdj->cdi", L, rng.standard_normal((*theta.shape[:2], 2)))
+        theta[:, :, rows, :] += u[:, :, None, :]
+    return theta
