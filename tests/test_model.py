@@ -104,3 +104,21 @@ def test_design_coding_and_errors():
         make_design(data, ModelSpec(formula="~ type", reference={"type": "XYZ"}))
     with pytest.raises(SpecError, match="not a column"):
         make_design(data, ModelSpec(formula="~ nonexistent"))
+
+
+def test_prior_predictive_matches_prior():
+    """Prior draws follow the stated priors (independent check of the builder's priors)."""
+    from scipy import stats
+
+    data = bd.load_example("auditc")
+    pp = bd.prior_predictive(data, draws=4000, seed=3, priors={"tau": "HalfNormal(0.7)"})
+    # tau ~ HalfNormal(0.7): KS test against scipy's halfnorm
+    assert stats.kstest(pp["tau_sensitivity"].values, stats.halfnorm(scale=0.7).cdf).pvalue > 1e-3
+    # rho ~ LKJ(2) on 2x2: (rho + 1) / 2 ~ Beta(2, 2)
+    assert stats.kstest((pp["rho"].values + 1) / 2, stats.beta(2, 2).cdf).pvalue > 1e-3
+    # logit se ~ Normal(0, 2)
+    logit = np.log(pp["sensitivity"].values / (1 - pp["sensitivity"].values))
+    assert stats.kstest(logit, stats.norm(0, 2).cdf).pvalue > 1e-3
+    tp = pp["TP"].values
+    assert tp.shape == (4000, data.n_rows)
+    assert (tp >= 0).all() and (tp <= data.n_diseased).all()

@@ -12,7 +12,7 @@ from .datasets import list_examples, load_example, load_truth
 from .exceptions import BayesDTAError, DTADataError, SamplerWarning, SpecError
 from .fit import DTAFit, fit, load
 from .model import ModelSpec
-from .priors import DEFAULT_PRIORS, Prior
+from .priors import DEFAULT_PRIORS, Prior, prior_predictive
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "ModelSpec",
     "Prior",
     "DEFAULT_PRIORS",
+    "prior_predictive",
     "fit",
     "load",
     "load_example",

@@ -258,6 +258,19 @@ def _groups(
     return out
 
 
+def _fpr_grid(lo: float, hi: float, n_points: int) -> np.ndarray:
+    """Grid on [lo, hi]: equally spaced points plus points equally spaced in logit(fpr).
+
+    The logit-spaced half resolves the steep part of the curve near fpr = 0 (and 1).
+    """
+    n = max(int(n_points), 2)
+    parts = [np.linspace(lo, hi, n)]
+    a, b = max(lo, 1e-4), min(hi, 1.0 - 1e-4)
+    if b > a:
+        parts.append(special.expit(np.linspace(special.logit(a), special.logit(b), n)))
+    return np.unique(np.concatenate(parts))
+
+
 def _observed_fpr_range(fit: DTAFit, mask: np.ndarray) -> tuple[float, float]:
     fpr = fit.data.fp[mask] / fit.data.n_nondiseased[mask]
     lo, hi = float(fpr.min()), float(fpr.max())
@@ -293,9 +306,10 @@ def sroc(
     fit : DTAFit
         The fitted model.
     fpr : array_like, optional
-        False-positive rates at which to evaluate the curve. Default: ``n_points`` equally spaced
-        values over the observed FPR range (of the subgroup's rows with ``by``/``at``), the
-        region where the data support the curve; over [0, 1] with ``extrapolate=True``.
+        False-positive rates at which to evaluate the curve. Default: a grid over the observed
+        FPR range (of the subgroup's rows with ``by``/``at``), the region where the data support
+        the curve, or over [0, 1] with ``extrapolate=True``: ``n_points`` equally spaced values
+        plus ``n_points`` values equally spaced in ``logit(fpr)`` (for the steep part near 0).
     method : {"hsroc", "regression_se_on_sp", "regression_sp_on_se", "major_axis"}
         SROC definition.
     ci : float
@@ -307,7 +321,7 @@ def sroc(
     extrapolate : bool
         Draw the default grid over [0, 1] instead of the observed range.
     n_points : int
-        Size of the default grid.
+        Points of each half of the default grid.
 
     Returns
     -------
@@ -339,7 +353,7 @@ def sroc(
             rng_ = (float(grid.min()), float(grid.max()))
         else:
             rng_ = (0.0, 1.0) if extrapolate else _observed_fpr_range(fit, mask)
-            grid = np.linspace(rng_[0], rng_[1], int(n_points))
+            grid = _fpr_grid(rng_[0], rng_[1], n_points)
         curve = st.sroc_curve(grid, *_params(fit, at_g), method=method)
         med, lo, hi = _interval(curve.reshape(-1, grid.size), ci)
         df = pd.DataFrame({"fpr": grid, "median": med, "lower": lo, "upper": hi})
