@@ -36,8 +36,9 @@ def one_process(args: argparse.Namespace) -> dict:
 
     t_import = time.perf_counter() - t0
     warnings.simplefilter("ignore")
-    kw = dict(draws=args.draws or None, tune=args.tune or None, chains=args.chains,
-              backend=args.backend)
+    kw = dict(
+        draws=args.draws or None, tune=args.tune or None, chains=args.chains, backend=args.backend
+    )
     t1 = time.perf_counter()
     f = bd.fit(simulate(0), seed=1, **kw)
     cold = time.perf_counter() - t0
@@ -84,8 +85,21 @@ def main() -> None:
     if args.inner:
         print(json.dumps(one_process(args)))
         return
-    cmd = [sys.executable, __file__, "--inner", "--reps", str(args.reps), "--draws",
-           str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains), "--backend", args.backend]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--inner",
+        "--reps",
+        str(args.reps),
+        "--draws",
+        str(args.draws),
+        "--tune",
+        str(args.tune),
+        "--chains",
+        str(args.chains),
+        "--backend",
+        args.backend,
+    ]
     res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     print(json.dumps(res["cold"]))
     for w in res["warm"]:

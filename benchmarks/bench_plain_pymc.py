@@ -12,9 +12,7 @@ import time
 import warnings
 
 import arviz as az
-import numpy as np
 import pymc as pm
-
 from bench_fit import simulate
 
 warnings.simplefilter("ignore")
@@ -40,8 +38,16 @@ def main() -> None:
         ess = az.ess(idata, var_names=["mu", "chol_stds", "chol_corr"])
         min_ess = min(float(ess[v].min()) for v in ["mu", "chol_stds"])
         div = int(idata.sample_stats.diverging.sum())
-        print(json.dumps({"kind": "cold" if rep == 0 else "second", "wall_s": round(wall, 2),
-                          "min_ess_bulk": round(min_ess), "divergences": div}))
+        print(
+            json.dumps(
+                {
+                    "kind": "cold" if rep == 0 else "second",
+                    "wall_s": round(wall, 2),
+                    "min_ess_bulk": round(min_ess),
+                    "divergences": div,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -302,7 +302,7 @@ def fit_bivariate_ml(tp, fp, fn, tn, *, n_quad: int = 15) -> dict[str, Any]:
             x,
             jac=nll_grad,
             method="L-BFGS-B",
-            bounds=list(zip(lo, hi)),
+            bounds=list(zip(lo, hi, strict=True)),
             options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-8, "maxcor": 20},
         )
         n_iter += int(res.nit)

@@ -24,8 +24,24 @@ def test_fit_command_writes_summary_and_posterior(tmp_path):
     csv = tmp_path / "skin.csv"
     bd.load_example("skin_tests").frame.drop(columns=["model"]).to_csv(csv, index=False)
     out = tmp_path / "out"
-    r = run("fit", str(csv), "--out", str(out), "--seed", "3", "--draws", "300", "--tune", "300",
-            "--chains", "2", "--prior", "tau=HalfNormal(1)", "--prior", "rho=LKJ(1)")
+    r = run(
+        "fit",
+        str(csv),
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        "--draws",
+        "300",
+        "--tune",
+        "300",
+        "--chains",
+        "2",
+        "--prior",
+        "tau=HalfNormal(1)",
+        "--prior",
+        "rho=LKJ(1)",
+    )
     assert r.returncode == 0, r.stderr
     summary = pd.read_csv(out / "summary.csv")
     assert summary.columns[0] == "quantity"

@@ -39,7 +39,14 @@ def simulate(seed, *, n_studies, rows_per_study, mu, tau, rho, tau_w=None, rho_w
             tp = rng.binomial(n1, expit(th[0]))
             tn = rng.binomial(n0, expit(th[1]))
             rows.append(
-                {"study": f"S{s}", "model": f"m{m}", "TP": tp, "FN": n1 - tp, "TN": tn, "FP": n0 - tn}
+                {
+                    "study": f"S{s}",
+                    "model": f"m{m}",
+                    "TP": tp,
+                    "FN": n1 - tp,
+                    "TN": tn,
+                    "FP": n0 - tn,
+                }
             )
     df = pd.DataFrame(rows)
     df.attrs["realized_sd_between"] = u.std(axis=0, ddof=1)
@@ -127,15 +134,29 @@ def test_agrees_with_maximum_likelihood_glmm(dementia_fit, dementia_data):
         assert abs(s.loc[name, "mean"] - ml[key]) < 0.3 * s.loc[name, "sd"], (name, ml[key])
     # between-study SDs: posterior medians within 15% of the MLE (ML is biased slightly low)
     for name, key in [("tau_sensitivity", "tau_se"), ("tau_specificity", "tau_sp")]:
-        assert abs(s.loc[name, "median"] / ml[key] - 1) < 0.15, (name, s.loc[name, "median"], ml[key])
+        assert abs(s.loc[name, "median"] / ml[key] - 1) < 0.15, (
+            name,
+            s.loc[name, "median"],
+            ml[key],
+        )
     assert abs(s.loc["rho", "median"] - ml["rho"]) < 0.15
 
 
 def test_summary_contract(dementia_fit, smoking_fit):
     s = dementia_fit.summary(0.9)
     assert list(s.columns[:7]) == SUMMARY_COLUMNS
-    for q in ["sensitivity", "specificity", "lr_positive", "lr_negative", "dor",
-              "tau_sensitivity", "tau_specificity", "rho", "auc", "i2_bivariate"]:
+    for q in [
+        "sensitivity",
+        "specificity",
+        "lr_positive",
+        "lr_negative",
+        "dor",
+        "tau_sensitivity",
+        "tau_specificity",
+        "rho",
+        "auc",
+        "i2_bivariate",
+    ]:
         assert q in s.index
     assert np.all(s["lower"] <= s["median"]) and np.all(s["median"] <= s["upper"])
     assert not s.isna().any().any()
@@ -144,8 +165,12 @@ def test_summary_contract(dementia_fit, smoking_fit):
     sp = dementia_fit.draws("specificity").values
     assert s.loc["dor", "mean"] == pytest.approx(np.mean(se / (1 - se) / ((1 - sp) / sp)))
     s3 = smoking_fit.summary()
-    for q in ["tau_within_sensitivity", "tau_within_specificity", "rho_within",
-              "beta_sensitivity[type[T.SAQ]]"]:
+    for q in [
+        "tau_within_sensitivity",
+        "tau_within_specificity",
+        "rho_within",
+        "beta_sensitivity[type[T.SAQ]]",
+    ]:
         assert q in s3.index
 
 
@@ -153,7 +178,8 @@ def test_same_seed_same_numbers(dementia_fit):
     again = dementia_fit.refit()
     assert again.sampler["seed"] == dementia_fit.sampler["seed"]
     np.testing.assert_array_equal(
-        again.posterior["beta_sensitivity"].values, dementia_fit.posterior["beta_sensitivity"].values
+        again.posterior["beta_sensitivity"].values,
+        dementia_fit.posterior["beta_sensitivity"].values,
     )
     pd.testing.assert_frame_equal(again.summary(), dementia_fit.summary())
     other = dementia_fit.refit(seed=999)
@@ -193,7 +219,9 @@ def test_zero_weight_drops_a_row(dementia_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
         loo = dementia_fit.refit(weights=w)
-    assert loo.summary().loc["sensitivity", "mean"] < dementia_fit.summary().loc["sensitivity", "mean"]
+    assert (
+        loo.summary().loc["sensitivity", "mean"] < dementia_fit.summary().loc["sensitivity", "mean"]
+    )
     # the log-likelihood of the left-out row is still stored (for predictive checks)
     assert np.isfinite(loo.idata.log_likelihood["dta"].values).all()
 

@@ -10,6 +10,7 @@ tolPwrss) next to the scipy implementation with n_quad = 1 (Laplace), 15 and
 25 (adaptive Gauss-Hermite), and the differences.  Development-only: the
 bayesdta package never depends on R.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,15 @@ def run_scipy(data_dir: Path, n_quads=(1, 15, 25)) -> pd.DataFrame:
             t0 = time.perf_counter()
             r = fit_bivariate_ml(d["TP"], d["FP"], d["FN"], d["TN"], n_quad=q)
             el = time.perf_counter() - t0
-            rows.append({"dataset": name, "method": f"scipy AGHQ q={q}",
-                         **{c: r[c] for c in COLS}, "converged": r["converged"],
-                         "time_sec": el})
+            rows.append(
+                {
+                    "dataset": name,
+                    "method": f"scipy AGHQ q={q}",
+                    **{c: r[c] for c in COLS},
+                    "converged": r["converged"],
+                    "time_sec": el,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -48,8 +55,11 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print markdown tables")
     args = ap.parse_args(argv)
 
-    fmt = (lambda df: df.to_markdown(index=False, floatfmt=".6f")) if args.markdown \
+    fmt = (
+        (lambda df: df.to_markdown(index=False, floatfmt=".6f"))
+        if args.markdown
         else (lambda df: df.to_string(index=False, float_format=lambda v: f"{v:.6f}"))
+    )
     try:  # to_markdown needs 'tabulate'
         fmt(pd.DataFrame({"a": [1.0]}))
     except ImportError:
@@ -72,16 +82,23 @@ def main(argv=None) -> int:
     diffs = []
     for _, o in ours.iterrows():
         g = ref.loc[ref.dataset == o.dataset].iloc[0]
-        diffs.append({"dataset": o.dataset, "method": o.method,
-                      **{c: o[c] - g[c] for c in COLS}})
+        diffs.append({"dataset": o.dataset, "method": o.method, **{c: o[c] - g[c] for c in COLS}})
     if ref_def is not None:
         for _, g0 in ref_def.iterrows():
             g = ref.loc[ref.dataset == g0.dataset].iloc[0]
-            diffs.append({"dataset": g0.dataset, "method": "glmer default tol",
-                          **{c: g0[c] - g[c] for c in COLS}})
+            diffs.append(
+                {
+                    "dataset": g0.dataset,
+                    "method": "glmer default tol",
+                    **{c: g0[c] - g[c] for c in COLS},
+                }
+            )
     diffs = pd.DataFrame(diffs)
-    print(diffs.sort_values(["dataset"], kind="stable").to_string(
-        index=False, float_format=lambda v: f"{v:+.1e}"))
+    print(
+        diffs.sort_values(["dataset"], kind="stable").to_string(
+            index=False, float_format=lambda v: f"{v:+.1e}"
+        )
+    )
 
     print("\n== Quadrature stability: max |q=25 - q=15| over parameters ==")
     for name in DATASETS:

@@ -22,13 +22,25 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[.
 
 def _add_sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same numbers)")
-    p.add_argument("--draws", type=int, default=None,
-                   help="kept draws per chain (default 400 for two levels, 1000 for three)")
-    p.add_argument("--tune", type=int, default=None,
-                   help="warm-up draws per chain (default 400 for two levels, 1000 for three)")
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=None,
+        help="kept draws per chain (default 400 for two levels, 1000 for three)",
+    )
+    p.add_argument(
+        "--tune",
+        type=int,
+        default=None,
+        help="warm-up draws per chain (default 400 for two levels, 1000 for three)",
+    )
     p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
-    p.add_argument("--target-accept", type=float, default=None,
-                   help="NUTS target acceptance (default 0.8 for two levels, 0.9 for three)")
+    p.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help="NUTS target acceptance (default 0.8 for two levels, 0.9 for three)",
+    )
     p.add_argument("--backend", choices=["nutpie", "pymc"], default="nutpie")
 
 

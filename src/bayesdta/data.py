@@ -641,7 +641,8 @@ def counts_from_metrics(
             if abs(implied - reported) > 0.5 * 10.0 ** (-d) + 1e-12:
                 problems.append(
                     f"row {i + 1}: reported {name} {reported:.{d}f} but the nearest counts give "
-                    f"{implied:.{d + 3}f} (n1={int(n1[i])}, n0={int(n0[i])}, TP={tp[i]}, TN={tn[i]})"
+                    f"{implied:.{d + 3}f} (n1={int(n1[i])}, n0={int(n0[i])}, "
+                    f"TP={tp[i]}, TN={tn[i]})"
                 )
     if problems:
         raise DTADataError("counts cannot reproduce the reported metrics: " + "; ".join(problems))

@@ -38,7 +38,7 @@ _KEEP = (
 
 
 def _binom_logpmf(k: np.ndarray, n: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """log Binomial(k | n, invlogit(theta)), stable for large |theta|."""
+    """Log Binomial(k | n, invlogit(theta)), stable for large |theta|."""
     log_p = -np.logaddexp(0.0, -theta)
     log_q = -np.logaddexp(0.0, theta)
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
@@ -87,7 +87,9 @@ def fit(
     data : DTAData, DataFrame or path
         The 2x2 tables. DataFrames and CSV paths are validated with :class:`DTAData`
         (``study=`` and ``model=`` name the id columns).
-    formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by, parameterization
+    formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by
+        Model settings, see :class:`~bayesdta.model.ModelSpec`.
+    parameterization
         Model settings, see :class:`~bayesdta.model.ModelSpec`. Alternatively pass ``spec``.
     spec : ModelSpec, optional
         A complete model specification (the other model settings must then be left unset).

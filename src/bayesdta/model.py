@@ -1,4 +1,4 @@
-"""The one model builder: bivariate (two-level) and three-level binomial models with meta-regression.
+r"""The one model builder: bivariate (two-level) and three-level binomial models, meta-regression.
 
 Row r is one 2x2 table: model m(r) evaluated in study s(r); n1 = TP + FN, n0 = FP + TN.
 

@@ -173,9 +173,7 @@ def _row_order(
     if not grouped:
         return [("row", int(i)) for i in np.argsort(key, kind="stable")]
     entries: list[tuple[str, Any]] = []
-    group_key = [
-        (float(np.mean(key[study_idx == s])), s) for s in range(fit.data.n_studies)
-    ]
+    group_key = [(float(np.mean(key[study_idx == s])), s) for s in range(fit.data.n_studies)]
     for _, s in sorted(group_key):
         rows = np.flatnonzero(study_idx == s)
         rows = rows[np.argsort(key[rows], kind="stable")]
@@ -295,7 +293,9 @@ def plot_forest(
             y -= 1.0
         if show_predictive:
             pr = Q.predictive(fit, ci=ci, at=at).loc["new study"]
-            pred = {q: (pr.loc[q, "median"], pr.loc[q, "lower"], pr.loc[q, "upper"]) for q in pooled}
+            pred = {
+                q: (pr.loc[q, "median"], pr.loc[q, "lower"], pr.loc[q, "upper"]) for q in pooled
+            }
             pooled_rows.append(("predictive", y))
             ylabels.append((y, "Prediction (new study)", True))
             y -= 1.0
@@ -382,12 +382,22 @@ def plot_forest(
                 for kind, yy in pooled_rows:
                     v = pooled[q] if kind == "pooled" else pred[q]
                     ax.text(
-                        1.03, yy, _ci_text(*v), transform=tr, va="center", fontsize=6.5,
+                        1.03,
+                        yy,
+                        _ci_text(*v),
+                        transform=tr,
+                        va="center",
+                        fontsize=6.5,
                         fontweight="bold",
                     )
                 ax.text(
-                    1.03, 1.0, f"{q[:4].capitalize()}. ({ci:.0%} CI)", transform=ax.transAxes,
-                    va="bottom", fontsize=6.5, fontweight="bold",
+                    1.03,
+                    1.0,
+                    f"{q[:4].capitalize()}. ({ci:.0%} CI)",
+                    transform=ax.transAxes,
+                    va="bottom",
+                    fontsize=6.5,
+                    fontweight="bold",
                 )
         ax0 = axes[0]
         ax0.set_yticks([t[0] for t in ylabels])
@@ -397,13 +407,29 @@ def plot_forest(
                 tick.set_fontweight("bold")
         ax0.set_ylim(y + 0.4, 0.6)
         handles = [
-            Line2D([], [], marker="s", color="black", ls="-", lw=0.8, ms=4,
-                   label=f"Observed ({ci:.0%} exact CI)"),
+            Line2D(
+                [],
+                [],
+                marker="s",
+                color="black",
+                ls="-",
+                lw=0.8,
+                ms=4,
+                label=f"Observed ({ci:.0%} exact CI)",
+            ),
         ]
         if show_shrunken:
             handles.append(
-                Line2D([], [], marker="o", color=PALETTE[0], mfc="white", lw=0.8, ms=4,
-                       label=f"Posterior, shrunken ({ci:.0%} CrI)")
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    color=PALETTE[0],
+                    mfc="white",
+                    lw=0.8,
+                    ms=4,
+                    label=f"Posterior, shrunken ({ci:.0%} CrI)",
+                )
             )
         if show_pooled:
             handles.append(
@@ -575,25 +601,43 @@ def plot_sroc(
                 if show_confidence:
                     pts = reg["confidence"][lv]
                     ax.plot(
-                        pts[:, 0], pts[:, 1], color=c, lw=1.0, ls="-", zorder=5,
+                        pts[:, 0],
+                        pts[:, 1],
+                        color=c,
+                        lw=1.0,
+                        ls="-",
+                        zorder=5,
                         label=f"{prefix}{lv:.0%} credible region",
                     )
                 if show_prediction:
                     pts = reg["prediction"][lv]
                     ax.plot(
-                        pts[:, 0], pts[:, 1], color=c, lw=1.0, ls=styles[k % len(styles)],
-                        zorder=5, label=f"{prefix}{lv:.0%} prediction region",
+                        pts[:, 0],
+                        pts[:, 1],
+                        color=c,
+                        lw=1.0,
+                        ls=styles[k % len(styles)],
+                        zorder=5,
+                        label=f"{prefix}{lv:.0%} prediction region",
                     )
             sx, sy = reg["summary"]
             ax.scatter(
-                [sx], [sy], s=40, marker="o", color=c, edgecolor="black", linewidths=0.8,
-                zorder=6, label=f"{prefix}Summary point",
+                [sx],
+                [sy],
+                s=40,
+                marker="o",
+                color=c,
+                edgecolor="black",
+                linewidths=0.8,
+                zorder=6,
+                label=f"{prefix}Summary point",
             )
         # style proxies shared by all groups
         neutral = colors[0] if len(groups) == 1 else "0.3"
         proxies = [
-            Line2D([], [], marker="o", ls="none", mfc=neutral, mec="black", ms=6,
-                   label="Summary point"),
+            Line2D(
+                [], [], marker="o", ls="none", mfc=neutral, mec="black", ms=6, label="Summary point"
+            ),
         ]
         if show_confidence:
             proxies += [
@@ -602,16 +646,30 @@ def plot_sroc(
             ]
         if show_prediction:
             proxies += [
-                Line2D([], [], color=neutral, lw=1.0, ls=styles[k % len(styles)],
-                       label=f"{lv:.0%} prediction region")
+                Line2D(
+                    [],
+                    [],
+                    color=neutral,
+                    lw=1.0,
+                    ls=styles[k % len(styles)],
+                    label=f"{lv:.0%} prediction region",
+                )
                 for k, lv in enumerate(levels)
             ]
         if show_band:
             proxies.append(Patch(facecolor=neutral, alpha=0.15, label=f"{ci:.0%} credible band"))
         if show_points:
             proxies.append(
-                Line2D([], [], marker="o", ls="none", mfc="none", mec=neutral, ms=6,
-                       label="Studies (area \u221d n)")
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    ls="none",
+                    mfc="none",
+                    mec=neutral,
+                    ms=6,
+                    label="Studies (area \u221d n)",
+                )
             )
         if show_diagonal:
             ax.plot([0, 1], [0, 1], color="0.8", lw=0.6, ls=":", zorder=0)
@@ -632,7 +690,24 @@ def plot_sroc(
 # --------------------------------------------------------------------------------------------
 _PROB_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9)
 _LR_TICKS = (
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
     1000,
 )
 
@@ -696,12 +771,19 @@ def plot_fagan(
             ax.plot([x, x], [-6.95, 6.95], color="black", lw=0.9, zorder=1)
         for t in _PROB_TICKS:
             p = t / 100.0
-            for x, yy, ha, dx in ((-1.0, -special.logit(p), "right", -0.04),
-                                  (1.0, special.logit(p), "left", 0.04)):
-                ax.plot([x, x + (0.03 if ha == "left" else -0.03)], [yy, yy], color="black",
-                        lw=0.7)
-                ax.text(x + dx + (0.02 if ha == "left" else -0.02), yy, f"{t:g}", ha=ha,
-                        va="center", fontsize=6.5)
+            for x, yy, ha, dx in (
+                (-1.0, -special.logit(p), "right", -0.04),
+                (1.0, special.logit(p), "left", 0.04),
+            ):
+                ax.plot([x, x + (0.03 if ha == "left" else -0.03)], [yy, yy], color="black", lw=0.7)
+                ax.text(
+                    x + dx + (0.02 if ha == "left" else -0.02),
+                    yy,
+                    f"{t:g}",
+                    ha=ha,
+                    va="center",
+                    fontsize=6.5,
+                )
         for t in _LR_TICKS:
             yy = math.log(t) / 2.0
             ax.plot([-0.03, 0.03], [yy, yy], color="black", lw=0.7)
@@ -711,20 +793,33 @@ def plot_fagan(
         ax.text(0.0, top, "Likelihood\nratio", ha="center", va="bottom", fontsize=7.5)
         ax.text(1.0, top, "Post-test\nprobability (%)", ha="center", va="bottom", fontsize=7.5)
         handles = [
-            Line2D([], [], marker="o", color="black", ls="none", ms=4,
-                   label=f"Pre-test probability {_pct(pretest)}")
+            Line2D(
+                [],
+                [],
+                marker="o",
+                color="black",
+                ls="none",
+                ms=4,
+                label=f"Pre-test probability {_pct(pretest)}",
+            )
         ]
         for sign, lr, post, color in (
-            ("+", lrp, (res["positive"], res["positive_lower"], res["positive_upper"]),
-             PALETTE[1]),
-            ("\u2212", lrn, (res["negative"], res["negative_lower"], res["negative_upper"]),
-             PALETTE[0]),
+            ("+", lrp, (res["positive"], res["positive_lower"], res["positive_upper"]), PALETTE[1]),
+            (
+                "\u2212",
+                lrn,
+                (res["negative"], res["negative_lower"], res["negative_upper"]),
+                PALETTE[0],
+            ),
         ):
             y_med, y_lo, y_hi = (float(_clip_logit(v)) for v in post)
-            ax.fill([-1.0, 1.0, 1.0], [y0, y_lo, y_hi], color=color, alpha=0.18, lw=0,
-                    zorder=2)
+            ax.fill([-1.0, 1.0, 1.0], [y0, y_lo, y_hi], color=color, alpha=0.18, lw=0, zorder=2)
             (line,) = ax.plot(
-                [-1.0, 1.0], [y0, y_med], color=color, lw=1.4, zorder=3,
+                [-1.0, 1.0],
+                [y0, y_med],
+                color=color,
+                lw=1.4,
+                zorder=3,
                 label=(
                     f"LR{sign} {_ci_text(*lr, fmt='.2f' if lr[0] < 10 else '.1f')}; "
                     f"post-test {_pct(post[0])} ({_pct(post[1])}\u2013{_pct(post[2])})"
@@ -735,9 +830,14 @@ def plot_fagan(
         ax.set_xlim(-1.6, 1.6)
         ax.set_ylim(-7.2, 8.6)
         ax.axis("off")
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=6.5,
-                  title=f"{ci:.0%} credible intervals" + (", new study" if predictive else ""),
-                  title_fontsize=6.5)
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            fontsize=6.5,
+            title=f"{ci:.0%} credible intervals" + (", new study" if predictive else ""),
+            title_fontsize=6.5,
+        )
         if title:
             ax.set_title(title)
     return fig
@@ -811,14 +911,27 @@ def plot_lr_scatter(
         ax.axhline(lr_positive_threshold, color=_GREY, lw=0.7, ls="--", zorder=0)
         if show_rows:
             ax.scatter(
-                obs["lr_negative"], obs["lr_positive"], s=14, facecolor="none",
-                edgecolor=PALETTE[0], linewidths=0.8, zorder=2, label="Studies (observed)",
+                obs["lr_negative"],
+                obs["lr_positive"],
+                s=14,
+                facecolor="none",
+                edgecolor=PALETTE[0],
+                linewidths=0.8,
+                zorder=2,
+                label="Studies (observed)",
             )
         ax.errorbar(
-            [neg[0]], [pos[0]],
+            [neg[0]],
+            [pos[0]],
             xerr=[[neg[0] - neg[1]], [neg[2] - neg[0]]],
             yerr=[[pos[0] - pos[1]], [pos[2] - pos[0]]],
-            fmt="D", color=PALETTE[1], ms=6, mec="black", lw=1.2, capsize=2.5, zorder=4,
+            fmt="D",
+            color=PALETTE[1],
+            ms=6,
+            mec="black",
+            lw=1.2,
+            capsize=2.5,
+            zorder=4,
             label=(
                 f"Summary: LR+ {_ci_text(*pos, fmt='.1f')}, LR\u2212 {_ci_text(*neg, fmt='.2f')}"
             ),
@@ -827,11 +940,16 @@ def plot_lr_scatter(
         ax.set_ylim(*ylim)
         kw = {"fontsize": 6.5, "color": "0.3", "transform": ax.transAxes}
         ax.text(0.02, 0.98, "Left upper quadrant\nexclusion & confirmation", va="top", **kw)
-        ax.text(0.98, 0.98, "Right upper quadrant\nconfirmation only", va="top", ha="right",
-                **kw)
+        ax.text(0.98, 0.98, "Right upper quadrant\nconfirmation only", va="top", ha="right", **kw)
         ax.text(0.02, 0.02, "Left lower quadrant\nexclusion only", va="bottom", **kw)
-        ax.text(0.98, 0.02, "Right lower quadrant\nno exclusion or confirmation", va="bottom",
-                ha="right", **kw)
+        ax.text(
+            0.98,
+            0.02,
+            "Right lower quadrant\nno exclusion or confirmation",
+            va="bottom",
+            ha="right",
+            **kw,
+        )
         ax.set_xlabel("Negative likelihood ratio (LR\u2212)")
         ax.set_ylabel("Positive likelihood ratio (LR+)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=6.5)
@@ -878,11 +996,20 @@ def plot_deeks(
     with _style():
         fig, ax = _figure(ax, figsize)
         ax.scatter(
-            np.exp(y), x, s=8.0 + 60.0 * w / w.max(), facecolor="none", edgecolor=PALETTE[0],
-            linewidths=0.8, zorder=3, label="Studies",
+            np.exp(y),
+            x,
+            s=8.0 + 60.0 * w / w.max(),
+            facecolor="none",
+            edgecolor=PALETTE[0],
+            linewidths=0.8,
+            zorder=3,
+            label="Studies",
         )
         ax.plot(
-            np.exp(res["intercept"] + res["slope"] * yy), yy, color=PALETTE[1], lw=1.2,
+            np.exp(res["intercept"] + res["slope"] * yy),
+            yy,
+            color=PALETTE[1],
+            lw=1.2,
             label="Regression line",
         )
         ax.set_xscale("log")
@@ -893,7 +1020,8 @@ def plot_deeks(
         ptxt = "P < .001" if p < 0.001 else f"P = {p:.2f}"
         ax.legend(
             title=f"Slope {res['slope']:.2f} (SE {res['se_slope']:.2f}), {ptxt}",
-            loc="upper right", title_fontsize=6.5,
+            loc="upper right",
+            title_fontsize=6.5,
         )
         ax.set_title(title or "Deeks' funnel plot asymmetry test")
     return fig
@@ -952,14 +1080,17 @@ def plot_influence(
     if figsize is None:
         figsize = (6.4, 1.2 + 0.16 * len(result))
     with _style():
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize, sharey=True,
-                                     gridspec_kw={"wspace": 0.08})
+        fig, (a1, a2) = plt.subplots(
+            1, 2, figsize=figsize, sharey=True, gridspec_kw={"wspace": 0.08}
+        )
         high = k > k_threshold
         a1.hlines(yy, 0, k, color="0.75", lw=0.8)
-        a1.scatter(k[~high], yy[~high], s=14, color=PALETTE[0], zorder=3, label="k \u2264 "
-                   f"{k_threshold:g}")
-        a1.scatter(k[high], yy[high], s=14, color=PALETTE[1], zorder=3,
-                   label=f"k > {k_threshold:g}")
+        a1.scatter(
+            k[~high], yy[~high], s=14, color=PALETTE[0], zorder=3, label=f"k \u2264 {k_threshold:g}"
+        )
+        a1.scatter(
+            k[high], yy[high], s=14, color=PALETTE[1], zorder=3, label=f"k > {k_threshold:g}"
+        )
         a1.axvline(k_threshold, color=PALETTE[1], ls="--", lw=0.8)
         a1.axvline(0.5, color=_GREY, ls=":", lw=0.8)
         a1.set_xlabel("Pareto k (PSIS-LOO by study)")
@@ -971,10 +1102,24 @@ def plot_influence(
             ds = result["delta_sensitivity"].to_numpy(dtype=float)
             dp = result["delta_specificity"].to_numpy(dtype=float)
             a2.axvline(0.0, color=_GREY, lw=0.8)
-            a2.scatter(ds[refitted], yy[refitted] + 0.15, s=16, marker="o", color=PALETTE[0],
-                       zorder=3, label="Sensitivity")
-            a2.scatter(dp[refitted], yy[refitted] - 0.15, s=16, marker="s", color=PALETTE[2],
-                       zorder=3, label="Specificity")
+            a2.scatter(
+                ds[refitted],
+                yy[refitted] + 0.15,
+                s=16,
+                marker="o",
+                color=PALETTE[0],
+                zorder=3,
+                label="Sensitivity",
+            )
+            a2.scatter(
+                dp[refitted],
+                yy[refitted] - 0.15,
+                s=16,
+                marker="s",
+                color=PALETTE[2],
+                zorder=3,
+                label="Specificity",
+            )
             a2.set_xlabel("Change in summary when left out (without \u2212 with)")
             a2.legend(loc="lower right")
         else:
@@ -1049,17 +1194,31 @@ def plot_ppc(
             med, lo, hi = Q._interval(r, ci)
             out = (o < lo) | (o > hi)
             ax.vlines(o, lo, hi, color="0.7", lw=0.8, zorder=1)
-            ax.scatter(o[~out], med[~out], s=12, color=PALETTE[0], zorder=3,
-                       label=f"within {ci:.0%} interval")
-            ax.scatter(o[out], med[out], s=14, color=PALETTE[1], marker="D", zorder=3,
-                       label=f"outside {ci:.0%} interval")
+            ax.scatter(
+                o[~out],
+                med[~out],
+                s=12,
+                color=PALETTE[0],
+                zorder=3,
+                label=f"within {ci:.0%} interval",
+            )
+            ax.scatter(
+                o[out],
+                med[out],
+                s=14,
+                color=PALETTE[1],
+                marker="D",
+                zorder=3,
+                label=f"outside {ci:.0%} interval",
+            )
             lim = [min(o.min(), lo.min()), max(o.max(), hi.max())]
             ax.plot(lim, lim, color="black", lw=0.7, ls="--", zorder=0)
             if scale == "count":
                 ax.set_xscale("symlog", linthresh=1.0)
                 ax.set_yscale("symlog", linthresh=1.0)
-            what = "count" if scale == "count" else ("sensitivity" if name == "TP" else
-                                                     "specificity")
+            what = (
+                "count" if scale == "count" else ("sensitivity" if name == "TP" else "specificity")
+            )
             ax.set_xlabel(f"Observed {name} {what}")
             ax.set_ylabel(f"Replicated {name} {what} (median, {ci:.0%} PI)")
             ax.set_title(f"{name}: {int((~out).sum())}/{d.n_rows} tables within the interval")
@@ -1193,8 +1352,9 @@ def plot_prior_posterior(
             lo_p, hi_p = _prior_range(prior)
             lo = min(lo_p, float(np.min(x)))
             hi = max(hi_p, float(np.max(x)))
-            ax.hist(x, bins=bins, density=True, color=PALETTE[0], alpha=0.45, lw=0,
-                    label="Posterior")
+            ax.hist(
+                x, bins=bins, density=True, color=PALETTE[0], alpha=0.45, lw=0, label="Posterior"
+            )
             grid = np.linspace(lo, hi, 400)
             if prior.dist == "LKJ":
                 grid = np.linspace(-0.999, 0.999, 400)
@@ -1202,8 +1362,16 @@ def plot_prior_posterior(
             ax.set_title(name, fontsize=7.5)
             ax.set_yticks([])
             ax.spines["left"].set_visible(False)
-            ax.text(0.98, 0.95, str(prior), transform=ax.transAxes, ha="right", va="top",
-                    fontsize=5.5, color="0.35")
+            ax.text(
+                0.98,
+                0.95,
+                str(prior),
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=5.5,
+                color="0.35",
+            )
         for ax in flat[n:]:
             ax.set_visible(False)
         flat[0].legend(loc="upper left", fontsize=6)

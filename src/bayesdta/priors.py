@@ -296,8 +296,14 @@ def prior_predictive(
         },
         coords={"row": data.row_labels, "outcome": ["sensitivity", "specificity"]},
     )
-    for k in ("tau_sensitivity", "tau_specificity", "rho", "tau_within_sensitivity",
-              "tau_within_specificity", "rho_within"):
+    for k in (
+        "tau_sensitivity",
+        "tau_specificity",
+        "rho",
+        "tau_within_sensitivity",
+        "tau_within_specificity",
+        "rho_within",
+    ):
         if k in prior and "tau_level" not in prior[k].dims:
             ds[k] = ("draw", prior[k].values)
     return ds

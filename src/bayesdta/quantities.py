@@ -362,9 +362,7 @@ def sroc(
         frames.append(df)
         ranges[label] = rng_
     out = pd.concat(frames, ignore_index=True)
-    out.attrs.update(
-        method=method, ci=ci, fpr_range=ranges[None] if by is None else ranges, by=by
-    )
+    out.attrs.update(method=method, ci=ci, fpr_range=ranges[None] if by is None else ranges, by=by)
     return out
 
 
@@ -614,9 +612,13 @@ def _predictive_targets(
     if fit.levels != 3:
         raise SpecError("within_study= needs a three-level fit (several models per study)")
     studies = fit.data.studies
-    chosen = studies if within_study == "all" else [within_study] if isinstance(
-        within_study, str
-    ) else list(within_study)
+    chosen = (
+        studies
+        if within_study == "all"
+        else [within_study]
+        if isinstance(within_study, str)
+        else list(within_study)
+    )
     tw = _covariance(fit, "within")
     for s in chosen:
         if s not in studies:

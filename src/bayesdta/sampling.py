@@ -1,4 +1,4 @@
-"""Sampler dispatch: nutpie (compiled once per model structure, refit with new data) or PyMC NUTS."""
+"""Sampler dispatch: nutpie (compiled once per structure, refit with new data) or PyMC NUTS."""
 
 from __future__ import annotations
 
