@@ -232,3 +232,15 @@ def test_loo_grouped_by_study(smoking_fit):
     assert np.isfinite(res["elpd_loo"])
     rows = smoking_fit.loo(by="row")
     assert len(rows["pareto_k"]) == smoking_fit.data.n_rows
+
+
+def test_pymc_backend_plumbing():
+    """PyMC's own NUTS runs the same model and yields the same summary quantities."""
+    d = bd.load_example("skin_tests")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = bd.fit(d, backend="pymc", seed=2, draws=100, tune=100, chains=2)
+    s = f.summary()
+    assert {"sensitivity", "specificity", "rho", "auc"} <= set(s.index)
+    assert f.sampler["backend"] == "pymc"
+    assert f.idata.log_likelihood["dta_study"].sizes["study"] == d.n_studies

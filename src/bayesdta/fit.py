@@ -179,9 +179,19 @@ def _postprocess(raw: Any, built: BuiltModel, data: DTAData, weights: np.ndarray
     tp, tn = data.tp, data.tn
     n1, n0 = data.n_diseased, data.n_nondiseased
     ll = _binom_logpmf(tp, n1, theta[..., 0]) + _binom_logpmf(tn, n0, theta[..., 1])
+    sidx = data.study_index
+    ll_study = np.stack([ll[..., sidx == s].sum(axis=-1) for s in range(data.n_studies)], axis=-1)
     log_lik = xr.Dataset(
-        {"dta": (("chain", "draw", "row"), ll)},
-        coords={"chain": ds.chain, "draw": ds.draw, "row": data.row_labels},
+        {
+            "dta": (("chain", "draw", "row"), ll),
+            "dta_study": (("chain", "draw", "study"), ll_study),
+        },
+        coords={
+            "chain": ds.chain,
+            "draw": ds.draw,
+            "row": data.row_labels,
+            "study": data.studies,
+        },
     )
     w = np.ones(n) if weights is None else weights
     observed = xr.Dataset({"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels})
@@ -520,14 +530,7 @@ class DTAFit:
             res = _arviz.loo_pointwise(ll, dim="row")
             res["labels"] = list(ll.coords["row"].values)
         elif by == "study":
-            study = self.data.study_index
-            grouped = xr.concat(
-                [
-                    ll.isel(row=np.flatnonzero(study == s)).sum("row")
-                    for s in range(self.data.n_studies)
-                ],
-                dim="study",
-            ).assign_coords(study=self.data.studies)
+            grouped = self.idata.log_likelihood["dta_study"]
             res = _arviz.loo_pointwise(grouped.transpose("chain", "draw", "study"), dim="study")
             res["labels"] = self.data.studies
         else:
