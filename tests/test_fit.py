@@ -228,6 +228,7 @@ def test_zero_weight_drops_a_row(dementia_fit):
 
 def test_loo_grouped_by_study(smoking_fit):
     res = smoking_fit.loo(by="study")
+    assert res["elpd_loo"] < smoking_fit.loo(by="study", integrated=False)["elpd_loo"]
     assert len(res["pareto_k"]) == smoking_fit.data.n_studies
     assert np.isfinite(res["elpd_loo"])
     rows = smoking_fit.loo(by="row")

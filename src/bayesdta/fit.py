@@ -266,6 +266,11 @@ class DTAFit:
         return 3 if "tau_within_sensitivity" in self.idata.posterior else 2
 
     @property
+    def weights(self) -> np.ndarray:
+        """Per-row likelihood weights used in this fit (1 = in, 0 = left out)."""
+        return np.asarray(self.idata.constant_data["weight"].values, dtype=float)
+
+    @property
     def posterior(self) -> xr.Dataset:
         """The posterior group."""
         return self.idata.posterior
@@ -510,23 +515,37 @@ class DTAFit:
         return self.format_summary()
 
     # ---------------------------------------------------------------- model comparison
-    def loo(self, *, by: str = "study") -> dict[str, Any]:
+    def loo(
+        self, *, by: str = "study", integrated: bool = True, n_inner: int = 64, seed: int = 0
+    ) -> dict[str, Any]:
         """PSIS-LOO cross-validation (Vehtari et al. 2017), grouped by study or by row.
-
-        Grouping by study sums the pointwise log-likelihood of a study's rows, so the
-        expected log predictive density is that of a whole left-out study.
 
         Parameters
         ----------
         by : {"study", "row"}
+            ``"study"``: the expected log predictive density of a whole left-out study.
+        integrated : bool
+            For ``by="study"`` (default True): PSIS on each study's likelihood with its random
+            effects integrated out per draw (:func:`bayesdta.quantities.loo_integrated`). The
+            conditional version (False) uses the likelihood given the study's own effects,
+            which is far too optimistic for informative studies and is kept for comparison.
+        n_inner, seed : int
+            Importance draws per study and draw for the integration, and their seed.
 
         Returns
         -------
         dict
             ``elpd_loo``, ``se``, ``p_loo``, ``loo_i``, ``pareto_k``, ``warning`` and ``labels``.
+            Rows with weight 0 (left out of the fit) are excluded.
         """
+        if by == "study" and integrated:
+            from .quantities import loo_integrated
+
+            return loo_integrated(self, n_inner=n_inner, seed=seed)
         ll = self.idata.log_likelihood["dta"]
         if by == "row":
+            keep = self.weights > 0
+            ll = ll.isel(row=np.flatnonzero(keep))
             res = _arviz.loo_pointwise(ll, dim="row")
             res["labels"] = list(ll.coords["row"].values)
         elif by == "study":
@@ -536,6 +555,86 @@ class DTAFit:
         else:
             raise SpecError(f"by must be 'study' or 'row', got {by!r}")
         return res
+
+    # ---------------------------------------------------------------- quantities and figures
+    def sroc(self, **kwargs: Any) -> pd.DataFrame:
+        """Posterior SROC curve with credible band (:func:`bayesdta.quantities.sroc`)."""
+        from . import quantities
+
+        return quantities.sroc(self, **kwargs)
+
+    def auc(self, **kwargs: Any) -> pd.DataFrame:
+        """AUC and partial AUC (:func:`bayesdta.quantities.auc`)."""
+        from . import quantities
+
+        return quantities.auc(self, **kwargs)
+
+    def hsroc_parameters(self, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """Rutter-Gatsonis parameters (:func:`bayesdta.quantities.hsroc_parameters`)."""
+        from . import quantities
+
+        return quantities.hsroc_parameters(self, ci, **kwargs)
+
+    def regions(self, **kwargs: Any) -> dict[str, Any]:
+        """Credible and prediction regions (:func:`bayesdta.quantities.regions`)."""
+        from . import quantities
+
+        return quantities.regions(self, **kwargs)
+
+    def predictive(self, **kwargs: Any) -> pd.DataFrame:
+        """Predictive se/sp of a new study or model (:func:`bayesdta.quantities.predictive`)."""
+        from . import quantities
+
+        return quantities.predictive(self, **kwargs)
+
+    def heterogeneity(self, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """SDs, correlations and I2 (:func:`bayesdta.quantities.heterogeneity`)."""
+        from . import quantities
+
+        return quantities.heterogeneity(self, ci, **kwargs)
+
+    def fagan(self, **kwargs: Any) -> pd.DataFrame:
+        """Post-test probabilities (:func:`bayesdta.quantities.fagan`)."""
+        from . import quantities
+
+        return quantities.fagan(self, **kwargs)
+
+    def deeks(self) -> dict[str, Any]:
+        """Deeks' funnel-plot asymmetry test (:func:`bayesdta.quantities.deeks`)."""
+        from . import quantities
+
+        return quantities.deeks(self)
+
+    def influence(self, **kwargs: Any) -> pd.DataFrame:
+        """Study influence with exact refits (:func:`bayesdta.quantities.influence`)."""
+        from . import quantities
+
+        return quantities.influence(self, **kwargs)
+
+    def shrunken(self, ci: float = 0.95) -> pd.DataFrame:
+        """Posterior per-row se/sp (:func:`bayesdta.quantities.shrunken`)."""
+        from . import quantities
+
+        return quantities.shrunken(self, ci)
+
+    def posterior_predictive(self, **kwargs: Any) -> xr.Dataset:
+        """Replicated TP/TN (:func:`bayesdta.quantities.posterior_predictive`)."""
+        from . import quantities
+
+        return quantities.posterior_predictive(self, **kwargs)
+
+    def plot(self, kind: str = "sroc", **kwargs: Any):
+        """Draw one figure of :mod:`bayesdta.plots` and return it.
+
+        ``kind`` is one of forest, sroc, fagan, lr_scatter, deeks, influence, ppc,
+        prior_posterior; keyword arguments go to the ``plot_<kind>`` function.
+        """
+        from . import plots
+
+        func = getattr(plots, f"plot_{kind}", None)
+        if func is None:
+            raise SpecError(f"unknown plot kind {kind!r}")
+        return func(self, **kwargs)
 
     # ---------------------------------------------------------------- refits
     def refit(
@@ -554,7 +653,8 @@ class DTAFit:
         data : DTAData, optional
             New data (default: the same).
         weights : array, optional
-            Per-row weights (0 leaves a row out while keeping shapes).
+            Per-row weights (0 leaves a row out while keeping shapes). Default: this fit's
+            weights (when the data are unchanged), else all ones.
         priors : mapping, optional
             Prior overrides merged over the current ones.
         seed : int, optional
@@ -563,6 +663,8 @@ class DTAFit:
             Sampler settings to change (``draws``, ``tune``, ...).
         """
         spec = self.spec if priors is None else self.spec.replace(priors=priors)
+        if weights is None and data is None:
+            weights = self.weights
         s = {k: v for k, v in self.sampler.items()}
         s.update(sampler)
         s["seed"] = self.sampler["seed"] if seed is None else seed

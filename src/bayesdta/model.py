@@ -397,37 +397,20 @@ def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp,
         f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim
     )
     return e_se, e_sp
-    # centered: the effect itself is the parameter, MVN written as a conditional normal chain
-    e_se = pm.Normal(f"{name}_sensitivity", 0.0, tau_se, dims=size_dim)
-    cond_mean = rho * tau_sp / tau_se * e_se
-    e_sp = pm.Normal(
-        f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim
-    )
-    return e_se, e_sp
-
-
-def row_information(data: DTAData) -> np.ndarray:
-    """Binomial information about each row's logit sensitivity and specificity (the smaller).
-
-    ``n1 p (1 - p)`` with p the pooled proportion (information of a logit at p), per outcome.
-    """
-    p1 = (data.tp.sum() + 0.5) / (data.n_diseased.sum() + 1.0)
-    p0 = (data.tn.sum() + 0.5) / (data.n_nondiseased.sum() + 1.0)
-    return np.minimum(data.n_diseased * p1 * (1 - p1), data.n_nondiseased * p0 * (1 - p0))
 
 
 def choose_parameterization(
-    data: DTAData, spec: ModelSpec, *, levels: int | None = None, threshold: float = 8.0
+    data: DTAData, spec: ModelSpec, *, levels: int | None = None
 ) -> dict[str, str]:
     """Pick centered or non-centered random effects per level.
 
-    With ``spec.parameterization == "auto"``: the level just above the data (rows for three
-    levels, studies for two) is centered when the median row information (see
-    :func:`row_information`) is at least ``threshold`` (informative tables: a centered effect
-    is then nearly independent of its SD), else non-centered. The study level of a three-level
-    model is non-centered: its effects are seen only through the rows, blurred by the
-    within-study spread. Chosen by measured ESS per second on the packaged datasets
-    (``benchmarks/``), not by habit.
+    With ``spec.parameterization == "auto"``: two-level models sample the study effects
+    centered (theta_s ~ MVN(x_s beta, Sigma), the effect itself is the parameter); three-level
+    models sample both levels non-centered. Chosen by measured ESS per second and divergences
+    on the packaged datasets and simulations (``benchmarks/README.md``): centered two-level
+    fits (with nutpie's low-rank mass matrix) had no divergences and 2-10x the ESS per second
+    even for the small counts of ``skin_tests``; for three levels the study effects are seen
+    only through rows blurred by the within-study spread, and centered variants diverged.
     """
     levels = levels or spec.resolved_levels(data)
     if spec.parameterization != "auto":
@@ -488,6 +471,11 @@ def build_model(
     if spec.tau_by:
         col = data.frame[spec.tau_by].astype(object).map(str).to_numpy()
         tau_levels = sorted(set(col))
+        ref = spec.reference.get(spec.tau_by)
+        if ref is None and spec.tau_by in design.levels:
+            ref = design.levels[spec.tau_by][0]
+        if ref is not None and str(ref) in tau_levels:
+            tau_levels = [str(ref)] + [x for x in tau_levels if x != str(ref)]
         per_group: dict[int, str] = {}
         for g, lv in zip(group_index, col, strict=True):
             if per_group.setdefault(int(g), lv) != lv:

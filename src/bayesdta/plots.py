@@ -197,6 +197,15 @@ def _study_names(fit: DTAFit, labels: str | Mapping[str, str] | None) -> list[st
     return [str(first[s]) for s in studies]
 
 
+def _at_text(fit: DTAFit, at: Mapping[str, Any] | None) -> str:
+    """Short description of the covariate values of a meta-regression's summary point."""
+    if not fit.design.variables:
+        return ""
+    if not at:
+        return " (reference levels)"
+    return " (" + ", ".join(f"{k}={v}" for k, v in at.items()) + ")"
+
+
 def plot_forest(
     fit: DTAFit,
     *,
@@ -276,7 +285,11 @@ def plot_forest(
                 text = f"{names[s]} | {models[val]}"
             else:
                 text = names[s]
-            ylabels.append((y, text, False))
+            # in grouped mode a single-row study is its own group: bold, with a separator
+            single = grouped and not multi[s]
+            if single:
+                ys_header.append(y)
+            ylabels.append((y, text, single))
             ypos_row[val] = y
         y -= 1.0
     pooled_rows = []
@@ -289,7 +302,7 @@ def plot_forest(
         }
         if show_pooled:
             pooled_rows.append(("pooled", y))
-            ylabels.append((y, "Summary", True))
+            ylabels.append((y, f"Summary{_at_text(fit, at)}", True))
             y -= 1.0
         if show_predictive:
             pr = Q.predictive(fit, ci=ci, at=at).loc["new study"]
@@ -372,8 +385,8 @@ def plot_forest(
             ax.set_xlabel(q.capitalize())
             ax.spines["left"].set_visible(False)
             ax.tick_params(axis="y", length=0)
-            for yh in ys_header:
-                ax.axhline(yh - 0.5, color="0.85", lw=0.5, zorder=0)
+            for yh in ys_header[1:]:
+                ax.axhline(yh + 0.5, color="0.85", lw=0.5, zorder=0)
             if annotate:
                 tr = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
                 vals = obs[[q, f"{q}_lower", f"{q}_upper"]].to_numpy()
@@ -442,7 +455,7 @@ def plot_forest(
         fig.legend(
             handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, 0.0)
         )
-        fig.subplots_adjust(bottom=min(0.35, 0.6 / figsize[1] + 0.02) + 0.03)
+        fig.subplots_adjust(bottom=min(0.4, 0.72 / figsize[1]), top=1.0 - 0.3 / figsize[1])
         if title:
             fig.suptitle(title)
     return fig
@@ -767,8 +780,9 @@ def plot_fagan(
     y0 = -float(_clip_logit(pretest))
     with _style():
         fig, ax = _figure(ax, figsize)
-        for x in (-1.0, 0.0, 1.0):
-            ax.plot([x, x], [-6.95, 6.95], color="black", lw=0.9, zorder=1)
+        lr_end = math.log(_LR_TICKS[-1]) / 2.0
+        for x, end in ((-1.0, 6.95), (0.0, lr_end + 0.1), (1.0, 6.95)):
+            ax.plot([x, x], [-end, end], color="black", lw=0.9, zorder=1)
         for t in _PROB_TICKS:
             p = t / 100.0
             for x, yy, ha, dx in (
@@ -907,6 +921,8 @@ def plot_lr_scatter(
         fig, ax = _figure(ax, figsize)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
         ax.axvline(lr_negative_threshold, color=_GREY, lw=0.7, ls="--", zorder=0)
         ax.axhline(lr_positive_threshold, color=_GREY, lw=0.7, ls="--", zorder=0)
         if show_rows:
@@ -1042,7 +1058,9 @@ def plot_influence(
 ) -> Figure:
     """Study influence: Pareto k of PSIS-LOO by study and the change in the summary point.
 
-    Left: Pareto k of each study's leave-one-study-out PSIS-LOO (Vehtari et al. 2017), with
+    Left: Pareto k of each study's leave-one-study-out PSIS-LOO (Vehtari et al. 2017) on the
+    integrated study likelihood (dots; :func:`bayesdta.quantities.loo_integrated`) and on the
+    likelihood conditional on the study's own parameters (crosses; :meth:`DTAFit.loo`), with
     0.7 (unreliable importance sampling) marked. Right: for refitted studies, the change of the
     posterior median summary sensitivity and specificity when the study is left out (exact
     refits of :func:`bayesdta.quantities.influence`); without refits, each study's ``elpd_loo``.
@@ -1084,7 +1102,18 @@ def plot_influence(
             1, 2, figsize=figsize, sharey=True, gridspec_kw={"wspace": 0.08}
         )
         high = k > k_threshold
-        a1.hlines(yy, 0, k, color="0.75", lw=0.8)
+        a1.hlines(yy, np.minimum(k, 0.0), k, color="0.75", lw=0.8)
+        if "pareto_k_conditional" in result:
+            a1.scatter(
+                result["pareto_k_conditional"].to_numpy(dtype=float),
+                yy,
+                s=12,
+                marker="x",
+                color="0.55",
+                linewidths=0.8,
+                zorder=2,
+                label="conditional on \u03b8 (DTAFit.loo)",
+            )
         a1.scatter(
             k[~high], yy[~high], s=14, color=PALETTE[0], zorder=3, label=f"k \u2264 {k_threshold:g}"
         )
@@ -1093,11 +1122,11 @@ def plot_influence(
         )
         a1.axvline(k_threshold, color=PALETTE[1], ls="--", lw=0.8)
         a1.axvline(0.5, color=_GREY, ls=":", lw=0.8)
-        a1.set_xlabel("Pareto k (PSIS-LOO by study)")
+        a1.set_xlabel("Pareto k (leave-one-study-out PSIS-LOO)")
         a1.set_yticks(yy)
         a1.set_yticklabels(ylab)
         a1.tick_params(axis="y", length=0)
-        a1.legend(loc="lower right")
+        a1.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, fontsize=6.5)
         if refitted.any():
             ds = result["delta_sensitivity"].to_numpy(dtype=float)
             dp = result["delta_specificity"].to_numpy(dtype=float)
@@ -1121,12 +1150,12 @@ def plot_influence(
                 label="Specificity",
             )
             a2.set_xlabel("Change in summary when left out (without \u2212 with)")
-            a2.legend(loc="lower right")
+            a2.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=6.5)
         else:
             e = result["elpd_loo"].to_numpy(dtype=float)
             a2.hlines(yy, e.min(), e, color="0.75", lw=0.8)
             a2.scatter(e, yy, s=14, color=PALETTE[0], zorder=3)
-            a2.set_xlabel("elpd_loo of the study (PSIS)")
+            a2.set_xlabel("elpd_loo of the study (integrated PSIS-LOO)")
         a2.tick_params(axis="y", length=0)
         a1.set_ylim(yy.min() - 0.7, 0.7)
         if title:
@@ -1359,19 +1388,9 @@ def plot_prior_posterior(
             if prior.dist == "LKJ":
                 grid = np.linspace(-0.999, 0.999, 400)
             ax.plot(grid, _prior_pdf(prior, grid), color=PALETTE[1], lw=1.2, label="Prior")
-            ax.set_title(name, fontsize=7.5)
+            ax.set_title(f"{name}\nprior {prior}", fontsize=7)
             ax.set_yticks([])
             ax.spines["left"].set_visible(False)
-            ax.text(
-                0.98,
-                0.95,
-                str(prior),
-                transform=ax.transAxes,
-                ha="right",
-                va="top",
-                fontsize=5.5,
-                color="0.35",
-            )
         for ax in flat[n:]:
             ax.set_visible(False)
         flat[0].legend(loc="upper left", fontsize=6)
