@@ -270,7 +270,11 @@ def prior_predictive(
 
     spec = spec or ModelSpec(**spec_kwargs)
     built = build_model(data, spec)
-    with built.model:
+    import warnings
+
+    # the Potential is the likelihood: ignoring it is what prior sampling means
+    with built.model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
         prior = pm.sample_prior_predictive(draws=draws, random_seed=seed).prior
     prior = prior.isel(chain=0, drop=True)
     n = data.n_rows

@@ -46,6 +46,9 @@ __all__ = [
     "AnalysisSpec",
     "FitSpec",
     "FIGURES",
+    "TABLES",
+    "DATA_TABLES",
+    "REGRESSION_TABLES",
     "LINKS",
     "load_spec",
     "parse_spec",
@@ -94,6 +97,81 @@ FIGURES: dict[str, tuple[str, str]] = {
     "prior_posterior": (
         "plot_prior_posterior",
         "Prior and posterior densities of the hyperparameters.",
+    ),
+}
+
+#: Tables a spec may request for the main fit: name -> (function, caption). Functions are
+#: ``bayesdta.quantities.<name>`` unless written ``module:function``.
+TABLES: dict[str, tuple[str, str]] = {
+    "summary": (
+        "fit:summary",
+        "Pooled estimates: posterior mean, median, SD and credible interval, with bulk/tail ESS "
+        "and R-hat.",
+    ),
+    "heterogeneity": (
+        "quantities:heterogeneity",
+        "Heterogeneity: between-study SDs and correlation on the logit scale, I2 statistics.",
+    ),
+    "predictive": (
+        "quantities:predictive",
+        "Predicted sensitivity and specificity of a new study (posterior predictive).",
+    ),
+    "hsroc": (
+        "quantities:hsroc_parameters",
+        "HSROC (Rutter-Gatsonis) parameters implied by the bivariate parameters.",
+    ),
+    "auc": ("quantities:auc", "Area under the SROC curve (full and over the observed FPR range)."),
+    "fagan": (
+        "quantities:fagan",
+        "Post-test probabilities after a positive and a negative result (Fagan).",
+    ),
+    "deeks": ("quantities:deeks", "Deeks' funnel-plot asymmetry test (classical regression)."),
+    "influence": (
+        "quantities:influence",
+        "Study influence: PSIS-LOO by study (Pareto k) and exact leave-one-study-out refits of "
+        "studies with k > 0.7.",
+    ),
+    "observed": (
+        "quantities:observed",
+        "Observed sensitivity and specificity of every table, with exact intervals.",
+    ),
+    "shrunken": (
+        "quantities:shrunken",
+        "Posterior (shrunken) sensitivity and specificity of every table.",
+    ),
+    "subgroup_table": (
+        "regression:subgroup_table",
+        "Subgroup analyses: each covariate in its own three-level meta-regression (same seed, "
+        "one compiled model): subgroup estimates, contrasts with the reference level, "
+        "P(better), ELPD-LOO difference against the model without covariates and heterogeneity "
+        "explained.",
+    ),
+    "clustering": (
+        "regression:compare_clustering",
+        "Several tables per study: three-level model, two-level model on study-pooled counts "
+        "and the 'rows independent' two-level model, side by side (ELPD-LOO by study, pooled "
+        "estimates and interval widths).",
+    ),
+}
+#: Tables computed from the data with extra fits (opt-in: list them in ``outputs.tables``).
+DATA_TABLES = ("subgroup_table", "clustering")
+#: Tables of meta-regression fits (functions of :mod:`bayesdta.regression`).
+REGRESSION_TABLES: dict[str, tuple[str, str]] = {
+    "summary": ("fit:summary", "Meta-regression: posterior summary, coefficients per outcome."),
+    "subgroups": (
+        "regression:subgroups",
+        "Subgroup estimates from the meta-regression: pooled sensitivity, specificity, LR+, LR- "
+        "and DOR per covariate level (other covariates at their reference level).",
+    ),
+    "contrasts": (
+        "regression:contrasts",
+        "Contrasts of each level with the reference level: log odds ratios, differences, ratios "
+        "and the posterior probability that the level is better.",
+    ),
+    "heterogeneity_explained": (
+        "regression:heterogeneity_explained",
+        "Residual heterogeneity and the proportion of the heterogeneity variance explained by "
+        "the covariates, relative to the main model.",
     ),
 }
 
@@ -237,7 +315,16 @@ _MODEL_KEYS = (
     "tau_by",
     "parameterization",
 )
-_REGRESSION_KEYS = ("name", "title", "subgroups", "sampler", *_MODEL_KEYS)
+_REGRESSION_KEYS = (
+    "name",
+    "title",
+    "subgroups",
+    "tables",
+    "figures",
+    "figure_options",
+    "sampler",
+    *_MODEL_KEYS,
+)
 _MAIN_KEYS = ("name", "title", *_MODEL_KEYS)
 
 
@@ -270,6 +357,10 @@ class FitSpec:
     subgroups: tuple[str, ...] = ()
     sampler: dict[str, Any] = field(default_factory=dict)
     is_main: bool = False
+    tables: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    figure_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subgroups_given: bool = False
 
     def model_spec(self):
         """The :class:`~bayesdta.model.ModelSpec` of this fit."""
@@ -299,6 +390,9 @@ class FitSpec:
             "subgroups": list(self.subgroups),
             "sampler": dict(self.sampler),
             "is_main": self.is_main,
+            "tables": list(self.tables),
+            "figures": list(self.figures),
+            "figure_options": copy.deepcopy(self.figure_options),
         }
 
 
@@ -408,7 +502,7 @@ class SweepSpec:
 
     fit: str = "main"
     baseline: bool = True
-    leave_one_study_out: bool = False
+    leave_one_study_out: bool | tuple[str, ...] = False
     prior_grid: dict[str, list[str]] = field(default_factory=dict)
     priors: tuple[dict[str, Any], ...] = ()
     exclude: tuple[dict[str, Any], ...] = ()
@@ -424,7 +518,11 @@ class SweepSpec:
         return {
             "fit": self.fit,
             "baseline": self.baseline,
-            "leave_one_study_out": self.leave_one_study_out,
+            "leave_one_study_out": (
+                list(self.leave_one_study_out)
+                if isinstance(self.leave_one_study_out, tuple)
+                else self.leave_one_study_out
+            ),
             "prior_grid": copy.deepcopy(self.prior_grid),
             "priors": [dict(p) for p in self.priors],
             "exclude": [dict(e) for e in self.exclude],
@@ -462,9 +560,19 @@ def _parse_sweeps(chk: _Checker, value: Any, fit_names: Sequence[str]) -> SweepS
     kw: dict[str, Any] = {}
     if "fit" in t:
         kw["fit"] = chk.choice(t["fit"], f"{key}.fit", list(fit_names))
-    for b in ("baseline", "leave_one_study_out", "save_fits"):
+    for b in ("baseline", "save_fits"):
         if b in t:
             kw[b] = chk.boolean(t[b], f"{key}.{b}")
+    if "leave_one_study_out" in t:
+        v = t["leave_one_study_out"]
+        full = f"{key}.leave_one_study_out"
+        if isinstance(v, bool):
+            kw["leave_one_study_out"] = v
+        else:
+            studies = chk.string_list(v, full)
+            if not studies:
+                raise chk.error(full, "give true, false or a list of study ids")
+            kw["leave_one_study_out"] = tuple(studies)
     if "prior_grid" in t:
         grid = chk.table(t["prior_grid"], f"{key}.prior_grid")
         out_grid: dict[str, list[str]] = {}
@@ -573,6 +681,8 @@ class AnalysisSpec:
         The spec as written (TOML text; for specs built from mappings, a TOML rendering).
     raw : dict
         The merged mapping the spec was parsed from (after ``extends``).
+    extends : tuple of str
+        The spec files this one extends (nearest first).
     """
 
     name: str
@@ -588,6 +698,7 @@ class AnalysisSpec:
     source: str = "<mapping>"
     text: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    extends: tuple[str, ...] = ()
 
     # -------------------------------------------------------------- accessors
     @property
@@ -720,7 +831,7 @@ class AnalysisSpec:
                 make_design(data, f.model_spec())
             except (SpecError, DTADataError) as exc:
                 raise SpecError(f"{self.source}: {key}: {exc}") from None
-            for j, s in enumerate(f.subgroups):
+            for j, s in enumerate(f.subgroups if f.subgroups_given else ()):
                 if s not in data.covariates:
                     raise SpecError(
                         f"{self.source}: {key}.subgroups[{j}]: {s!r} is not a covariate of the "
@@ -728,6 +839,13 @@ class AnalysisSpec:
                     )
         sw = self.sensitivity
         if sw is not None:
+            if isinstance(sw.leave_one_study_out, tuple):
+                for j, st in enumerate(sw.leave_one_study_out):
+                    if st not in data.studies:
+                        raise SpecError(
+                            f"{self.source}: sensitivity.leave_one_study_out[{j}]: no study "
+                            f"{st!r}; studies are {data.studies}"
+                        )
             for i, e in enumerate(sw.exclude):
                 key = f"sensitivity.exclude[{i}]"
                 if "column" in e:
@@ -837,11 +955,14 @@ _DATA_KEYS = ("example", "file", "study", "model", "columns", "include", "exclud
 _OUTPUT_KEYS = (
     "ci",
     "quantities",
+    "tables",
+    "table_formats",
+    "table_options",
     "figures",
     "figure_formats",
     "figure_options",
+    "figure_dpi",
     "captions",
-    "tables",
     "save_posterior",
     "loo",
 )
@@ -900,11 +1021,14 @@ def _parse_outputs(chk: _Checker, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ci": 0.95,
         "quantities": [],
+        "tables": [t for t in TABLES if t != "auc" and t not in DATA_TABLES],
+        "table_formats": list(_TABLE_FORMATS),
+        "table_options": {},
         "figures": list(FIGURES),
         "figure_formats": ["png", "pdf"],
         "figure_options": {},
+        "figure_dpi": 200,
         "captions": {},
-        "tables": list(_TABLE_FORMATS),
         "save_posterior": True,
         "loo": True,
     }
@@ -930,7 +1054,22 @@ def _parse_outputs(chk: _Checker, value: Any) -> dict[str, Any]:
             k: chk.string(v, f"outputs.captions.{k}", allow_none=False) for k, v in caps.items()
         }
     if "tables" in t:
-        out["tables"] = chk.string_list(t["tables"], "outputs.tables", choices=_TABLE_FORMATS)
+        out["tables"] = chk.string_list(t["tables"], "outputs.tables", choices=list(TABLES))
+    if "table_formats" in t:
+        out["table_formats"] = chk.string_list(
+            t["table_formats"], "outputs.table_formats", choices=_TABLE_FORMATS
+        )
+    if "table_options" in t:
+        opts = chk.table(t["table_options"], "outputs.table_options")
+        chk.keys(opts, list(TABLES), "outputs.table_options")
+        out["table_options"] = {
+            k: chk.table(v, f"outputs.table_options.{k}") for k, v in opts.items()
+        }
+    if "figure_dpi" in t:
+        dpi = chk.integer(t["figure_dpi"], "outputs.figure_dpi", minimum=50)
+        if dpi > 1200:
+            raise chk.error("outputs.figure_dpi", f"must be at most 1200, got {dpi}")
+        out["figure_dpi"] = dpi
     for b in ("save_posterior", "loo"):
         if b in t:
             out[b] = chk.boolean(t[b], f"outputs.{b}")
@@ -1051,7 +1190,27 @@ def parse_spec(
         )
         if subgroups is None:
             subgroups = fs.variables()
-        fs = dataclasses.replace(fs, subgroups=tuple(subgroups))
+        tables = (
+            chk.string_list(r["tables"], f"{key}.tables", choices=list(REGRESSION_TABLES))
+            if "tables" in r
+            else list(REGRESSION_TABLES)
+        )
+        figures = (
+            chk.string_list(r["figures"], f"{key}.figures", choices=list(FIGURES))
+            if "figures" in r
+            else []
+        )
+        fopts = chk.table(r.get("figure_options"), f"{key}.figure_options")
+        chk.keys(fopts, list(FIGURES), f"{key}.figure_options")
+        fopts = {k: chk.table(v, f"{key}.figure_options.{k}") for k, v in fopts.items()}
+        fs = dataclasses.replace(
+            fs,
+            subgroups_given="subgroups" in r,
+            subgroups=tuple(subgroups),
+            tables=tuple(tables),
+            figures=tuple(figures),
+            figure_options=fopts,
+        )
         _try_model(chk, fs, key)
         fits.append(fs)
 
@@ -1095,7 +1254,9 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+def _read_toml(
+    path: Path, chain: tuple[Path, ...], parents: list[str] | None = None
+) -> dict[str, Any]:
     """Read a TOML spec, resolving ``extends`` (relative data paths made absolute per file)."""
     if path in chain:
         raise SpecError(f"{path}: extends: circular ({' -> '.join(map(str, (*chain, path)))})")
@@ -1119,7 +1280,9 @@ def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(ext, str) or not ext.strip():
         raise SpecError(f"{path}: extends: must be a file name, got {ext!r}")
     parent_path = (path.parent / ext).resolve()
-    parent = _read_toml(parent_path, (*chain, path))
+    if parents is not None:
+        parents.append(str(parent_path))
+    parent = _read_toml(parent_path, (*chain, path), parents)
     if "file" in (raw.get("data") or {}) and "example" in (parent.get("data") or {}):
         parent["data"].pop("example")
     if "example" in (raw.get("data") or {}) and "file" in (parent.get("data") or {}):
@@ -1151,15 +1314,17 @@ def load_spec(path: str | Path) -> AnalysisSpec:
     if path.is_dir():
         raise SpecError(f"{path}: is a directory, not a spec file")
     resolved = path.resolve()
-    raw = _read_toml(resolved, ())
+    parents: list[str] = []
+    raw = _read_toml(resolved, (), parents)
     text = path.read_text(encoding="utf-8")
-    return parse_spec(
+    spec = parse_spec(
         raw,
         base_dir=resolved.parent,
         source=str(path),
         text=text,
         default_name=path.stem,
     )
+    return dataclasses.replace(spec, extends=tuple(parents))
 
 
 # ------------------------------------------------------------------------------ TOML output

@@ -1,0 +1,1318 @@
+"""Scripted analyses and their reports: :func:`run_analysis` and :func:`build_report`.
+
+:func:`run_analysis` carries out an :class:`~bayesdta.spec.AnalysisSpec`: it fits the main model
+and the meta-regressions, writes the posteriors (``posterior.nc``, ``posterior_<fit>.nc``),
+tables (``tables/*.csv`` and ``.tex``), figures (``figures/*.png`` and ``.pdf``/``.svg``), the
+data used (``data.csv``), the spec (``spec.toml``) and a record of the run (``run.json``), then
+builds the report.
+
+:func:`build_report` (re)builds ``report.md`` and a self-contained ``report.html`` (figures
+embedded as base64 PNG) from a run folder alone, without refitting: a methods paragraph generated
+from the spec (the model in words, priors, sampler settings, software versions, seed), the
+results tables, the figures with captions, a diagnostics section (divergences, R-hat, ESS,
+E-BFMI, Pareto k) with sampler warnings shown on top, the sweep of ``bayesdta sensitivity`` when
+its output is in ``<run>/sensitivity``, and the spec itself.
+
+Figures and tables come from :mod:`bayesdta.plots`, :mod:`bayesdta.quantities` and
+:mod:`bayesdta.regression`. A function that is missing or fails is skipped with a note in the
+report; the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import inspect
+import json
+import math
+import platform
+import re
+import time
+import traceback
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import BayesDTAError, SamplerWarning
+from .spec import DATA_TABLES, FIGURES, REGRESSION_TABLES, TABLES, AnalysisSpec, derive_seed
+
+__all__ = [
+    "run_analysis",
+    "build_report",
+    "write_table",
+    "to_latex",
+    "to_markdown",
+    "software_versions",
+    "methods_text",
+]
+
+RUN_RECORD = "run.json"
+#: Longer tables (e.g. one row per 2x2 table) are linked from the report, not shown inline.
+_MAX_INLINE_ROWS = 25
+_SOFTWARE = (
+    "bayesdta",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "matplotlib",
+    "formulaic",
+)
+
+#: Readable names of the summary quantities (report tables).
+QUANTITY_LABELS = {
+    "sensitivity": "Sensitivity (summary point)",
+    "specificity": "Specificity (summary point)",
+    "lr_positive": "Positive likelihood ratio",
+    "lr_negative": "Negative likelihood ratio",
+    "dor": "Diagnostic odds ratio",
+    "mu_sensitivity": "Mean logit sensitivity",
+    "mu_specificity": "Mean logit specificity",
+    "tau_sensitivity": "Between-study SD, logit sensitivity",
+    "tau_specificity": "Between-study SD, logit specificity",
+    "rho": "Between-study correlation",
+    "tau_within_sensitivity": "Within-study SD, logit sensitivity",
+    "tau_within_specificity": "Within-study SD, logit specificity",
+    "rho_within": "Within-study correlation",
+    "auc": "SROC AUC",
+    "auc_partial": "SROC partial AUC (observed FPR range)",
+    "i2_sensitivity": "I2, sensitivity",
+    "i2_specificity": "I2, specificity",
+    "i2_bivariate": "Bivariate I2 (Zhou & Dendukuri)",
+}
+
+
+# ------------------------------------------------------------------------------ table output
+def _fmt(x: Any, digits: int, column: str = "") -> str:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        if math.isnan(f):
+            return ""
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        if "ess_" in column or column in ("n_rows", "n_studies", "divergences", "seed"):
+            return f"{f:.0f}"
+        if f != 0 and abs(f) < 10 ** (-digits):
+            return f"{f:.{max(digits - 1, 1)}e}"
+        return f"{f:.{digits}f}"
+    return str(x)
+
+
+def _latex_escape(s: str) -> str:
+    rep = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
+    return "".join(rep.get(c, c) for c in str(s))
+
+
+def to_latex(
+    df: pd.DataFrame,
+    *,
+    index: bool = True,
+    digits: int = 3,
+    caption: str | None = None,
+    label: str | None = None,
+) -> str:
+    """A booktabs LaTeX table (needs the booktabs package); numbers rounded to ``digits``."""
+    frame = df.reset_index() if index else df
+    cols = [str(c) for c in frame.columns]
+    align = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) else "l" for c in frame.columns)
+    lines = [r"\begin{table}[ht]", r"\centering"] if caption else []
+    if caption:
+        lines.append(rf"\caption{{{_latex_escape(caption)}}}")
+        if label:
+            lines.append(rf"\label{{{label}}}")
+    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule"]
+    lines.append(" & ".join(_latex_escape(c) for c in cols) + r" \\")
+    lines.append(r"\midrule")
+    for _, row in frame.iterrows():
+        cells = [_latex_escape(_fmt(row[c], digits, str(c))) for c in frame.columns]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(df: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table; numbers rounded to ``digits``."""
+    frame = df.reset_index() if index else df
+    cols = [str(c) for c in frame.columns]
+    num = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    lines = [
+        "| " + " | ".join(_md_cell(c) for c in cols) + " |",
+        "|" + "|".join("---:" if n else "---" for n in num) + "|",
+    ]
+    for _, row in frame.iterrows():
+        cells = [_md_cell(_fmt(row[c], digits, str(c))) for c in frame.columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(df: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
+    frame = df.reset_index() if index else df
+    num = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for _, row in frame.iterrows():
+        tds = "".join(
+            f'<td class="{"num" if n else "txt"}">{html.escape(_fmt(row[c], digits, str(c)))}</td>'
+            for c, n in zip(frame.columns, num, strict=True)
+        )
+        body.append(f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_table(
+    df: pd.DataFrame,
+    stem: str | Path,
+    *,
+    formats: Sequence[str] = ("csv", "latex"),
+    index: bool = True,
+    digits: int = 3,
+    caption: str | None = None,
+) -> list[Path]:
+    """Write a table as CSV (full precision), LaTeX and/or Markdown (rounded).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    stem : path
+        Path without extension (``.csv``, ``.tex``, ``.md`` are appended).
+    formats : sequence of {"csv", "latex", "md"}
+        What to write.
+    index : bool
+        Write the index as the first column.
+    digits : int
+        Decimals of the LaTeX / Markdown numbers.
+    caption : str, optional
+        LaTeX caption (a ``table`` float is written when given).
+
+    Returns
+    -------
+    list of Path
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        if fmt == "csv":
+            p = stem.with_name(stem.name + ".csv")
+            df.to_csv(p, index=index, float_format="%.17g", lineterminator="\n")
+        elif fmt == "latex":
+            p = stem.with_name(stem.name + ".tex")
+            p.write_text(to_latex(df, index=index, digits=digits, caption=caption))
+        elif fmt == "md":
+            p = stem.with_name(stem.name + ".md")
+            p.write_text(to_markdown(df, index=index, digits=digits))
+        else:
+            raise ValueError(f"unknown table format {fmt!r}")
+        out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------------------ helpers
+def software_versions() -> dict[str, str]:
+    """Versions of Python and the packages an analysis depends on."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in _SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _call(fn, first: Any, options: Mapping[str, Any], **defaults: Any):
+    """Call ``fn(first, **kw)``: the defaults it names as parameters, then the user's options."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    named = {k for k, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    kw = {k: v for k, v in defaults.items() if k in named}
+    kw.update(options)
+    return fn(first, **kw)
+
+
+def _resolve(target: str):
+    """``"quantities:heterogeneity"`` -> the function (None when the module or name is missing)."""
+    import importlib
+
+    mod, name = target.split(":")
+    try:
+        module = importlib.import_module(f"bayesdta.{mod}")
+    except ImportError:
+        return None, f"module bayesdta.{mod} is not available"
+    fn = getattr(module, name, None)
+    if fn is None:
+        return None, f"bayesdta.{mod}.{name} is not available"
+    return fn, ""
+
+
+def _as_frame(result: Any) -> pd.DataFrame:
+    if isinstance(result, pd.DataFrame):
+        return result
+    if isinstance(result, pd.Series):
+        return result.to_frame()
+    if isinstance(result, Mapping):
+        flat = {
+            k: v
+            for k, v in result.items()
+            if isinstance(v, (int, float, str, bool, np.integer, np.floating, np.bool_))
+        }
+        return pd.DataFrame([flat])
+    raise TypeError(f"expected a table, got {type(result).__name__}")
+
+
+def _error_note(what: str, exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{what} skipped: {type(exc).__name__}{': ' + msg if msg else ''}"
+
+
+def _fit_file(fit_name: str, is_main: bool) -> str:
+    return "posterior.nc" if is_main else f"posterior_{fit_name}.nc"
+
+
+def _suffix(fit_name: str, is_main: bool) -> str:
+    return "" if is_main else f"_{fit_name}"
+
+
+# ------------------------------------------------------------------------------ running
+@dataclass
+class _Run:
+    out: Path
+    spec: AnalysisSpec
+    record: dict[str, Any] = field(default_factory=dict)
+    influence: dict[str, Any] = field(default_factory=dict)
+    log: Any = lambda msg: None
+
+    def note(self, text: str) -> None:
+        self.record.setdefault("notes", []).append(text)
+
+    def add_table(
+        self, df: pd.DataFrame, name: str, *, fit: str, caption: str, index: bool | None = None
+    ):
+        if index is None:
+            if isinstance(df.index, pd.MultiIndex):
+                df = df.reset_index()
+                index = False
+            else:
+                index = not isinstance(df.index, pd.RangeIndex)
+        o = self.spec.outputs
+        digits = self.spec.report["round_to"]
+        files = write_table(
+            df,
+            self.out / "tables" / name,
+            formats=o["table_formats"] + (["csv"] if "csv" not in o["table_formats"] else []),
+            index=index,
+            digits=digits,
+            caption=caption,
+        )
+        self.record.setdefault("tables", []).append(
+            {
+                "name": name,
+                "fit": fit,
+                "caption": caption,
+                "index": index,
+                "files": [str(p.relative_to(self.out)) for p in files],
+            }
+        )
+
+
+def run_analysis(
+    spec: AnalysisSpec,
+    out: str | Path,
+    *,
+    progress: bool = False,
+    log: Any = None,
+    command: str | None = None,
+) -> dict[str, Path]:
+    """Carry out an analysis spec: fits, tables, figures, run record and report.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+        The validated spec (:func:`bayesdta.spec.load_spec`).
+    out : path
+        Output folder (created; files of an earlier run are overwritten).
+    progress : bool
+        Show the sampler's progress bars.
+    log : callable, optional
+        Called with one-line progress messages (the CLI prints them).
+    command : str, optional
+        The command line recorded in the report.
+
+    Returns
+    -------
+    dict
+        Paths of the written reports (``"md"``, ``"html"``) and of ``"record"`` (run.json).
+
+    Notes
+    -----
+    The main fit uses the spec seed, every meta-regression the seed derived from the spec seed
+    and its name (:func:`bayesdta.spec.derive_seed`); with the same spec and seed the tables are
+    identical, byte for byte.
+    """
+    from . import __version__
+    from .fit import fit as fit_model
+    from .sensitivity import check_complete, interrupt_guard
+
+    say = log or (lambda msg: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(exist_ok=True)
+    (out / "figures").mkdir(exist_ok=True)
+    t_start = time.perf_counter()
+    run = _Run(out, spec, log=say)
+    run.record.update(
+        {
+            "bayesdta": __version__,
+            "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": command or f"bayesdta run {spec.source} --out {out}",
+            "spec": spec.to_dict(),
+            "software": software_versions(),
+            "platform": f"{platform.system()} {platform.machine()}",
+            "fits": [],
+            "tables": [],
+            "figures": [],
+            "notes": [],
+        }
+    )
+    (out / "spec.toml").write_text(spec.text)
+    if spec.extends:
+        (out / "spec.resolved.toml").write_text(spec.resolved_toml())
+
+    data = spec.load_data()
+    spec.check_data(data)
+    data.frame.to_csv(out / "data.csv", index=False, lineterminator="\n")
+    run.record["data"] = {
+        "source": data.source,
+        "n_rows": data.n_rows,
+        "n_studies": data.n_studies,
+        "has_clusters": data.has_clusters,
+        "max_rows_per_study": int(data.rows_per_study.max()),
+        "n_diseased": int(data.n_diseased.sum()),
+        "n_nondiseased": int(data.n_nondiseased.sum()),
+        "covariates": data.covariates,
+        "simulated": spec.is_simulated(),
+        "filters": {k: spec.data[k] for k in ("include", "exclude") if spec.data.get(k)},
+    }
+    say(
+        f"data: {data.n_rows} tables from {data.n_studies} studies ({data.source})"
+        + (" — SIMULATED counts" if spec.is_simulated() else "")
+    )
+    fits: dict[str, Any] = {}
+    for fs in spec.fits:
+        settings = spec.sampler_settings(fs)
+        if progress:
+            settings["progress"] = True
+        seed = spec.fit_seed(fs)
+        say(f"fitting {fs.name}: {fs.title} (seed {seed}) ...")
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(), interrupt_guard() as interrupted:
+            warnings.simplefilter("ignore", SamplerWarning)
+            f = fit_model(data, spec=fs.model_spec(), seed=seed, **settings)
+            if interrupted():
+                raise KeyboardInterrupt
+        check_complete(f)
+        elapsed = time.perf_counter() - t0
+        fits[fs.name] = f
+        diag = f.diagnostics()
+        entry: dict[str, Any] = {
+            "name": fs.name,
+            "title": fs.title,
+            "is_main": fs.is_main,
+            "levels": f.levels,
+            "link": fs.link,
+            "model": f.spec.to_dict(),
+            "sampler": dict(f.sampler),
+            "seed": int(f.sampler["seed"]),
+            "columns": {k: list(v) for k, v in f.design.columns.items()},
+            "factor_levels": {k: list(v) for k, v in f.design.levels.items()},
+            "scaling": {k: list(v) for k, v in f.design.scaling.items()},
+            "parameterization": _parameterization(f, data),
+            "diagnostics": {k: v for k, v in diag.items()},
+            "elapsed_s": round(elapsed, 2),
+            "compile_s": round(float(f.timing.get("compile_s", 0.0)), 2),
+        }
+        say(
+            f"  done in {elapsed:.1f} s; divergences {diag['divergences']}, max R-hat "
+            f"{diag['max_r_hat']:.3f}, min bulk ESS {diag['min_ess_bulk']:.0f}"
+            + (f"; WARNINGS: {'; '.join(diag['warnings'])}" if diag["warnings"] else "")
+        )
+        if spec.outputs["save_posterior"]:
+            f.save(out / _fit_file(fs.name, fs.is_main))
+            entry["posterior"] = _fit_file(fs.name, fs.is_main)
+        if spec.outputs["loo"]:
+            entry["loo"] = _loo(run, f, fs)
+        run.record["fits"].append(entry)
+        _fit_tables(run, f, fs, fits[spec.main.name])
+        _fit_figures(run, f, fs)
+    _data_tables(run, data)
+
+    run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+    (out / RUN_RECORD).write_text(json.dumps(_jsonable(run.record), indent=1))
+    paths = build_report(out)
+    paths["record"] = out / RUN_RECORD
+    say(f"finished in {run.record['elapsed_s']:.0f} s")
+    return paths
+
+
+def _parameterization(f, data) -> dict[str, str]:
+    try:
+        from .model import choose_parameterization
+
+        return dict(choose_parameterization(data, f.spec, levels=f.levels))
+    except Exception:  # pragma: no cover - informational only
+        return {}
+
+
+def _loo(run: _Run, f, fs) -> dict[str, Any]:
+    try:
+        integrated = "integrated" in inspect.signature(f.loo).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        integrated = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = f.loo(by="study", integrated=True) if integrated else f.loo(by="study")
+    except Exception as exc:
+        run.note(_error_note(f"PSIS-LOO of {fs.name}", exc))
+        return {}
+    k = np.asarray(res["pareto_k"], dtype=float)
+    labels = [str(x) for x in res["labels"]]
+    table = pd.DataFrame(
+        {"study": labels, "pareto_k": k, "elpd_loo": np.asarray(res["loo_i"], dtype=float)}
+    )
+    run.add_table(
+        table,
+        f"pareto_k{_suffix(fs.name, fs.is_main)}",
+        fit=fs.name,
+        caption=f"PSIS-LOO by study ({fs.title}): Pareto k and pointwise elpd.",
+        index=False,
+    )
+    return {
+        "method": "integrated" if integrated else "conditional",
+        "elpd_loo": float(res["elpd_loo"]),
+        "se": float(res["se"]),
+        "p_loo": float(res["p_loo"]),
+        "max_k": float(np.max(k)),
+        "n_k_above_0.7": int(np.sum(k > 0.7)),
+        "high_k_studies": [s for s, kk in zip(labels, k, strict=True) if kk > 0.7],
+    }
+
+
+def _fit_tables(run: _Run, f, fs, main_fit) -> None:
+    spec = run.spec
+    ci = float(spec.outputs["ci"])
+    suffix = _suffix(fs.name, fs.is_main)
+    if fs.is_main:
+        names = [t for t in spec.outputs["tables"] if t not in DATA_TABLES]
+        registry = TABLES
+    else:
+        names, registry = list(fs.tables), REGRESSION_TABLES
+    for name in names:
+        target, caption = registry[name]
+        if name == "summary":
+            qs = spec.quantities(f.quantity_names()) if fs.is_main else f.quantity_names()
+            df = f.summary(ci, quantities=qs)
+            run.add_table(df, f"summary{suffix}", fit=fs.name, caption=caption)
+            continue
+        fn, why = _resolve(target)
+        if fn is None:
+            run.note(f"table '{name}' of {fs.name} skipped: {why}")
+            continue
+        opts = dict(spec.outputs["table_options"].get(name, {})) if fs.is_main else {}
+        defaults: dict[str, Any] = {"ci": ci}
+        if name == "fagan":
+            defaults["pretest"] = [0.1, 0.2, 0.3, 0.5]
+        if name == "influence":
+            defaults["refit"] = "high_k"
+        groups = [g for g in fs.subgroups if g in f.data.covariates]
+        if name == "subgroups" and groups:
+            defaults["by"] = groups
+        if name == "contrasts" and groups:
+            defaults["covariate"] = groups
+        if name == "heterogeneity_explained":
+            defaults["base_fit"] = main_fit
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SamplerWarning)
+                res = _call(fn, f, opts, **defaults)
+            df = _as_frame(res)
+        except Exception as exc:
+            run.note(_error_note(f"table '{name}' of {fs.name}", exc))
+            continue
+        if name == "influence":
+            run.influence[fs.name] = res
+        run.add_table(df, f"{name}{suffix}", fit=fs.name, caption=caption)
+
+
+def _data_tables(run: _Run, data) -> None:
+    """Tables that fit further models to the data (``subgroup_table``, ``clustering``)."""
+    spec = run.spec
+    main = spec.main
+    ci = float(spec.outputs["ci"])
+    for name in [t for t in spec.outputs["tables"] if t in DATA_TABLES]:
+        target, caption = TABLES[name]
+        fn, why = _resolve(target)
+        if fn is None:
+            run.note(f"table '{name}' skipped: {why}")
+            continue
+        opts = dict(spec.outputs["table_options"].get(name, {}))
+        fit_kw: dict[str, Any] = spec.sampler_settings(main)
+        fit_kw.pop("progress", None)
+        for k in ("priors", "parameterization"):
+            if main.model.get(k):
+                fit_kw[k] = main.model[k]
+        defaults: dict[str, Any] = {"ci": ci, "seed": derive_seed(spec.seed, f"table:{name}")}
+        if name == "subgroup_table":
+            covs: list[str] = []
+            reference: dict[str, str] = {}
+            for r in spec.regressions:
+                covs += [c for c in r.subgroups if c not in covs and c in data.covariates]
+                reference.update(r.model.get("reference", {}))
+            defaults["covariates"] = covs
+            defaults["levels"] = main.model.get("levels")
+            if reference and "reference" not in opts:
+                fit_kw["reference"] = reference
+            if "covariates" not in opts and not covs:
+                run.note(
+                    "table 'subgroup_table' skipped: name the covariates in "
+                    "outputs.table_options.subgroup_table.covariates"
+                )
+                continue
+        run.log(f"table {name}: fitting further models ...")
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SamplerWarning)
+                res = _call(fn, data, {**fit_kw, **opts}, **defaults)
+            df = _as_frame(res)
+        except Exception as exc:
+            run.note(_error_note(f"table '{name}'", exc))
+            continue
+        run.log(f"  done in {time.perf_counter() - t0:.1f} s")
+        run.add_table(df, name, fit="", caption=caption)
+
+
+def _fit_figures(run: _Run, f, fs) -> None:
+    spec = run.spec
+    names = spec.outputs["figures"] if fs.is_main else list(fs.figures)
+    options = spec.outputs["figure_options"] if fs.is_main else fs.figure_options
+    if not names:
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from . import plots
+    except Exception as exc:
+        run.note(_error_note("all figures", exc))
+        return
+    save = getattr(plots, "save_figure", None)
+    formats = spec.outputs["figure_formats"]
+    dpi = spec.outputs["figure_dpi"]
+    ci = float(spec.outputs["ci"])
+    suffix = _suffix(fs.name, fs.is_main)
+    for name in names:
+        fn_name, default_caption = FIGURES[name]
+        caption = (
+            spec.outputs["captions"].get(name, default_caption)
+            if fs.is_main
+            else (f"{fs.title}: {default_caption[0].lower()}{default_caption[1:]}")
+        )
+        fn = getattr(plots, fn_name, None)
+        entry = {"name": f"{name}{suffix}", "figure": name, "fit": fs.name, "caption": caption}
+        if fn is None:
+            entry["status"] = "missing"
+            entry["note"] = f"figure '{name}' skipped: bayesdta.plots.{fn_name} is not available"
+            run.record["figures"].append(entry)
+            run.note(entry["note"])
+            continue
+        opts = dict(options.get(name, {}))
+        defaults: dict[str, Any] = {"ci": ci}
+        if name == "influence" and fs.name in run.influence:
+            defaults["result"] = run.influence[fs.name]
+        if name == "influence":
+            defaults["refit"] = "high_k"
+        fig = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig = _call(fn, f, opts, **defaults)
+            stem = run.out / "figures" / f"{name}{suffix}"
+            if save is not None:
+                files = save(fig, stem, formats, dpi=dpi)
+            else:
+                files = []
+                for fmt in formats:
+                    p = stem.with_name(f"{stem.name}.{fmt}")
+                    fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight")
+                    files.append(p)
+            entry["status"] = "ok"
+            entry["files"] = [str(Path(p).relative_to(run.out)) for p in files]
+        except Exception as exc:
+            entry["status"] = "failed"
+            entry["note"] = _error_note(f"figure '{name}' of {fs.name}", exc)
+            entry["traceback"] = traceback.format_exc(limit=3)
+            run.note(entry["note"])
+        finally:
+            if fig is not None:
+                plt.close(fig)
+        run.record["figures"].append(entry)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+# ------------------------------------------------------------------------------ methods text
+def _prior_text(priors: Mapping[str, Any], levels: int, has_cov: bool) -> list[str]:
+    from .priors import Prior
+
+    def show(name: str) -> str:
+        p = priors[name]
+        if isinstance(p, Mapping):
+            d = dict(p)
+            fam = d.pop("dist")
+            return str(Prior.make(fam, **d))
+        return str(p)
+
+    items = [
+        f"intercepts mu_sensitivity ~ {show('mu_sensitivity')} and mu_specificity ~ "
+        f"{show('mu_specificity')} (logit scale)",
+    ]
+    if has_cov:
+        items.append(
+            f"regression coefficients ~ {show('beta_sensitivity')} (sensitivity) and "
+            f"{show('beta_specificity')} (specificity)"
+        )
+    items.append(
+        f"between-study SDs tau_sensitivity ~ {show('tau_sensitivity')} and tau_specificity ~ "
+        f"{show('tau_specificity')}"
+    )
+    items.append(f"between-study correlation rho ~ {show('rho')} (LKJ; (rho+1)/2 ~ Beta(eta, eta))")
+    if levels == 3:
+        items.append(
+            f"within-study SDs tau_within_sensitivity ~ {show('tau_within_sensitivity')} and "
+            f"tau_within_specificity ~ {show('tau_within_specificity')}, within-study "
+            f"correlation rho_within ~ {show('rho_within')}"
+        )
+    return items
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def methods_text(record: Mapping[str, Any]) -> list[str]:
+    """Methods paragraphs generated from a run record (data, model in words, priors, sampler).
+
+    Parameters
+    ----------
+    record : mapping
+        The content of ``run.json``.
+
+    Returns
+    -------
+    list of str
+        One string per paragraph.
+    """
+    d = record["data"]
+    spec = record["spec"]
+    fits = record["fits"]
+    main = fits[0]
+    paras = []
+    src = d["source"]
+    filt = ""
+    if d.get("filters"):
+        parts = []
+        for kind, cols in d["filters"].items():
+            for col, vals in cols.items():
+                verb = "keeping" if kind == "include" else "excluding"
+                parts.append(f"{verb} rows with {col} in {vals}")
+        filt = f" after {_join(parts)}"
+    sim = (
+        " The 2x2 counts are SIMULATED on the design of a published review (see the data "
+        "description); they are not study results."
+        if d.get("simulated")
+        else ""
+    )
+    clusters = (
+        f"some studies contributed several tables (up to {d['max_rows_per_study']} per study)"
+        if d["has_clusters"]
+        else "each study contributed one table"
+    )
+    paras.append(
+        f"Data. We analysed {d['n_rows']} 2x2 tables from {d['n_studies']} studies ({src}"
+        f"{filt}), with {d['n_diseased']} diseased and {d['n_nondiseased']} non-diseased "
+        f"participants in total; {clusters}." + sim
+    )
+    lv = main["levels"]
+    model = (
+        "For table r of study s, the number of true positives was modelled as binomial with the "
+        "number of diseased participants and the table's sensitivity, and the number of true "
+        "negatives as binomial with the number of non-diseased participants and its "
+        "specificity (exact binomial likelihood, no continuity correction). The logits of "
+        "sensitivity and specificity were modelled jointly (bivariate random-effects model; "
+        "Reitsma et al. 2005, Chu & Cole 2006): each equals a mean logit plus a study effect, "
+        "the pair of study effects being bivariate normal with between-study SDs "
+        "tau_sensitivity and tau_specificity and correlation rho."
+    )
+    if lv == 3:
+        model += (
+            " Because some studies contributed several tables (several models or test sets), a "
+            "third level added a bivariate normal effect of each table within its study "
+            "(within-study SDs tau_within_sensitivity and tau_within_specificity, correlation "
+            "rho_within), so that tables of the same study are correlated rather than treated "
+            "as independent."
+        )
+    elif d["has_clusters"]:
+        model += (
+            " Tables of the same study were treated as independent (two-level model, each "
+            "table its own study), as in the original review."
+        )
+    model += (
+        " The summary point is the inverse logit of the mean logits; likelihood ratios "
+        "(LR+ = se/(1-sp), LR- = (1-se)/sp), the diagnostic odds ratio, the HSROC curve "
+        "(Harbord et al. 2007) and its AUC, and I2 statistics were computed per posterior draw."
+    )
+    paras.append("Model. " + model)
+    if len(fits) > 1:
+        regs = []
+        for r in fits[1:]:
+            cols = r["columns"]
+            f_se = r["model"].get("formula_sensitivity") or r["model"].get("formula") or "~ 1"
+            f_sp = r["model"].get("formula_specificity") or r["model"].get("formula") or "~ 1"
+            refs = [f"{k} = {v[0]}" for k, v in r["factor_levels"].items()]
+            form = (
+                f"'{f_se}' for both outcomes"
+                if f_se == f_sp
+                else f"'{f_se}' for sensitivity and '{f_sp}' for specificity"
+            )
+            regs.append(
+                f"{r['title']} ({r['levels']} levels): formula {form}, "
+                f"{len(cols['sensitivity']) - 1} + {len(cols['specificity']) - 1} coefficients"
+                + (f", reference levels {_join(refs)}" if refs else "")
+            )
+        paras.append(
+            "Meta-regression. Covariates entered the mean logit sensitivity and the mean logit "
+            "specificity with separate coefficients (treatment coding; continuous covariates "
+            "centred and scaled; coefficients are logit odds ratios): "
+            + "; ".join(regs)
+            + ". Subgroup estimates are the summary points at each covariate level, the other "
+            "covariates at their reference level."
+        )
+    has_cov = any(len(f["columns"]["sensitivity"]) > 1 for f in fits)
+    pri = _prior_text(main["model"]["priors"], max(f["levels"] for f in fits), has_cov)
+    user = [k for f in spec["fits"] for k in f["model"].get("priors", {})]
+    paras.append(
+        "Priors. "
+        + "; ".join(pri)
+        + "."
+        + (
+            f" Priors set in the spec: {', '.join(sorted(set(user)))}; the others are the "
+            "package defaults."
+            if user
+            else " All priors are the package defaults (weakly informative, documented in "
+            "bayesdta.priors)."
+        )
+    )
+    s = main["sampler"]
+    sw = record["software"]
+    backend = (
+        f"nutpie {sw.get('nutpie', '')} (NUTS, model compiled with numba)"
+        if s.get("backend") == "nutpie"
+        else f"PyMC {sw.get('pymc', '')} NUTS"
+    )
+    seeds = (
+        _join([f"{f['name']} {f['seed']}" for f in fits]) if len(fits) > 1 else str(main["seed"])
+    )
+    paras.append(
+        f"Sampling. Posteriors were sampled with {backend}: {s.get('chains')} chains of "
+        f"{s.get('draws')} draws after {s.get('tune')} warm-up iterations, target acceptance "
+        f"{s.get('target_accept')}, random seed{'s' if len(fits) > 1 else ''} {seeds} (spec "
+        f"seed {spec['seed']}). Convergence was checked with R-hat (threshold 1.01), bulk and "
+        "tail effective sample sizes (threshold 400), divergent transitions and E-BFMI; "
+        "predictive accuracy and study influence with PSIS-LOO by study (Vehtari et al. 2017"
+        + (
+            "; the left-out study's random effects integrated out per draw, i.e. the predictive "
+            "density of a new study"
+            if (main.get("loo") or {}).get("method") == "integrated"
+            else ""
+        )
+        + "; Pareto k > 0.7 flags studies where the approximation is unreliable)."
+    )
+    soft = ", ".join(f"{k} {v}" for k, v in sw.items() if k != "python" and v != "not installed")
+    paras.append(f"Software. Python {sw.get('python')}; {soft}.")
+    return paras
+
+
+# ------------------------------------------------------------------------------ report
+class _Doc:
+    """A report as a list of blocks, rendered to Markdown and to HTML."""
+
+    def __init__(self, out: Path, digits: int) -> None:
+        self.out = out
+        self.digits = digits
+        self.blocks: list[tuple[str, Any]] = []
+
+    def h(self, level: int, text: str, anchor: str | None = None) -> None:
+        self.blocks.append(("h", (level, text, anchor)))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def bullets(self, items: Sequence[str]) -> None:
+        if items:
+            self.blocks.append(("ul", list(items)))
+
+    def warn(self, title: str, items: Sequence[str]) -> None:
+        self.blocks.append(("warn", (title, list(items))))
+
+    def table(self, df: pd.DataFrame, caption: str, *, index: bool, files: Sequence[str] = ()):
+        self.blocks.append(("table", (df, caption, index, list(files))))
+
+    def figure(self, png: str | None, caption: str, files: Sequence[str] = ()) -> None:
+        self.blocks.append(("fig", (png, caption, list(files))))
+
+    def code(self, text: str, lang: str = "") -> None:
+        self.blocks.append(("code", (text, lang)))
+
+    # ---------------------------------------------------------------- markdown
+    def markdown(self) -> str:
+        md: list[str] = []
+        for kind, b in self.blocks:
+            if kind == "h":
+                level, text, _ = b
+                md.append(f"{'#' * level} {text}\n")
+            elif kind == "p":
+                md.append(b + "\n")
+            elif kind == "ul":
+                md.append("\n".join(f"- {x}" for x in b) + "\n")
+            elif kind == "warn":
+                title, items = b
+                md.append(f"> **{title}**\n>\n" + "\n".join(f"> - {x}" for x in items) + "\n")
+            elif kind == "table":
+                df, caption, index, files = b
+                links = " ".join(f"[{Path(f).suffix[1:]}]({f})" for f in files)
+                md.append(f"**{caption}**" + (f" ({links})" if links else "") + "\n")
+                md.append(to_markdown(df, index=index, digits=self.digits))
+            elif kind == "fig":
+                png, caption, files = b
+                links = " ".join(f"[{Path(f).suffix[1:]}]({f})" for f in files)
+                if png:
+                    md.append(f"![{caption}]({png})\n")
+                md.append(f"*{caption}*" + (f" ({links})" if links else "") + "\n")
+            elif kind == "code":
+                text, lang = b
+                md.append(f"```{lang}\n{text.rstrip()}\n```\n")
+        return "\n".join(md)
+
+    # ---------------------------------------------------------------- html
+    @staticmethod
+    def _inline(text: str) -> str:
+        s = html.escape(text, quote=False)
+        s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+        s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
+        return s
+
+    def html(self, title: str) -> str:
+        parts: list[str] = []
+        toc: list[tuple[str, str]] = []
+        for kind, b in self.blocks:
+            if kind == "h":
+                level, text, anchor = b
+                aid = anchor or re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+                if level == 2:
+                    toc.append((aid, text))
+                parts.append(f'<h{level} id="{aid}">{html.escape(text)}</h{level}>')
+            elif kind == "p":
+                parts.append(f"<p>{self._inline(b)}</p>")
+            elif kind == "ul":
+                parts.append("<ul>" + "".join(f"<li>{self._inline(x)}</li>" for x in b) + "</ul>")
+            elif kind == "warn":
+                t, items = b
+                lis = "".join(f"<li>{self._inline(x)}</li>" for x in items)
+                parts.append(
+                    f'<div class="warn"><strong>{html.escape(t)}</strong><ul>{lis}</ul></div>'
+                )
+            elif kind == "table":
+                df, caption, index, files = b
+                links = " ".join(f"<code>{html.escape(f)}</code>" for f in files)
+                parts.append(
+                    f'<figure class="tbl"><figcaption>{self._inline(caption)}'
+                    f"{' <span class=files>' + links + '</span>' if links else ''}</figcaption>"
+                    f"{_html_table(df, index=index, digits=self.digits)}</figure>"
+                )
+            elif kind == "fig":
+                png, caption, files = b
+                img = ""
+                if png and (self.out / png).exists():
+                    data = base64.b64encode((self.out / png).read_bytes()).decode()
+                    img = f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                links = " ".join(f"<code>{html.escape(f)}</code>" for f in files)
+                parts.append(
+                    f'<figure class="fig">{img}<figcaption>{self._inline(caption)}'
+                    f"{' <span class=files>' + links + '</span>' if links else ''}"
+                    "</figcaption></figure>"
+                )
+            elif kind == "code":
+                text, _ = b
+                parts.append(f"<pre><code>{html.escape(text, quote=False)}</code></pre>")
+        nav = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc)
+        return (
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<nav><ul>{nav}</ul></nav>\n<main>\n"
+            + "\n".join(parts)
+            + "\n</main>\n</body>\n</html>\n"
+        )
+
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;line-height:1.45;margin:0;
+color:#222;background:#fff}
+main{max-width:980px;margin:0 auto;padding:1.5em 2em 4em}
+nav{background:#f5f5f5;border-bottom:1px solid #ddd;padding:.4em 2em;font-size:.9em}
+nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:1.2em}
+nav a{color:#0072B2;text-decoration:none}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;
+margin-top:2em}
+table{border-collapse:collapse;font-size:.85em;margin:.3em 0 1.2em}
+th,td{padding:.25em .6em;border-bottom:1px solid #e5e5e5}th{border-bottom:2px solid #999;
+text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1em 0}figure.tbl{overflow-x:auto}
+figure.fig img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444;margin:.3em 0}.files{color:#888;font-size:.85em}
+.warn{background:#fff4e5;border:2px solid #D55E00;padding:.6em 1em;margin:1em 0;
+border-radius:4px}.warn ul{margin:.3em 0 0}
+pre{background:#f7f7f7;border:1px solid #e5e5e5;padding:.8em;overflow-x:auto;font-size:.85em}
+code{font-family:SFMono-Regular,Consolas,Menlo,monospace;font-size:.92em}
+"""
+
+
+def _read_table(out: Path, entry: Mapping[str, Any]) -> pd.DataFrame | None:
+    csv = next((f for f in entry["files"] if f.endswith(".csv")), None)
+    if csv is None or not (out / csv).exists():
+        return None
+    df = pd.read_csv(out / csv)
+    if entry.get("index"):
+        df = df.set_index(df.columns[0])
+    return df
+
+
+def _report_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """The summary table as shown in reports: label, median and interval, ESS and R-hat."""
+    cols = [c for c in ("median", "lower", "upper", "ess_bulk", "r_hat") if c in df.columns]
+    out = df[cols].copy()
+    out.insert(0, "description", [QUANTITY_LABELS.get(str(q), "") for q in df.index])
+    return out
+
+
+def build_report(out: str | Path) -> dict[str, Path]:
+    """(Re)build ``report.md`` and ``report.html`` from a finished run folder.
+
+    Parameters
+    ----------
+    out : path
+        A folder written by :func:`run_analysis` (it reads ``run.json``, the tables and the
+        figures; nothing is refitted). A folder written only by
+        :func:`bayesdta.sensitivity.run_sweep` gets a report of the sweep.
+
+    Returns
+    -------
+    dict
+        ``{"md": path, "html": path}`` (formats as in ``report.formats`` of the spec).
+    """
+    out = Path(out)
+    rec_path = out / RUN_RECORD
+    if not rec_path.exists():
+        if (out / "sweep.json").exists():
+            return _build_sweep_report(out)
+        raise BayesDTAError(
+            f"{str(out)!r} is not a bayesdta run folder: no {RUN_RECORD} (run `bayesdta run "
+            "SPEC --out DIR` first)"
+        )
+    try:
+        record = json.loads(rec_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BayesDTAError(f"{rec_path}: damaged run record: {exc}") from None
+    spec = record["spec"]
+    rep = spec["report"]
+    doc = _Doc(out, int(rep.get("round_to", 3)))
+    title = rep.get("title") or spec["title"]
+    doc.h(1, title, "top")
+    byline = [f"Generated by bayesdta {record['bayesdta']} on {record['created']}"]
+    if rep.get("authors"):
+        byline.insert(0, rep["authors"])
+    doc.p(" · ".join(byline))
+    if spec.get("description"):
+        doc.p(spec["description"].strip())
+    if record["data"].get("simulated"):
+        doc.warn(
+            "SIMULATED DATA",
+            [
+                "The 2x2 counts of this analysis are simulated on the design of a published "
+                "review; they are not study results and must not be cited as such."
+            ],
+        )
+    all_warn = [
+        f"{f['title']} ({f['name']}): {w}"
+        for f in record["fits"]
+        for w in f["diagnostics"]["warnings"]
+    ]
+    for f in record["fits"]:
+        loo = f.get("loo") or {}
+        if loo.get("n_k_above_0.7"):
+            all_warn.append(
+                f"{f['title']} ({f['name']}): Pareto k > 0.7 for {loo['n_k_above_0.7']} "
+                f"stud{'ies' if loo['n_k_above_0.7'] > 1 else 'y'} "
+                f"({', '.join(loo['high_k_studies'])}): PSIS-LOO is unreliable there; see the "
+                "influence table (exact refits)"
+            )
+    if all_warn:
+        doc.warn("Sampler and diagnostic warnings — resolve before reporting", all_warn)
+    if rep.get("notes"):
+        doc.p(rep["notes"].strip())
+
+    doc.h(2, "Methods", "methods")
+    for para in methods_text(record):
+        doc.p(para)
+
+    doc.h(2, "Results", "results")
+    tables = record.get("tables", [])
+    for f in record["fits"]:
+        doc.h(3, f"{f['title']}" + ("" if f["is_main"] else f" ({f['name']})"))
+        for t in tables:
+            if t["fit"] != f["name"] or t["name"].startswith("pareto_k"):
+                continue
+            df = _read_table(out, t)
+            if df is None:
+                continue
+            is_summary = t["name"].startswith("summary")
+            shown = _report_summary(df) if is_summary else df
+            if len(shown) > _MAX_INLINE_ROWS and not is_summary:
+                doc.p(f"{t['caption']} ({len(shown)} rows; full table in {', '.join(t['files'])})")
+                continue
+            doc.table(shown, t["caption"], index=t.get("index", True), files=t["files"])
+
+    extra = [t for t in tables if t["fit"] == ""]
+    if extra:
+        doc.h(3, "Further analyses")
+        for t in extra:
+            df = _read_table(out, t)
+            if df is None:
+                continue
+            doc.table(df, t["caption"], index=t.get("index", True), files=t["files"])
+
+    figs = record.get("figures", [])
+    if figs:
+        doc.h(2, "Figures", "figures")
+        n = 0
+        for g in figs:
+            if g.get("status") != "ok":
+                continue
+            n += 1
+            png = next((x for x in g["files"] if x.endswith(".png")), None)
+            others = [x for x in g["files"] if not x.endswith(".png")]
+            doc.figure(png, f"Figure {n}. {g['caption']}", others)
+
+    _sweep_section(doc, out / "sensitivity", heading=2)
+
+    doc.h(2, "Diagnostics", "diagnostics")
+    rows = []
+    for f in record["fits"]:
+        dg = f["diagnostics"]
+        loo = f.get("loo") or {}
+        rows.append(
+            {
+                "fit": f["name"],
+                "levels": f["levels"],
+                "divergences": dg["divergences"],
+                "max_r_hat": dg["max_r_hat"],
+                "min_ess_bulk": dg["min_ess_bulk"],
+                "min_ess_tail": dg["min_ess_tail"],
+                "min_bfmi": dg["min_bfmi"],
+                "elpd_loo": loo.get("elpd_loo", np.nan),
+                "elpd_se": loo.get("se", np.nan),
+                "p_loo": loo.get("p_loo", np.nan),
+                "max_pareto_k": loo.get("max_k", np.nan),
+                "k_above_0.7": loo.get("n_k_above_0.7", np.nan),
+                "seconds": f.get("elapsed_s", np.nan),
+            }
+        )
+    doc.table(
+        pd.DataFrame(rows),
+        "Sampler diagnostics per fit: divergent transitions, worst R-hat and smallest bulk/tail "
+        "ESS over the hyperparameters and coefficients, smallest E-BFMI over chains, PSIS-LOO "
+        "by study (elpd, its SE, effective number of parameters, largest Pareto k, studies "
+        "with k > 0.7) and wall time (including compilation).",
+        index=False,
+    )
+    doc.p(
+        "Thresholds: R-hat <= 1.01, bulk and tail ESS >= 400, no divergent transitions, "
+        "E-BFMI >= 0.3, Pareto k <= 0.7."
+        + (" All fits pass." if not all_warn else " See the warnings at the top.")
+    )
+    main = record["fits"][0]
+    kt = next((t for t in tables if t["name"] == "pareto_k"), None)
+    if kt is not None:
+        dfk = _read_table(out, kt)
+        if dfk is not None and len(dfk):
+            top = dfk.sort_values("pareto_k", ascending=False).head(5)
+            doc.table(
+                top,
+                f"Largest Pareto k by study ({main['title']}); all studies in "
+                f"{', '.join(kt['files'])}.",
+                index=False,
+            )
+    notes = record.get("notes", [])
+    if notes:
+        doc.h(2, "Notes", "notes")
+        doc.bullets(notes)
+
+    doc.h(2, "Reproducibility", "reproducibility")
+    doc.p(f"Command: `{record['command']}`")
+    files = ["posterior.nc"] + [
+        f.get("posterior") for f in record["fits"][1:] if f.get("posterior")
+    ]
+    doc.p(
+        "Re-running the same spec with the same seed gives identical tables. Posterior draws: "
+        + ", ".join(f"`{x}`" for x in files)
+        + "; data used: `data.csv`; run record: `run.json`."
+    )
+    doc.table(
+        pd.DataFrame(
+            {"package": list(record["software"]), "version": list(record["software"].values())}
+        ),
+        "Software versions.",
+        index=False,
+    )
+    if rep.get("include_spec", True):
+        doc.h(3, "Analysis spec")
+        spec_text = (out / "spec.toml").read_text() if (out / "spec.toml").exists() else ""
+        doc.code(spec_text, "toml")
+        if (out / "spec.resolved.toml").exists():
+            doc.p("The spec extends another spec; the merged spec is:")
+            doc.code((out / "spec.resolved.toml").read_text(), "toml")
+    return _write_report(doc, out, title, rep.get("formats", ["html", "md"]))
+
+
+def _write_report(doc: _Doc, out: Path, title: str, formats: Sequence[str]) -> dict[str, Path]:
+    paths: dict[str, Path] = {}
+    if "md" in formats:
+        paths["md"] = out / "report.md"
+        paths["md"].write_text(doc.markdown())
+    if "html" in formats:
+        paths["html"] = out / "report.html"
+        paths["html"].write_text(doc.html(title))
+    return paths
+
+
+def _sweep_section(doc: _Doc, folder: Path, *, heading: int) -> bool:
+    rec = folder / "sweep.json"
+    csv = folder / "sweep.csv"
+    if not rec.exists() or not csv.exists():
+        return False
+    record = json.loads(rec.read_text())
+    table = pd.read_csv(csv)
+    rel = folder.relative_to(doc.out) if folder != doc.out else Path(".")
+    doc.h(heading, "Sensitivity analysis", "sensitivity")
+    kinds = table["kind"].value_counts().to_dict()
+    doc.p(
+        f"{record['n_variants']} variants of the fit '{record['fit']}' "
+        f"({', '.join(f'{k}: {v}' for k, v in kinds.items())}); {record['n_fitted']} fitted, "
+        f"{record['n_cached']} taken from the cache; executor: {record['executor']}. Left-out "
+        "studies and excluded rows get likelihood weight 0 (same compiled model); every variant "
+        "has its own seed derived from the spec seed and the variant name."
+    )
+    bad = table[table["status"] != "ok"]
+    if len(bad):
+        doc.warn(
+            "Variants not fitted",
+            [f"{r.variant}: {r.status} — {r.note}" for r in bad.itertuples()],
+        )
+    from .sensitivity import compact_table
+
+    shown = compact_table(table, record["quantities"][:4], digits=doc.digits)
+    files = [str(rel / f"sweep.{x}") for x in ("csv", "tex") if (folder / f"sweep.{x}").exists()]
+    doc.table(
+        shown,
+        f"Pooled estimates across the sweep (median and {record['ci']:.0%} interval).",
+        index=False,
+        files=files,
+    )
+    if (folder / "sweep.png").exists():
+        doc.figure(
+            str(rel / "sweep.png"),
+            "Sensitivity analysis: posterior median and interval of each quantity per variant; "
+            "the dashed line and band are the baseline.",
+            [str(rel / "sweep.pdf")] if (folder / "sweep.pdf").exists() else [],
+        )
+    return True
+
+
+def _build_sweep_report(out: Path) -> dict[str, Path]:
+    record = json.loads((out / "sweep.json").read_text())
+    spec = record["spec"]
+    title = f"{spec['title']}: sensitivity analysis"
+    doc = _Doc(out, int(spec["report"].get("round_to", 3)))
+    doc.h(1, title, "top")
+    doc.p(f"Generated by bayesdta {record['bayesdta']}.")
+    _sweep_section(doc, out, heading=2)
+    doc.h(2, "Analysis spec", "spec")
+    doc.code(record.get("spec_text", ""), "toml")
+    return _write_report(doc, out, title, spec["report"].get("formats", ["html", "md"]))

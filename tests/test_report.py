@@ -1,0 +1,216 @@
+"""Scripted runs and reports: outputs, identical tables for the same seed, self-contained HTML,
+graceful skipping of missing figures, rebuilding a report from a run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesdta as bd
+from bayesdta import report as rp
+from bayesdta import sensitivity as sens
+from bayesdta.spec import load_spec
+
+SPEC = """
+[analysis]
+name = "tiny_report"
+title = "Tiny report"
+seed = 11
+
+[data]
+file = "dementia.csv"
+study = "study"
+
+[model]
+levels = 2
+
+[sampler]
+chains = 2
+draws = 150
+tune = 200
+
+[outputs]
+quantities = ["sensitivity", "specificity", "dor", "auc", "tau_*", "rho"]
+tables = ["summary", "heterogeneity", "fagan", "deeks", "observed"]
+figures = ["forest", "sroc", "deeks"]
+figure_formats = ["png", "svg"]
+figure_dpi = 60
+[outputs.table_options.fagan]
+pretest = [0.2]
+
+[report]
+authors = "A. Reviewer"
+notes = "A plumbing-sized run."
+"""
+
+
+def make_spec(folder: Path, text: str = SPEC):
+    frame = bd.load_example("dementia").frame.drop(columns=["model"])
+    frame["study"] = [f"S{i + 1:02d}" for i in range(len(frame))]
+    frame.to_csv(folder / "dementia.csv", index=False)
+    (folder / "spec.toml").write_text(text)
+    return load_spec(folder / "spec.toml")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    spec = make_spec(folder)
+    paths = rp.run_analysis(spec, folder / "run1")
+    rp.run_analysis(spec, folder / "run2")
+    return spec, folder, paths
+
+
+def test_run_writes_posterior_tables_figures_and_reports(runs):
+    spec, folder, paths = runs
+    out = folder / "run1"
+    assert paths["html"] == out / "report.html" and paths["md"] == out / "report.md"
+    for name in ("posterior.nc", "data.csv", "spec.toml", "run.json"):
+        assert (out / name).exists(), name
+    assert not (out / "spec.resolved.toml").exists()  # no extends
+    for t in ("summary", "heterogeneity", "fagan", "deeks", "observed", "pareto_k"):
+        assert (out / "tables" / f"{t}.csv").exists() and (out / "tables" / f"{t}.tex").exists()
+    for g in ("forest", "sroc", "deeks"):
+        assert (out / "figures" / f"{g}.png").exists() and (out / "figures" / f"{g}.svg").exists()
+    summary = pd.read_csv(out / "tables" / "summary.csv", index_col=0)
+    assert list(summary.index) == [
+        "sensitivity",
+        "specificity",
+        "dor",
+        "tau_sensitivity",
+        "tau_specificity",
+        "rho",
+        "auc",
+    ]
+    fit = bd.load(out / "posterior.nc")
+    assert fit.sampler["seed"] == 11 and fit.levels == 2
+    assert fit.summary().loc["sensitivity", "median"] == summary.loc["sensitivity", "median"]
+    assert (out / "spec.toml").read_text() == spec.text
+    tex = (out / "tables" / "summary.tex").read_text()
+    assert r"\toprule" in tex and r"tau\_sensitivity" in tex
+
+
+def test_same_spec_and_seed_give_identical_tables(runs):
+    _, folder, _ = runs
+    a, b = folder / "run1" / "tables", folder / "run2" / "tables"
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir()) and len(names) >= 12
+    for n in names:
+        assert (a / n).read_bytes() == (b / n).read_bytes(), n
+
+
+def test_report_content_and_self_contained_html(runs):
+    _, folder, _ = runs
+    out = folder / "run1"
+    md = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    for text in (md, page):
+        assert "Tiny report" in text and "A. Reviewer" in text and "A plumbing-sized run." in text
+        for section in ("Methods", "Results", "Figures", "Diagnostics", "Reproducibility"):
+            assert section in text
+        assert "33 2x2 tables from 33 studies" in text
+        assert "2 chains of 150 draws after 200 warm-up iterations" in text
+        assert "random seed 11" in text and "nutpie" in text and "HalfNormal(sigma=1.5)" in text
+        assert "Pareto k" in text and "R-hat" in text
+        assert 'file = "dementia.csv"' in text  # the spec itself
+    # sampler warnings are shown prominently (150 draws x 2 chains: ESS < 400)
+    assert '<div class="warn"><strong>Sampler and diagnostic warnings' in page
+    assert "bulk ESS" in page.split("<h2")[0]
+    # figures: embedded in the HTML, linked in the Markdown
+    assert page.count("data:image/png;base64,") == 3
+    assert 'src="figures/' not in page and "http://" not in page and "https://" not in page
+    assert "![Figure 1. " in md and "(figures/forest.png)" in md
+    assert "(figures/forest.svg)" in md
+
+
+def test_report_rebuilds_from_the_run_folder(runs, tmp_path):
+    _, folder, _ = runs
+    out = folder / "run1"
+    md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    (out / "report.md").unlink()
+    (out / "report.html").unlink()
+    paths = rp.build_report(out)
+    assert paths["md"].read_text() == md and paths["html"].read_text() == page
+    with pytest.raises(bd.BayesDTAError, match="not a bayesdta run folder"):
+        rp.build_report(tmp_path)
+
+
+def test_missing_or_failing_figures_and_tables_are_skipped_with_a_note(runs, monkeypatch):
+    spec, folder, _ = runs
+    from bayesdta import plots, quantities
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(plots, "plot_sroc", boom)
+    monkeypatch.delattr(plots, "plot_deeks")
+    monkeypatch.setattr(quantities, "heterogeneity", boom)
+    out = folder / "degraded"
+    rp.run_analysis(spec, out)
+    rec = json.loads((out / "run.json").read_text())
+    status = {g["name"]: g["status"] for g in rec["figures"]}
+    assert status == {"forest": "ok", "sroc": "failed", "deeks": "missing"}
+    md = (out / "report.md").read_text()
+    assert "figure 'sroc' of main skipped: RuntimeError: boom" in md
+    assert "figure 'deeks' skipped: bayesdta.plots.plot_deeks is not available" in md
+    assert "table 'heterogeneity' of main skipped: RuntimeError: boom" in md
+    assert (out / "figures" / "forest.png").exists() and not (out / "figures" / "sroc.png").exists()
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 1
+
+
+def test_sweep_results_are_included_in_the_report(runs):
+    spec, folder, _ = runs
+    out = folder / "run1"
+    sweep_dir = out / "sensitivity"
+    sweep_dir.mkdir()
+    variants = [
+        sens.Variant("baseline", "baseline", "as specified", {}),
+        sens.Variant("link:probit", "link", "probit link", {}, implemented=False, note="no"),
+    ]
+    results = {
+        "baseline": {
+            "status": "ok",
+            "n_rows": 33,
+            "n_studies": 33,
+            "levels": 2,
+            "summary": {"sensitivity": {"median": 0.8, "lower": 0.7, "upper": 0.9}},
+            "diagnostics": {"divergences": 0, "max_r_hat": 1.0, "min_ess_bulk": 500.0},
+        },
+        "link:probit": {"status": "not implemented", "note": "not implemented yet"},
+    }
+    table = sens.comparison_table(variants, results, ["sensitivity"])
+    table.to_csv(sweep_dir / "sweep.csv", index=False)
+    (sweep_dir / "sweep.json").write_text(
+        json.dumps(
+            {
+                "n_variants": 2,
+                "fit": "main",
+                "n_fitted": 1,
+                "n_cached": 0,
+                "executor": "sequential (this process)",
+                "quantities": ["sensitivity"],
+                "ci": 0.95,
+            }
+        )
+    )
+    md = rp.build_report(out)["md"].read_text()
+    assert "## Sensitivity analysis" in md
+    assert "0.800 [0.700, 0.900]" in md and "link:probit: not implemented" in md
+
+
+def test_table_writers(tmp_path):
+    df = pd.DataFrame(
+        {"name": ["a_b", "50%"], "x": [0.123456, np.nan], "ess_bulk": [512.7, 3.0]}
+    ).set_index("name")
+    tex = rp.to_latex(df, digits=2, caption="Cap & co")
+    assert r"a\_b & 0.12 & 513 \\" in tex and r"50\% &  & 3 \\" in tex and r"Cap \& co" in tex
+    md = rp.to_markdown(df, digits=2)
+    assert md.splitlines()[1] == "|---|---:|---:|" and "| a_b | 0.12 | 513 |" in md
+    files = rp.write_table(df, tmp_path / "t", formats=("csv", "latex", "md"))
+    assert [p.suffix for p in files] == [".csv", ".tex", ".md"]
+    back = pd.read_csv(tmp_path / "t.csv", index_col=0)
+    assert back.loc["a_b", "x"] == 0.123456
