@@ -122,3 +122,61 @@ def test_prior_predictive_matches_prior():
     tp = pp["TP"].values
     assert tp.shape == (4000, data.n_rows)
     assert (tp >= 0).all() and (tp <= data.n_diseased).all()
+
+
+@pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
+def test_three_level_effects_have_the_model_covariances(parameterization):
+    """The study-mean / deviation parameterization is the three-level model, exactly.
+
+    Under the prior, theta_r - mu has covariance Sigma_b + Sigma_w, two rows of one study
+    share Sigma_b, and rows of different studies are independent (checked against the drawn
+    SDs and correlations, within 4.5 Monte Carlo standard errors).
+    """
+    data = bd.load_example("smoking")
+    pp = bd.prior_predictive(data, draws=6000, seed=4, levels=3, parameterization=parameterization)
+    mu = np.stack(
+        [np.log(pp[q].values / (1 - pp[q].values)) for q in ("sensitivity", "specificity")], -1
+    )
+    e = pp["theta"].values - mu[:, None, :]  # (draw, row, 2)
+    tb = np.stack([pp["tau_sensitivity"].values, pp["tau_specificity"].values], -1)
+    tw = np.stack([pp["tau_within_sensitivity"].values, pp["tau_within_specificity"].values], -1)
+    sb12 = pp["rho"].values * tb[:, 0] * tb[:, 1]
+    sw12 = pp["rho_within"].values * tw[:, 0] * tw[:, 1]
+    sizes = np.bincount(data.study_index)
+    s = int(np.argmax(sizes))
+    r1, r2 = np.flatnonzero(data.study_index == s)[:2]
+    r3 = int(np.flatnonzero(data.study_index != s)[0])
+
+    def close(x, target):
+        d = x - target
+        assert abs(d.mean()) < 4.5 * d.std() / np.sqrt(d.size), (x.mean(), target.mean())
+
+    for k in (0, 1):
+        close(e[:, r1, k] ** 2, tb[:, k] ** 2 + tw[:, k] ** 2)
+        close(e[:, r1, k] * e[:, r2, k], tb[:, k] ** 2)
+        close(e[:, r1, k] * e[:, r3, k], np.zeros(len(tb)))
+    close(e[:, r1, 0] * e[:, r1, 1], sb12 + sw12)
+    close(e[:, r1, 0] * e[:, r2, 1], sb12)
+
+
+def test_starting_values_do_not_depend_on_the_data():
+    """A compiled model re-used for new data must start where a fresh compilation would.
+
+    PyMC's default start (support points) of centered effects depends on the covariates of the
+    data the model was built with; the sampler starts from data-free constants instead, so the
+    same data and seed give the same draws whichever data set triggered the compilation (the
+    Dask-vs-local test of test_sensitivity.py checks the draws across processes).
+    """
+    from bayesdta.sampling import _neutral_initial_points
+
+    a = build_model(bd.load_example("auditc"), ModelSpec(formula=None))
+    frame = bd.load_example("skin_tests").frame
+    b = build_model(bd.DTAData.from_frame(frame), ModelSpec(priors={"tau": "HalfNormal(3)"}))
+    assert a.structure_key == b.structure_key
+    pa, pb = _neutral_initial_points(a.model), _neutral_initial_points(b.model)
+    assert pa.keys() == pb.keys() == {rv.name for rv in a.model.free_RVs}
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k])
+    # PyMC's own support points differ between the two (the reason for the constants)
+    sa, sb = a.model.initial_point(), b.model.initial_point()
+    assert any(not np.array_equal(sa[k], sb[k]) for k in sa)

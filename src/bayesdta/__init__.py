@@ -13,6 +13,14 @@ from .exceptions import BayesDTAError, DTADataError, SamplerWarning, SpecError
 from .fit import DTAFit, fit, load
 from .model import ModelSpec
 from .priors import DEFAULT_PRIORS, Prior, prior_predictive
+from .regression import (
+    collapse_studies,
+    compare_clustering,
+    contrasts,
+    heterogeneity_explained,
+    subgroup_table,
+    subgroups,
+)
 
 __version__ = "0.1.0"
 
@@ -30,6 +38,12 @@ __all__ = [
     "list_examples",
     "split_confusion",
     "counts_from_metrics",
+    "subgroups",
+    "contrasts",
+    "heterogeneity_explained",
+    "subgroup_table",
+    "compare_clustering",
+    "collapse_studies",
     "BayesDTAError",
     "DTADataError",
     "SpecError",

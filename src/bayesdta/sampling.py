@@ -97,17 +97,39 @@ def cache_info() -> dict[str, int]:
     return {"cached": len(_COMPILED), **_STATS}
 
 
+def _neutral_initial_points(model) -> dict[str, np.ndarray]:
+    """Data-free starting values (before nutpie's jitter) for every free variable.
+
+    PyMC's default start is the "support point" of each variable, which for centered effects
+    is their mean, a function of the covariates: a compiled model would then start refits from
+    points that depend on the data it was first compiled with, and the same data and seed
+    would give different draws in a fresh process. Constants remove that dependence: 0 for
+    coefficients and standardized or centered effects, 1 for SDs, 0.5 for the Beta behind
+    each correlation.
+    """
+    point = model.initial_point()
+    out = {}
+    for rv in model.free_RVs:
+        shape = np.shape(point[model.rvs_to_values[rv].name])
+        op = type(rv.owner.op).__name__
+        value = 1.0 if op.startswith("Half") else 0.5 if op == "BetaRV" else 0.0
+        out[rv.name] = np.full(shape, value)
+    return out
+
+
 def _compiled_for(built: BuiltModel):
     import nutpie
 
     with _LOCK:
         compiled = _COMPILED.get(built.structure_key)
         if compiled is None:
-            compiled = nutpie.compile_pymc_model(built.model)
+            compiled = nutpie.compile_pymc_model(
+                built.model, initial_points=_neutral_initial_points(built.model)
+            )
             _COMPILED[built.structure_key] = compiled
             _STATS["compiles"] += 1
-            return compiled
-        _STATS["reuses"] += 1
+        else:
+            _STATS["reuses"] += 1
     # the compiled graph keeps only the data it uses (e.g. no group index in two-level models)
     return compiled.with_data(
         **{k: v for k, v in built.data_values.items() if k in compiled.shared_data}
