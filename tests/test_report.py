@@ -169,7 +169,7 @@ def test_sweep_results_are_included_in_the_report(runs):
     sweep_dir.mkdir()
     variants = [
         sens.Variant("baseline", "baseline", "as specified", {}),
-        sens.Variant("link:probit", "link", "probit link", {}, implemented=False, note="no"),
+        sens.Variant("link:cloglog", "link", "cloglog link", {}, implemented=False, note="no"),
     ]
     results = {
         "baseline": {
@@ -180,7 +180,7 @@ def test_sweep_results_are_included_in_the_report(runs):
             "summary": {"sensitivity": {"median": 0.8, "lower": 0.7, "upper": 0.9}},
             "diagnostics": {"divergences": 0, "max_r_hat": 1.0, "min_ess_bulk": 500.0},
         },
-        "link:probit": {"status": "not implemented", "note": "not implemented yet"},
+        "link:cloglog": {"status": "not implemented", "note": "not implemented yet"},
     }
     table = sens.comparison_table(variants, results, ["sensitivity"])
     table.to_csv(sweep_dir / "sweep.csv", index=False)
@@ -199,7 +199,7 @@ def test_sweep_results_are_included_in_the_report(runs):
     )
     md = rp.build_report(out)["md"].read_text()
     assert "## Sensitivity analysis" in md
-    assert "0.800 [0.700, 0.900]" in md and "link:probit: not implemented" in md
+    assert "0.800 [0.700, 0.900]" in md and "link:cloglog: not implemented" in md
 
 
 def test_table_writers(tmp_path):

@@ -35,7 +35,7 @@ tune = 200
 
 [sensitivity]
 leave_one_study_out = ["S01", "S02"]
-links = ["probit"]
+links = ["cloglog"]
 quantities = ["sensitivity", "specificity", "auc"]
 
 [sensitivity.prior_grid]
@@ -69,6 +69,12 @@ def sweep(tmp_path_factory):
     return spec, folder, table, sampling.cache_info()["compiles"] - before
 
 
+def spec_with_links(folder: Path, links: str):
+    sub = folder / "links"
+    sub.mkdir(exist_ok=True)
+    return make_spec(sub, SPEC.replace('links = ["cloglog"]', f"links = {links}"))
+
+
 def test_variants_are_built_in_a_stable_order(tmp_path):
     spec = make_spec(tmp_path, SPEC.replace('["S01", "S02"]', "true"))
     data = spec.load_data()
@@ -80,12 +86,18 @@ def test_variants_are_built_in_a_stable_order(tmp_path):
         "prior:tau ~ HalfNormal(sigma=2)",
     ]
     assert names[3:36] == [f"loso:S{i:02d}" for i in range(1, 34)]
-    assert names[36:] == ["exclude:setting_A_only", "link:probit"]
+    assert names[36:] == ["exclude:setting_A_only", "link:cloglog"]
     assert v[0].seed == 11 and v[3].seed == derive_seed(11, "sweep:loso:S01")
     assert v[1].model["priors"] == {"tau": "HalfNormal(sigma=0.5)"}
     assert v[3].excluded_rows == (0,) and v[3].weights(33)[0] == 0 and v[0].weights(33) is None
     assert v[36].excluded_rows == tuple(range(0, 33, 3))
-    assert not v[-1].implemented and "not implemented yet" in v[-1].note
+    assert not v[-1].implemented and "not available" in v[-1].note and "cloglog" in v[-1].note
+    # probit is implemented: its variant is fitted with the link in the model settings
+    probit = sens.build_variants(spec_with_links(tmp_path, '["logit", "probit"]'), data)[-2:]
+    assert [x.name for x in probit] == ["link:logit", "link:probit"]
+    assert all(x.implemented for x in probit)
+    assert "link" not in probit[0].model and probit[0].description.endswith("(as baseline)")
+    assert probit[1].model["link"] == "probit" and probit[1].description == "probit link"
     # keys: stable, and different whenever something that changes the numbers differs
     keys = {x.key("d") for x in v}
     assert len(keys) == len(v) and v[5].key("d") == sens.build_variants(spec, data)[5].key("d")
@@ -101,12 +113,12 @@ def test_sweep_table_and_outputs(sweep):
         "loso:S01",
         "loso:S02",
         "exclude:setting_A_only",
-        "link:probit",
+        "link:cloglog",
     ]
     ok = table[table.status == "ok"]
     assert len(ok) == 6
-    assert table.set_index("variant").loc["link:probit", "status"] == "not implemented"
-    assert "not implemented yet" in table.set_index("variant").loc["link:probit", "note"]
+    assert table.set_index("variant").loc["link:cloglog", "status"] == "not implemented"
+    assert "not available" in table.set_index("variant").loc["link:cloglog", "note"]
     rows = table.set_index("variant")
     assert rows.loc["loso:S01", "n_rows"] == 32 and rows.loc["loso:S01", "n_studies"] == 32
     assert rows.loc["exclude:setting_A_only", "n_rows"] == 22

@@ -96,7 +96,7 @@ def test_defaults_of_minimal_spec(tmp_path):
         ("[sampler]\ndraws = 0\n", "sampler.draws: must be a positive integer"),
         ("[sampler]\ntarget_accept = 1.5\n", "sampler.target_accept: must lie strictly between"),
         ("[sampler]\nbackend = 'stan'\n", "sampler.backend: must be one of 'nutpie', 'pymc'"),
-        ("[model]\nlink = 'probit'\n", "model.link: link 'probit' is not implemented"),
+        ("[model]\nlink = 'cloglog'\n", "model.link: link 'cloglog' is not implemented"),
         ("[model]\nlevels = 4\n", "model.levels: must be one of 2, 3, 'auto'"),
         ("[model]\nformula = 'backbone'\n", "model.formula: write the right-hand side only"),
         ("[model.priors]\ntau = 'Gamma(1)'\n", "model.priors.tau: unknown prior family"),

@@ -58,6 +58,12 @@ def _configure_fit(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--formula", default=None, help='meta-regression formula, e.g. "~ type"')
     p.add_argument(
+        "--link",
+        choices=["logit", "probit"],
+        default="logit",
+        help="link function of sensitivity and specificity (default logit)",
+    )
+    p.add_argument(
         "--prior",
         action="append",
         default=[],
@@ -81,6 +87,7 @@ def _run_fit(args: argparse.Namespace) -> int:
             data,
             levels=args.levels,
             formula=args.formula,
+            link=args.link,
             priors=priors,
             seed=args.seed,
             draws=args.draws,

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit, gammaln
+from scipy.special import gammaln
 
 from . import _arviz
+from . import links as lk
 from . import stats as st
 from .data import DTAData
 from .exceptions import DTADataError, SamplerWarning, SpecError
@@ -37,10 +38,12 @@ _KEEP = (
 )
 
 
-def _binom_logpmf(k: np.ndarray, n: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Log Binomial(k | n, invlogit(theta)), stable for large |theta|."""
-    log_p = -np.logaddexp(0.0, -theta)
-    log_q = -np.logaddexp(0.0, theta)
+def _binom_logpmf(
+    k: np.ndarray, n: np.ndarray, theta: np.ndarray, *, link: str = "logit"
+) -> np.ndarray:
+    """Log Binomial(k | n, F(theta)), F the inverse link, stable for large |theta|."""
+    log_p = lk.log_inverse(theta, link)
+    log_q = lk.log_inverse(-theta, link)
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
 
 
@@ -67,6 +70,7 @@ def fit(
     priors: Mapping[str, Any] | None = None,
     tau_by: str | None = None,
     parameterization: str = "auto",
+    link: str | None = None,
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
     backend: str = "nutpie",
@@ -89,8 +93,9 @@ def fit(
         (``study=`` and ``model=`` name the id columns).
     formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by
         Model settings, see :class:`~bayesdta.model.ModelSpec`.
-    parameterization
-        Model settings, see :class:`~bayesdta.model.ModelSpec`. Alternatively pass ``spec``.
+    parameterization, link
+        Model settings, see :class:`~bayesdta.model.ModelSpec` (``link``: ``"logit"``, the
+        default, or ``"probit"``). Alternatively pass ``spec``.
     spec : ModelSpec, optional
         A complete model specification (the other model settings must then be left unset).
     weights : array, optional
@@ -117,6 +122,7 @@ def fit(
             priors=priors or {},
             tau_by=tau_by,
             parameterization=parameterization,  # type: ignore[arg-type]
+            link="logit" if link is None else link,
         )
     elif any(
         v is not None
@@ -128,6 +134,7 @@ def fit(
             levels,
             priors,
             tau_by,
+            link,
         )
     ):
         raise SpecError("give either spec= or individual model settings, not both")
@@ -155,7 +162,7 @@ def _fit(
     w = None if weights is None else np.asarray(weights, dtype=float)
     built = build_model(data, spec, weights=w, design=design)
     raw, timing, settings = sample(built, settings)
-    idata = _postprocess(raw, built, data, w)
+    idata = _postprocess(raw, built, data, w, link=spec.link)
     settings_d = settings.to_dict()
     settings_d["seed"] = int(timing["seed"])
     result = DTAFit(idata, data, spec, settings_d, design=built.design, timing=timing)
@@ -165,7 +172,14 @@ def _fit(
     return result
 
 
-def _postprocess(raw: Any, built: BuiltModel, data: DTAData, weights: np.ndarray | None):
+def _postprocess(
+    raw: Any,
+    built: BuiltModel,
+    data: DTAData,
+    weights: np.ndarray | None,
+    *,
+    link: str = "logit",
+):
     post = raw.posterior
     n, g = built.n_rows, built.n_groups
     keep = [v for v in _KEEP if v in post]
@@ -178,7 +192,9 @@ def _postprocess(raw: Any, built: BuiltModel, data: DTAData, weights: np.ndarray
     theta = ds["theta"].values
     tp, tn = data.tp, data.tn
     n1, n0 = data.n_diseased, data.n_nondiseased
-    ll = _binom_logpmf(tp, n1, theta[..., 0]) + _binom_logpmf(tn, n0, theta[..., 1])
+    ll = _binom_logpmf(tp, n1, theta[..., 0], link=link) + _binom_logpmf(
+        tn, n0, theta[..., 1], link=link
+    )
     sidx = data.study_index
     ll_study = np.stack([ll[..., sidx == s].sum(axis=-1) for s in range(data.n_studies)], axis=-1)
     log_lik = xr.Dataset(
@@ -326,8 +342,9 @@ class DTAFit:
         out: dict[str, xr.DataArray] = {}
         mu_se = self._coef("sensitivity").sel(coef_sensitivity="Intercept", drop=True)
         mu_sp = self._coef("specificity").sel(coef_specificity="Intercept", drop=True)
-        se = xr.apply_ufunc(expit, mu_se)
-        sp = xr.apply_ufunc(expit, mu_sp)
+        link = self.spec.link
+        se = xr.apply_ufunc(lk.inverse, mu_se, kwargs={"link": link})
+        sp = xr.apply_ufunc(lk.inverse, mu_sp, kwargs={"link": link})
         out["sensitivity"] = se
         out["specificity"] = sp
         lr = st.likelihood_ratios(se.values, sp.values)
@@ -359,12 +376,12 @@ class DTAFit:
         # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
-        out["auc"] = se.copy(data=st.auc_sroc(*args))
+        out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
         fpr = self.data.fp / self.data.n_nondiseased
         lo, hi = float(fpr.min()), float(fpr.max())
         if hi > lo:
-            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=(lo, hi)))
-        lv = st.logit_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn)
+            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=(lo, hi), link=link))
+        lv = st.link_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn, link=link)
         s2_se = float(st.typical_within_variance(lv.se))
         s2_sp = float(st.typical_within_variance(lv.sp))
         out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
@@ -402,13 +419,15 @@ class DTAFit:
 
         Notes
         -----
-        ``sensitivity`` and ``specificity`` are the summary point: invlogit of the mean logit
-        (for meta-regressions: at the reference levels and covariate means). ``lr_positive`` =
+        ``sensitivity`` and ``specificity`` are the summary point: the inverse link of the mean
+        linear predictor, e.g. invlogit of the mean logit (for meta-regressions: at the
+        reference levels and covariate means). ``lr_positive`` =
         se / (1 - sp), ``lr_negative`` = (1 - se) / sp, ``dor`` = LR+ / LR-, per draw.
         ``tau_*`` and ``rho`` are between-study; ``*_within`` are between rows of a study.
         ``auc`` is the area under the HSROC curve (Harbord et al. 2007) over FPR in [0, 1];
         ``auc_partial`` over the observed FPR range. ``i2_*`` follow Higgins & Thompson (2002)
-        with the typical within-study variance of the observed logits, and ``i2_bivariate``
+        with the typical within-study variance of the observed logits (probits for
+        ``link="probit"``, see :func:`bayesdta.stats.link_variances`), and ``i2_bivariate``
         Zhou & Dendukuri (2014); for three levels both use the total (between + within) SDs.
         """
         if not 0 < ci < 1:

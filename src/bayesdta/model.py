@@ -4,16 +4,18 @@ Row r is one 2x2 table: model m(r) evaluated in study s(r); n1 = TP + FN, n0 = F
 
 .. math::
 
-    TP_r &\\sim \\mathrm{Binomial}(n1_r, \\mathrm{logit}^{-1}(\\theta_{r1})), \\quad
-    TN_r \\sim \\mathrm{Binomial}(n0_r, \\mathrm{logit}^{-1}(\\theta_{r2})) \\\\
+    TP_r &\\sim \\mathrm{Binomial}(n1_r, F(\\theta_{r1})), \\quad
+    TN_r \\sim \\mathrm{Binomial}(n0_r, F(\\theta_{r2})) \\\\
     \\theta_r &= (x_r^{se}\\beta^{se},\\; x_r^{sp}\\beta^{sp}) + u_{s(r)} + v_r \\\\
     u_s &\\sim \\mathrm{MVN}_2(0, \\Sigma_{between}), \\quad
     v_r \\sim \\mathrm{MVN}_2(0, \\Sigma_{within}) \\text{ (three levels only)}
 
 Without covariates, :math:`\\beta^{se}` and :math:`\\beta^{sp}` are the intercepts
 ``mu_sensitivity`` and ``mu_specificity`` (Chu & Cole 2006; Reitsma et al. 2005, with the exact
-binomial likelihood). Each 2x2 correlation is parameterized as rho = 2 B - 1 with
-B ~ Beta(eta, eta), which is exactly the LKJ(eta) distribution for a 2x2 correlation matrix.
+binomial likelihood). ``F`` is the inverse link: the logistic function (``link="logit"``,
+default) or the standard normal CDF (``link="probit"``), see :mod:`bayesdta.links`. Each 2x2
+correlation is parameterized as rho = 2 B - 1 with B ~ Beta(eta, eta), which is exactly the
+LKJ(eta) distribution for a 2x2 correlation matrix.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pandas as pd
 
 from .data import DTAData
 from .exceptions import DTADataError, SpecError
+from .links import LINKS, pt_log_inverse
 from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 
 __all__ = ["ModelSpec", "Design", "build_model", "make_design"]
@@ -63,6 +66,10 @@ class ModelSpec:
         level's effects are well informed by their own data (large studies), non-centered where
         they are not (small studies; the study level of a three-level model when the study
         effect is thin compared with the within-study spread).
+    link : {"logit", "probit"}
+        Link function of sensitivity and specificity (default ``"logit"``); see
+        :mod:`bayesdta.links`. All summaries (summary point, SROC, AUC, regions, predictive
+        draws) use the inverse of this link. Only symmetric links are offered.
     """
 
     levels: int | None = None
@@ -73,8 +80,14 @@ class ModelSpec:
     priors: Mapping[str, Any] = field(default_factory=dict)
     tau_by: str | None = None
     parameterization: Literal["auto", "noncentered", "centered"] = "auto"
+    link: str = "logit"
 
     def __post_init__(self) -> None:
+        if self.link not in LINKS:
+            raise SpecError(
+                f"link must be one of {list(LINKS)}, got {self.link!r} (asymmetric links such "
+                "as cloglog are not offered: the SROC curves use link(fpr) = -link(sp))"
+            )
         if self.levels not in (None, 2, 3):
             raise SpecError(f"levels must be 2 or 3, got {self.levels!r}")
         if self.parameterization not in ("auto", "noncentered", "centered"):
@@ -115,22 +128,23 @@ class ModelSpec:
             "priors": {k: p.to_dict() for k, p in self.priors.items()},
             "tau_by": self.tau_by,
             "parameterization": self.parameterization,
+            "link": self.link,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (dicts without ``link``, from older versions, get logit)."""
         return cls(**dict(d))
 
     def describe(self) -> str:
         """Human-readable model and priors, with the rationale of every default."""
         f_se, f_sp = self.formulas()
         lines = [
-            "Bivariate binomial model (logit link, exact binomial likelihood)",
+            f"Bivariate binomial model ({self.link} link, exact binomial likelihood)",
             f"  levels: {self.levels or 'auto (3 when a study has several rows, else 2)'}",
-            f"  logit sensitivity ~ {f_se.lstrip('~ ').strip()} + study effect"
+            f"  {self.link} sensitivity ~ {f_se.lstrip('~ ').strip()} + study effect"
             + (" + row effect" if self.levels != 2 else ""),
-            f"  logit specificity ~ {f_sp.lstrip('~ ').strip()} + study effect"
+            f"  {self.link} specificity ~ {f_sp.lstrip('~ ').strip()} + study effect"
             + (" + row effect" if self.levels != 2 else ""),
             f"  parameterization: {self.parameterization}",
         ]
@@ -628,12 +642,13 @@ def build_model(
             )
         pm.Deterministic("theta", pt.stack([theta_se, theta_sp], axis=1), dims=("row", "outcome"))
         # exact binomial log-likelihood (the binomial coefficient is constant and omitted here;
-        # the stored pointwise log-likelihood includes it)
+        # the stored pointwise log-likelihood includes it); log(1 - F(x)) = log F(-x) because
+        # the links are symmetric
         ll = (
-            tp * -pt.softplus(-theta_se)
-            + (n1 - tp) * -pt.softplus(theta_se)
-            + tn * -pt.softplus(-theta_sp)
-            + (n0 - tn) * -pt.softplus(theta_sp)
+            tp * pt_log_inverse(theta_se, spec.link)
+            + (n1 - tp) * pt_log_inverse(-theta_se, spec.link)
+            + tn * pt_log_inverse(theta_sp, spec.link)
+            + (n0 - tn) * pt_log_inverse(-theta_sp, spec.link)
         )
         pm.Potential("likelihood", pt.sum(w * ll))
 
@@ -645,6 +660,7 @@ def build_model(
         "families": {k: p.dist for k, p in priors.items()},
         "parameterization": param,
         "tau_levels": len(tau_levels),
+        "link": spec.link,
     }
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
     return BuiltModel(model, dv, key, levels, design, list(group_labels), n, n_groups)

@@ -26,6 +26,7 @@ from matplotlib.patches import Patch, Polygon
 from scipy import special
 from scipy import stats as sps
 
+from . import links as lk
 from . import quantities as Q
 from . import stats as st
 from .data import DTAData
@@ -226,9 +227,10 @@ def plot_forest(
 
     Each row (2x2 table) shows the observed proportion with its exact Clopper-Pearson interval
     (black squares, area proportional to the group size) and, below it, the posterior
-    (shrunken) estimate ``invlogit(theta_r)`` with its credible interval (open circles). The
-    bottom rows show the summary point (diamond, credible interval) and the prediction interval
-    of a new study. For three-level fits the rows are grouped under their study.
+    (shrunken) estimate ``F(theta_r)`` (inverse link, invlogit by default) with its credible
+    interval (open circles). The bottom rows show the summary point (diamond, credible
+    interval) and the prediction interval of a new study. For three-level fits the rows are
+    grouped under their study.
 
     Parameters
     ----------
@@ -297,8 +299,8 @@ def plot_forest(
         y -= 0.5
         mu_se, mu_sp = Q._linear_predictor(fit, at)
         pooled = {
-            "sensitivity": Q._interval(special.expit(mu_se).ravel(), ci),
-            "specificity": Q._interval(special.expit(mu_sp).ravel(), ci),
+            "sensitivity": Q._interval(lk.inverse(mu_se, fit.spec.link).ravel(), ci),
+            "specificity": Q._interval(lk.inverse(mu_sp, fit.spec.link).ravel(), ci),
         }
         if show_pooled:
             pooled_rows.append(("pooled", y))
@@ -907,7 +909,8 @@ def plot_lr_scatter(
     tp, fp, fn, tn, _ = st.continuity_correction(d.tp, d.fp, d.fn, d.tn)
     obs = st.likelihood_ratios(tp / (tp + fn), tn / (tn + fp))
     mu_se, mu_sp = Q._linear_predictor(fit, at)
-    lrs = st.likelihood_ratios(special.expit(mu_se).ravel(), special.expit(mu_sp).ravel())
+    pooled_se = lk.inverse(mu_se, fit.spec.link).ravel()
+    lrs = st.likelihood_ratios(pooled_se, lk.inverse(mu_sp, fit.spec.link).ravel())
     pos = Q._interval(lrs["lr_positive"], ci)
     neg = Q._interval(lrs["lr_negative"], ci)
     xs = np.concatenate([obs["lr_negative"], [neg[1], neg[2], lr_negative_threshold]])

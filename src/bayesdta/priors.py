@@ -258,14 +258,14 @@ def prior_predictive(
     -------
     xarray.Dataset
         Dims ``draw`` and ``row``: the hyperparameters, ``sensitivity`` and ``specificity``
-        (summary point, invlogit of the intercepts), per-row ``theta`` and simulated ``TP``,
+        (summary point, inverse link of the intercepts), per-row ``theta`` and simulated ``TP``,
         ``TN``, plus observed ``TP_observed``, ``TN_observed`` for comparison.
     """
     import numpy as np
     import pymc as pm
     import xarray as xr
-    from scipy.special import expit
 
+    from .links import inverse
     from .model import ModelSpec, build_model
 
     spec = spec or ModelSpec(**spec_kwargs)
@@ -280,6 +280,10 @@ def prior_predictive(
     n = data.n_rows
     theta = prior["theta"].values[:, :n, :]
     rng = np.random.default_rng(seed)
+
+    def expit(x):  # the inverse link of the model
+        return inverse(x, spec.link)
+
     tp = rng.binomial(data.n_diseased, expit(theta[..., 0]))
     tn = rng.binomial(data.n_nondiseased, expit(theta[..., 1]))
     ds = xr.Dataset(

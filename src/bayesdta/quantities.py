@@ -10,14 +10,17 @@ Conventions shared by every function:
 * ``ci`` is the probability of the equal-tailed credible interval (``lower``, ``upper``), the
   point estimate is the posterior ``median``;
 * ``at`` selects covariate values of a meta-regression, e.g. ``{"backbone": "DenseNet"}``:
-  the summary point is then ``invlogit(x beta)`` with ``x`` the design row for those values and
+  the summary point is then ``F(x beta)`` (``F`` the inverse link, ``invlogit`` by default)
+  with ``x`` the design row for those values and
   the other covariates at their reference level (categorical) or mean (continuous); without
   ``at`` it is the intercept, as in :meth:`DTAFit.summary`;
 * ``by`` names a categorical covariate of the formula and repeats the computation at each of its
   levels (one curve / region per subgroup);
 * for three-level fits, the SROC curve, AUC, I2 and the prediction region of a new study use the
   total covariance of a new row in a new study, ``Sigma_between + Sigma_within``, as
-  :meth:`DTAFit.summary` does.
+  :meth:`DTAFit.summary` does;
+* everything uses the link of the fit (``fit.spec.link``, :mod:`bayesdta.links`): "logit"
+  below reads "probit" for a probit fit.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from scipy import special
 from scipy import stats as sps
 
 from . import _arviz
+from . import links as lk
 from . import stats as st
 from .data import DTAData
 from .exceptions import SamplerWarning, SpecError
@@ -356,7 +360,7 @@ def sroc(
         else:
             rng_ = (0.0, 1.0) if extrapolate else _observed_fpr_range(fit, mask)
             grid = _fpr_grid(rng_[0], rng_[1], n_points)
-        curve = st.sroc_curve(grid, *_params(fit, at_g), method=method)
+        curve = st.sroc_curve(grid, *_params(fit, at_g), method=method, link=fit.spec.link)
         med, lo, hi = _interval(curve.reshape(-1, grid.size), ci)
         df = pd.DataFrame({"fpr": grid, "median": med, "lower": lo, "upper": hi})
         if by is not None:
@@ -415,8 +419,8 @@ def auc(
         p = _params(fit, at_g)
         rng_ = fpr_range if fpr_range is not None else _observed_fpr_range(fit, mask)
         draws = {
-            "auc": st.auc_sroc(*p, method=method),
-            "auc_partial": st.partial_auc(*p, fpr_range=rng_, method=method),
+            "auc": st.auc_sroc(*p, method=method, link=fit.spec.link),
+            "auc_partial": st.partial_auc(*p, fpr_range=rng_, method=method, link=fit.spec.link),
         }
         t = _summarize(draws, ci)
         if by is not None:
@@ -495,15 +499,17 @@ def regions(
         Covariate values / subgroup variable (see the module docstring).
     n_points : int
         Number of boundary points of each polygon.
-    scale : {"probability", "logit"}
-        Polygons in ``(fpr, se)`` or ``(logit fpr, logit se)``.
+    scale : {"probability", "link", "logit"}
+        Polygons in ``(fpr, se)`` or on the link scale ``(link fpr, link se)`` (``"logit"``
+        names the link scale of logit fits).
 
     Returns
     -------
     dict
         ``{"summary": array([fpr, se]), "confidence": {level: (n_points, 2) array},
         "prediction": {level: array}}``, where ``summary`` is the posterior median of
-        ``(1 - invlogit(mu_sp), invlogit(mu_se))``; with ``by``, a dict of such dicts keyed by
+        ``(1 - F(mu_sp), F(mu_se))`` (``F`` the inverse link); with ``by``, a dict of such
+        dicts keyed by
         level of ``by``.
 
     References
@@ -515,22 +521,27 @@ def regions(
     meta-analysis of diagnostic accuracy studies. Biostatistics 2007;8:239-251.
     """
     levels = [float(lv) for lv in np.atleast_1d(levels)]
+    link = fit.spec.link
     out: dict[str, Any] = {}
     for label, at_g, _ in _groups(fit, at, by):
         p = _params(fit, at_g)
         mu_se, mu_sp = p[0], p[1]
-        summary = np.array([np.median(special.expit(-mu_sp)), np.median(special.expit(mu_se))])
-        if scale == "logit":
+        summary = np.array(
+            [np.median(lk.inverse(-mu_sp, link)), np.median(lk.inverse(mu_se, link))]
+        )
+        if scale in ("logit", "link"):
             summary = np.array([np.median(-mu_sp), np.median(mu_se)])
         res = {
             "summary": summary,
             "confidence": {
-                lv: st.confidence_region(mu_se, mu_sp, level=lv, n_points=n_points, scale=scale)
+                lv: st.confidence_region(
+                    mu_se, mu_sp, level=lv, n_points=n_points, scale=scale, link=link
+                )
                 for lv in levels
             },
             "prediction": {
                 lv: st.prediction_region(
-                    *p, level=lv, n_points=n_points, method="moments", scale=scale
+                    *p, level=lv, n_points=n_points, method="moments", scale=scale, link=link
                 )
                 for lv in levels
             },
@@ -605,10 +616,13 @@ def _predictive_targets(
     mu_se, mu_sp = _linear_predictor(fit, at)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     tau = _covariance(fit, "total", at)
-    out["new study"] = st.predictive_draws(mu_se, mu_sp, *tau, seed=rng)
+    link = fit.spec.link
+    out["new study"] = st.predictive_draws(mu_se, mu_sp, *tau, seed=rng, link=link)
     if fit.levels == 3:
         tw = _covariance(fit, "within")
-        out["new model, typical study"] = st.predictive_draws(mu_se, mu_sp, *tw, seed=rng)
+        out["new model, typical study"] = st.predictive_draws(
+            mu_se, mu_sp, *tw, seed=rng, link=link
+        )
     if within_study is None:
         return out
     if fit.levels != 3:
@@ -624,7 +638,7 @@ def _predictive_targets(
             raise SpecError(f"within_study= {s!r} is not a study of the data")
         u = _study_effect_draws(fit, studies.index(s), rng)
         out[f"new model in {s}"] = st.predictive_draws(
-            mu_se + u[..., 0], mu_sp + u[..., 1], *tw, seed=rng
+            mu_se + u[..., 0], mu_sp + u[..., 1], *tw, seed=rng, link=link
         )
     return out
 
@@ -723,7 +737,9 @@ def heterogeneity(
         Higgins & Thompson (2002): ``I2 = tau^2 / (tau^2 + s^2)`` with ``s^2`` the typical
         within-study variance ``(k-1) sum w / ((sum w)^2 - sum w^2)``, ``w = 1 / v``,
         ``v = 1/TP + 1/FN`` (se) or ``1/TN + 1/FP`` (sp), 0.5 added to every cell of a row
-        with a zero cell. These are the ``i2_*`` of :meth:`DTAFit.summary`.
+        with a zero cell. These are the ``i2_*`` of :meth:`DTAFit.summary`. For probit fits
+        ``v`` is the delta-method variance of the observed probit,
+        ``p (1 - p) / (n phi(Phi^{-1}(p))^2)`` (:func:`bayesdta.stats.link_variances`).
     ``i2_bivariate``
         Zhou & Dendukuri (2014): ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with
         ``Sigma`` the between-study covariance and ``S = diag(s^2_se, s^2_sp)``.
@@ -731,7 +747,8 @@ def heterogeneity(
         The same three statistics with Zhou & Dendukuri's model-based typical within-study
         variance ``(e^{mu + tau^2/2} + e^{-mu + tau^2/2} + 2) mean(1/n)``
         (:func:`bayesdta.stats.expected_within_variance`), which does not need continuity
-        corrections.
+        corrections. Logit fits only: on the probit scale that expectation is infinite once
+        ``tau >= 1``, so probit fits omit these rows and say so in ``attrs["notes"]``.
     ``between_share_*`` (three levels)
         ``tau_between^2 / (tau_between^2 + tau_within^2)``: the share of the heterogeneity
         that lies between studies rather than between models of a study.
@@ -781,19 +798,31 @@ def heterogeneity(
             between_share_specificity=tb[1] ** 2 / t_sp**2,
         )
     d = fit.data
-    lv = st.logit_variances(d.tp, d.fp, d.fn, d.tn)
+    link = fit.spec.link
+    lv = st.link_variances(d.tp, d.fp, d.fn, d.tn, link=link)
     s2_se = float(st.typical_within_variance(lv.se))
     s2_sp = float(st.typical_within_variance(lv.sp))
     draws["i2_sensitivity"] = st.i2_univariate(t_se**2, s2_se)
     draws["i2_specificity"] = st.i2_univariate(t_sp**2, s2_sp)
     draws["i2_bivariate"] = st.i2_bivariate(t_se, t_sp, r, s2_se, s2_sp)
-    e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased)
-    e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased)
-    draws["i2_sensitivity_zd"] = st.i2_univariate(t_se**2, e_se)
-    draws["i2_specificity_zd"] = st.i2_univariate(t_sp**2, e_sp)
-    draws["i2_bivariate_zd"] = st.i2_bivariate(t_se, t_sp, r, e_se, e_sp)
+    notes = []
+    if link == "logit":
+        e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased)
+        e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased)
+        draws["i2_sensitivity_zd"] = st.i2_univariate(t_se**2, e_se)
+        draws["i2_specificity_zd"] = st.i2_univariate(t_sp**2, e_sp)
+        draws["i2_bivariate_zd"] = st.i2_bivariate(t_se, t_sp, r, e_se, e_sp)
+    else:
+        notes.append(
+            f"i2_*_zd omitted: the Zhou-Dendukuri model-based within-study variance is defined "
+            f"for the logit link only (on the {link} scale its expectation is infinite once "
+            "tau >= 1); i2_* use delta-method within-study variances on the "
+            f"{link} scale"
+        )
     out = _summarize(draws, ci)
     out.attrs["typical_within_variance"] = {"sensitivity": s2_se, "specificity": s2_sp}
+    out.attrs["link"] = link
+    out.attrs["notes"] = notes
     return out
 
 
@@ -850,7 +879,7 @@ def fagan(
         se, sp = _predictive_targets(fit, at=at, within_study=None, seed=seed)["new study"]
     else:
         mu_se, mu_sp = _linear_predictor(fit, at)
-        se, sp = special.expit(mu_se), special.expit(mu_sp)
+        se, sp = lk.inverse(mu_se, fit.spec.link), lk.inverse(mu_sp, fit.spec.link)
     f = st.fagan(p, se.ravel(), sp.ravel())
     pos = _interval(f["positive"], ci)
     neg = _interval(f["negative"], ci)
@@ -916,15 +945,43 @@ def deeks(fit_or_data: DTAFit | DTAData) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Influence
 # --------------------------------------------------------------------------------------------
-def _binom_logpmf(k: np.ndarray, n: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Log Binomial(k | n, invlogit(theta)), stable for large |theta|."""
+def _binom_logpmf(
+    k: np.ndarray, n: np.ndarray, theta: np.ndarray, link: str = "logit"
+) -> np.ndarray:
+    """Log Binomial(k | n, F(theta)), F the inverse link, stable for large |theta|."""
+    if link == "logit":
+        return (
+            special.gammaln(n + 1.0)
+            - special.gammaln(k + 1.0)
+            - special.gammaln(n - k + 1.0)
+            - k * np.logaddexp(0.0, -theta)
+            - (n - k) * np.logaddexp(0.0, theta)
+        )
     return (
         special.gammaln(n + 1.0)
         - special.gammaln(k + 1.0)
         - special.gammaln(n - k + 1.0)
-        - k * np.logaddexp(0.0, -theta)
-        - (n - k) * np.logaddexp(0.0, theta)
+        + k * lk.log_inverse(theta, link)
+        + (n - k) * lk.log_inverse(-theta, link)
     )
+
+
+def _score_curvature(
+    k: np.ndarray, n: np.ndarray, eta: np.ndarray, link: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """First derivative and minus the second derivative of the binomial log-likelihood in eta.
+
+    ``l = k log F(eta) + (n - k) log F(-eta)`` (symmetric link). For the logit link these are
+    ``k - n p`` and ``n p (1 - p)``; otherwise ``k g(eta) - (n - k) g(-eta)`` and
+    ``k h(eta) + (n - k) h(-eta)`` with ``g = (log F)'`` and ``h = -(log F)''`` (both
+    computed stably, :mod:`bayesdta.links`; ``h >= 0`` as ``log F`` is concave).
+    """
+    if link == "logit":
+        prob = special.expit(eta)
+        return k - n * prob, n * prob * (1.0 - prob)
+    score = k * lk.dlog_inverse(eta, link) - (n - k) * lk.dlog_inverse(-eta, link)
+    curv = k * lk.neg_d2log_inverse(eta, link) + (n - k) * lk.neg_d2log_inverse(-eta, link)
+    return score, curv
 
 
 def _laplace_is_log_marginal(
@@ -938,8 +995,9 @@ def _laplace_is_log_marginal(
     n_inner: int = 64,
     df: float = 8.0,
     max_iter: int = 50,
+    link: str = "logit",
 ) -> np.ndarray:
-    """``log integral prod_i Bin(k_i | n_i, invlogit(eta_i)) N(x | 0, prior_cov) dx``, batched.
+    """``log integral prod_i Bin(k_i | n_i, F(eta_i)) N(x | 0, prior_cov) dx``, batched.
 
     ``eta = offset + design @ x`` with latent ``x`` of size ``q``. The integrand is log-concave,
     so Newton's method finds its mode and curvature (Laplace approximation); the integral is
@@ -965,6 +1023,10 @@ def _laplace_is_log_marginal(
         Degrees of freedom of the t proposal.
     max_iter : int
         Newton iterations (at most).
+    link : {"logit", "probit"}
+        Link function (``F`` its inverse). Newton uses the exact gradient and curvature of the
+        binomial log-likelihood under the link (:func:`_score_curvature`); the log integrand is
+        log-concave for both links.
 
     Returns
     -------
@@ -977,15 +1039,15 @@ def _laplace_is_log_marginal(
     def objective(xs: np.ndarray) -> np.ndarray:  # log integrand up to a constant
         eta_ = offset[..., None, :] + xs @ design.T if xs.ndim == 3 else offset + xs @ design.T
         quad = np.einsum("n...i,nij,n...j->n...", xs, prec, xs)
-        return _binom_logpmf(k, n, eta_).sum(axis=-1) - 0.5 * quad
+        return _binom_logpmf(k, n, eta_, link).sum(axis=-1) - 0.5 * quad
 
     x = np.zeros((n_draws, q))
     f_x = objective(x)
     halvings = 0.5 ** np.arange(12)
     for _ in range(max_iter):
-        prob = special.expit(offset + x @ design.T)
-        grad = (k - n * prob) @ design - np.einsum("nij,nj->ni", prec, x)
-        info = np.einsum("mi,nm,mj->nij", design, n * prob * (1.0 - prob), design) + prec
+        score, curv = _score_curvature(k, n, offset + x @ design.T, link)
+        grad = score @ design - np.einsum("nij,nj->ni", prec, x)
+        info = np.einsum("mi,nm,mj->nij", design, curv, design) + prec
         step = np.linalg.solve(info, grad[..., None])[..., 0]
         # backtracking line search (Newton alone can oscillate on logistic likelihoods)
         cand = x[:, None, :] + halvings[None, :, None] * step[:, None, :]
@@ -998,8 +1060,8 @@ def _laplace_is_log_marginal(
         if np.max(np.abs(halvings[pick][:, None] * step)) < 1e-8:
             break
     eta = offset + x @ design.T
-    prob = special.expit(eta)
-    info = np.einsum("mi,nm,mj->nij", design, n * prob * (1.0 - prob), design) + prec
+    _, curv = _score_curvature(k, n, eta, link)
+    info = np.einsum("mi,nm,mj->nij", design, curv, design) + prec
     cov = np.linalg.inv(info)
     chol = np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, -1, -2)))
     z = rng.standard_normal((n_draws, n_inner, q))
@@ -1017,7 +1079,7 @@ def _laplace_is_log_marginal(
         - 0.5 * (df + q) * np.log1p(np.sum(white**2, axis=-1) / df)
     )
     eta = offset[:, None, :] + draws @ design.T  # (N, M, m)
-    log_lik = _binom_logpmf(k, n, eta).sum(axis=-1)
+    log_lik = _binom_logpmf(k, n, eta, link).sum(axis=-1)
     prior_chol = np.linalg.cholesky(prior_cov)
     sol = np.linalg.solve(prior_chol[:, None, :, :], draws[..., None])[..., 0]
     log_prior = (
@@ -1059,7 +1121,9 @@ def _study_log_marginal(
     prior_cov = np.zeros((c * n_d, q, q))
     for b, block in enumerate(blocks):
         prior_cov[:, 2 * b : 2 * b + 2, 2 * b : 2 * b + 2] = block
-    out = _laplace_is_log_marginal(k, n, offset, design, prior_cov, rng, n_inner=n_inner)
+    out = _laplace_is_log_marginal(
+        k, n, offset, design, prior_cov, rng, n_inner=n_inner, link=fit.spec.link
+    )
     return out.reshape(c, n_d)
 
 
@@ -1241,8 +1305,9 @@ def influence(
     else:
         chosen = []
     mu_se, mu_sp = _linear_predictor(fit, at)
-    base_se = float(np.median(special.expit(mu_se)))
-    base_sp = float(np.median(special.expit(mu_sp)))
+    link = fit.spec.link
+    base_se = float(np.median(lk.inverse(mu_se, link)))
+    base_sp = float(np.median(lk.inverse(mu_sp, link)))
     base_w = np.asarray(fit.idata.constant_data["weight"].values, dtype=float)
     df = pd.DataFrame(
         {
@@ -1269,8 +1334,8 @@ def influence(
             warnings.simplefilter("ignore", SamplerWarning)
             r = fit.refit(weights=w, seed=seed, **sampler)
         r_se, r_sp = _linear_predictor(r, at)
-        se_wo = float(np.median(special.expit(r_se)))
-        sp_wo = float(np.median(special.expit(r_sp)))
+        se_wo = float(np.median(lk.inverse(r_se, link)))
+        sp_wo = float(np.median(lk.inverse(r_sp, link)))
         rng = np.random.default_rng(inner_seed)
         log_p = _study_log_marginal(r, rows, rng, n_inner=int(n_inner)).ravel()
         df.loc[s, "refitted"] = True
@@ -1344,9 +1409,9 @@ def observed(fit_or_data: DTAFit | DTAData, ci: float = 0.95) -> pd.DataFrame:
 def shrunken(fit: DTAFit, ci: float = 0.95) -> pd.DataFrame:
     """Posterior (shrunken) sensitivity and specificity of each row.
 
-    ``invlogit(theta_r)`` per draw, where ``theta_r`` are the row parameters of the model
-    (covariates + study effect + row effect): the study's own accuracy, estimated with partial
-    pooling toward the summary point.
+    ``F(theta_r)`` per draw (``F`` the inverse link, invlogit by default), where ``theta_r``
+    are the row parameters of the model (covariates + study effect + row effect): the study's
+    own accuracy, estimated with partial pooling toward the summary point.
 
     Parameters
     ----------
@@ -1364,7 +1429,7 @@ def shrunken(fit: DTAFit, ci: float = 0.95) -> pd.DataFrame:
         ``observed_specificity``.
     """
     ci = _check_ci(ci)
-    theta = special.expit(_cd(fit.posterior["theta"]))  # (c, d, row, 2)
+    theta = lk.inverse(_cd(fit.posterior["theta"]), fit.spec.link)  # (c, d, row, 2)
     flat = theta.reshape(-1, theta.shape[2], 2)
     data = fit.data
     df = pd.DataFrame(
@@ -1387,8 +1452,8 @@ def posterior_predictive(
 ) -> xr.Dataset:
     """Replicated TP and TN of every row from the posterior predictive distribution.
 
-    ``TP_rep ~ Binomial(n1_r, invlogit(theta_r1))`` and ``TN_rep ~ Binomial(n0_r,
-    invlogit(theta_r2))``, one replicate per posterior draw. With ``mixed=True`` the row
+    ``TP_rep ~ Binomial(n1_r, F(theta_r1))`` and ``TN_rep ~ Binomial(n0_r, F(theta_r2))``
+    (``F`` the inverse link), one replicate per posterior draw. With ``mixed=True`` the row
     parameters are redrawn from their random-effects distribution given the hyperparameters
     (new study effects, and new row effects for three levels) before the binomial draw: a
     "mixed" predictive check of the random-effects distribution, which the conditional check
@@ -1423,7 +1488,7 @@ def posterior_predictive(
         theta = _mixed_theta(fit, rng)
     else:
         theta = _cd(fit.posterior["theta"])
-    p = special.expit(theta)
+    p = lk.inverse(theta, fit.spec.link)
     tp = rng.binomial(data.n_diseased, p[..., 0])
     tn = rng.binomial(data.n_nondiseased, p[..., 1])
     post = fit.posterior

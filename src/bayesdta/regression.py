@@ -23,7 +23,11 @@ ELPD-LOO is grouped by study with each study's random effects integrated out
 (:meth:`DTAFit.loo`, :func:`bayesdta.quantities.loo_integrated`): the predictive density of a
 whole new study.
 
-The summary point of a subgroup is ``invlogit(x beta)``: the conditional (study-specific
+With ``link="probit"`` fits, "logit" reads "probit" throughout (the ``logit_diff`` columns keep
+their name and hold link-scale differences; :mod:`bayesdta.links`).
+
+The summary point of a subgroup is ``F(x beta)`` (``F`` the inverse link, invlogit by
+default): the conditional (study-specific
 median) sensitivity of a study with covariates ``x``, as :meth:`DTAFit.summary` reports for the
 reference levels. Covariates not named are held at their reference level (categorical) or their
 mean (continuous).
@@ -38,8 +42,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, gammaln
+from scipy.special import gammaln
 
+from . import links as lk
 from . import stats as st
 from .data import COUNT_COLUMNS, DTAData
 from .exceptions import SamplerWarning, SpecError
@@ -58,7 +63,7 @@ __all__ = [
 ]
 
 _QUANTITIES = ("sensitivity", "specificity", "lr_positive", "lr_negative", "dor")
-_MODEL_KEYS = ("levels", "priors", "parameterization", "reference", "tau_by")
+_MODEL_KEYS = ("levels", "priors", "parameterization", "reference", "tau_by", "link")
 _SAMPLER_KEYS = (
     "backend",
     "draws",
@@ -269,8 +274,8 @@ def subgroups(
     tau_by = fit.spec.tau_by
     rows = []
     for i, (cov, label, a) in enumerate(entries):
-        se = expit(lp["sensitivity"][i])
-        sp = expit(lp["specificity"][i])
+        se = lk.inverse(lp["sensitivity"][i], fit.spec.link)
+        sp = lk.inverse(lp["specificity"][i], fit.spec.link)
         q = {"sensitivity": se, "specificity": sp, **st.likelihood_ratios(se, sp)}
         mask = _level_mask(fit, a)
         row: dict[str, Any] = {
@@ -328,9 +333,11 @@ def contrasts(
         Indexed by (``covariate``, ``level``, ``outcome``) with ``outcome`` in
         ``sensitivity``, ``specificity``, ``dor``. Columns: ``reference``; ``logit_diff``
         (the log odds ratio of the level against the reference; for ``dor`` the log relative
-        DOR) with ``_lower`` / ``_upper``; ``diff`` (difference of probabilities; NaN for
+        DOR; for probit fits the difference of the linear predictors, probit se + probit sp
+        for ``dor``) with ``_lower`` / ``_upper``; ``diff`` (difference of probabilities; NaN for
         ``dor``) with its interval; ``ratio`` (se_level / se_reference, sp likewise, and the
-        relative DOR) with its interval; ``p_better`` = P(the level's value is larger), and
+        relative DOR, from the probabilities for probit fits) with its interval; ``p_better`` =
+        P(the level's value is larger), and
         ``p_better_both`` = P(both sensitivity and specificity are larger). ``p_better`` is NaN
         when the covariate is not in that outcome's formula (the difference is 0 by
         assumption).
@@ -377,8 +384,9 @@ def contrasts(
             l_se, l_sp = lp["sensitivity"][i], lp["specificity"][i]
             d = {"sensitivity": l_se - r_se, "specificity": l_sp - r_sp}
             both = float(np.mean((d["sensitivity"] > 0) & (d["specificity"] > 0)))
-            p_ref = {"sensitivity": expit(r_se), "specificity": expit(r_sp)}
-            p_lev = {"sensitivity": expit(l_se), "specificity": expit(l_sp)}
+            link = fit.spec.link
+            p_ref = {"sensitivity": lk.inverse(r_se, link), "specificity": lk.inverse(r_sp, link)}
+            p_lev = {"sensitivity": lk.inverse(l_se, link), "specificity": lk.inverse(l_sp, link)}
             for o in (*OUTCOMES, "dor"):
                 row: dict[str, Any] = {"covariate": v, "level": label, "outcome": o}
                 row["reference"] = ref
@@ -386,7 +394,12 @@ def contrasts(
                     ld = d["sensitivity"] + d["specificity"]
                     _put(row, "logit_diff", ld, ci)
                     row.update(diff=np.nan, diff_lower=np.nan, diff_upper=np.nan)
-                    _put(row, "ratio", np.exp(ld), ci)
+                    if link == "logit":
+                        _put(row, "ratio", np.exp(ld), ci)
+                    else:  # relative DOR from the probabilities (exp(ld) is not a DOR ratio)
+                        dor_lev = st.likelihood_ratios(p_lev["sensitivity"], p_lev["specificity"])
+                        dor_ref = st.likelihood_ratios(p_ref["sensitivity"], p_ref["specificity"])
+                        _put(row, "ratio", dor_lev["dor"] / dor_ref["dor"], ci)
                     informative = any(in_formula.values())
                 else:
                     ld = d[o]
@@ -900,6 +913,7 @@ def compare_clustering(
         "priors",
         "tau_by",
         "parameterization",
+        "link",
     }
     spec_kw = {k: v for k, v in fit_kwargs.items() if k in model_keys and v is not None}
     _check_study_level(data, spec_kw)

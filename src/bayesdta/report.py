@@ -595,7 +595,7 @@ def _data_tables(run: _Run, data) -> None:
         opts = dict(spec.outputs["table_options"].get(name, {}))
         fit_kw: dict[str, Any] = spec.sampler_settings(main)
         fit_kw.pop("progress", None)
-        for k in ("priors", "parameterization"):
+        for k in ("priors", "parameterization", "link"):
             if main.model.get(k):
                 fit_kw[k] = main.model[k]
         defaults: dict[str, Any] = {"ci": ci, "seed": derive_seed(spec.seed, f"table:{name}")}
@@ -810,6 +810,12 @@ def methods_text(record: Mapping[str, Any]) -> list[str]:
         "the pair of study effects being bivariate normal with between-study SDs "
         "tau_sensitivity and tau_specificity and correlation rho."
     )
+    link = main.get("link") or main.get("model", {}).get("link", "logit")
+    if link != "logit":
+        model += (
+            f" A {link} link was used instead of the logit: 'logit' in this description reads "
+            f"'{link}' (for probit, the standard normal quantile of the proportion)."
+        )
     if lv == 3:
         model += (
             " Because some studies contributed several tables (several models or test sets), a "

@@ -269,15 +269,22 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
         add(f"levels:{lv}", "levels", text + extra, m)
     for link in sw.links:
         if link in LINKS:
-            add(f"link:{link}", "link", f"{link} link (as baseline)")
+            m = dict(base)
+            if link == "logit":
+                m.pop("link", None)
+            else:
+                m["link"] = link
+            extra = " (as baseline)" if link == fit.link else ""
+            add(f"link:{link}", "link", f"{link} link{extra}", m)
         else:
             add(
                 f"link:{link}",
                 "link",
                 f"{link} link",
                 implemented=False,
-                note=f"alternative link {link!r} is not implemented yet (only "
-                f"{', '.join(LINKS)}); not fitted",
+                note=f"link {link!r} is not available (only {', '.join(LINKS)}; asymmetric "
+                "links such as cloglog are not offered: the SROC curves use "
+                "link(fpr) = -link(sp)); not fitted",
             )
     names = [v.name for v in out]
     dup = sorted({n for n in names if names.count(n) > 1})

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import BayesDTAError, SpecError
+from .links import LINKS as _LINKS
 
 __all__ = [
     "AnalysisSpec",
@@ -57,8 +58,9 @@ __all__ = [
     "spec_hash",
 ]
 
-#: Link functions of the model. Only the logit link is implemented; others are rejected.
-LINKS = ("logit",)
+#: Link functions of the model (:data:`bayesdta.links.LINKS`: logit and probit); others are
+#: rejected. Only symmetric links are offered (the SROC curves use link(fpr) = -link(sp)).
+LINKS = _LINKS
 
 #: Figures a spec may request: name -> (function in :mod:`bayesdta.plots`, default caption).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -341,7 +343,8 @@ class FitSpec:
     model : dict
         Keyword arguments of :class:`~bayesdta.model.ModelSpec` (priors as strings).
     link : str
-        Link function (``"logit"``).
+        Link function (``"logit"`` or ``"probit"``). Also in ``model`` (key ``link``) when it
+        is not the default ``"logit"``.
     subgroups : list of str
         Covariates whose subgroup table is reported (meta-regressions).
     sampler : dict
@@ -366,7 +369,7 @@ class FitSpec:
         """The :class:`~bayesdta.model.ModelSpec` of this fit."""
         from .model import ModelSpec
 
-        return ModelSpec(**self.model)
+        return ModelSpec(**{**self.model, "link": self.link})
 
     def variables(self) -> list[str]:
         """Covariates named in the formulas (in order of appearance)."""
@@ -422,7 +425,7 @@ def _parse_model_fields(
         if any(k in table for k in ("formula", "formula_sensitivity", "formula_specificity")):
             for k in ("formula", "formula_sensitivity", "formula_specificity", "reference"):
                 model.pop(k, None)
-    link = "logit"
+    link = str(model.get("link", "logit"))
     for k in _MODEL_KEYS:
         if k not in table:
             continue
@@ -438,8 +441,9 @@ def _parse_model_fields(
             if v not in LINKS:
                 raise chk.error(
                     full,
-                    f"link {v!r} is not implemented; only {', '.join(repr(x) for x in LINKS)} "
-                    "is available (the model uses the logit of sensitivity and specificity)",
+                    f"link {v!r} is not implemented; available: "
+                    f"{', '.join(repr(x) for x in LINKS)} (asymmetric links such as cloglog "
+                    "are not offered: the SROC curves use link(fpr) = -link(sp))",
                 )
             link = v
         elif k in ("formula", "formula_sensitivity", "formula_specificity"):
@@ -464,6 +468,12 @@ def _parse_model_fields(
             model["tau_by"] = chk.string(v, full, allow_none=False)
         elif k == "parameterization":
             model["parameterization"] = chk.choice(v, full, ["auto", "noncentered", "centered"])
+    # the link is part of the ModelSpec keywords; stored only when not the default, so that
+    # logit specs (and their hashes) are unchanged
+    if link != "logit":
+        model["link"] = link
+    else:
+        model.pop("link", None)
     return model, link
 
 

@@ -13,6 +13,12 @@ Naming convention of the package (bivariate model of Reitsma et al. 2005 / Chu &
 Sensitivity is ``invlogit(mu_se)`` and the false-positive rate is ``fpr = 1 - sp``, so
 ``logit(fpr) = -logit(sp)``.
 
+Functions that map between the linear-predictor scale and probabilities take a keyword-only
+``link`` (``"logit"``, the default, or ``"probit"``; :mod:`bayesdta.links`). With the probit
+link every "logit" above reads "probit" (``Phi^{-1}``); both links are symmetric, so
+``link(fpr) = -link(sp)`` holds for both and the SROC lines are straight lines in the
+``(link fpr, link se)`` plane.
+
 Only numpy and scipy are used (no pymc, arviz, xarray or pandas).
 """
 
@@ -25,6 +31,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 from scipy import stats as sps
 
+from bayesdta import links as lk
 from bayesdta.exceptions import DTADataError, SpecError
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "prediction_region",
     "continuity_correction",
     "logit_variances",
+    "link_variances",
     "typical_within_variance",
     "expected_within_variance",
     "i2_univariate",
@@ -65,6 +73,8 @@ SROC_METHODS: tuple[str, ...] = (
 # Integration in t = logit(fpr) is truncated at |t| = _LOGIT_TAIL; the neglected area is below
 # expit(-_LOGIT_TAIL) ~ 4e-17.
 _LOGIT_TAIL = 37.0
+# For the probit link the truncation is at |t| = _PROBIT_TAIL: Phi(-9) ~ 1e-19.
+_PROBIT_TAIL = 9.0
 _GL_ORDER = 10  # Gauss-Legendre order of each panel of the composite rule
 _CHUNK_ELEMENTS = 2**22  # cap on the size of temporary (draws x nodes) arrays
 
@@ -371,6 +381,7 @@ def sroc_curve(
     rho: ArrayLike,
     *,
     method: str = "hsroc",
+    link: str = "logit",
 ) -> np.ndarray:
     """Compute the expected sensitivity on an SROC curve at each false-positive rate.
 
@@ -378,6 +389,8 @@ def sroc_curve(
     :func:`sroc_coefficients` (see there for the definition of each ``method``). For
     ``method="hsroc"`` this is the Rutter-Gatsonis curve
     ``logit(se) = Lambda * exp(-beta/2) + exp(-beta) * logit(fpr)`` (Harbord et al. 2007).
+    With ``link="probit"``: ``se(fpr) = Phi(intercept + slope * Phi^{-1}(fpr))``, the
+    parameters being those of a probit model.
 
     Parameters
     ----------
@@ -387,6 +400,8 @@ def sroc_curve(
         Bivariate parameters (draws), broadcast against each other to shape ``P``.
     method : {"hsroc", "regression_se_on_sp", "regression_sp_on_se", "major_axis"}
         Which SROC line.
+    link : {"logit", "probit"}
+        Link function of the model the parameters come from.
 
     Returns
     -------
@@ -403,24 +418,29 @@ def sroc_curve(
         raise SpecError(f"fpr must be a 1-D grid, got shape {grid.shape}")
     if np.any((grid < 0.0) | (grid > 1.0)):
         raise SpecError("fpr values must lie in [0, 1]")
+    lk.check_link(link)
     coef = sroc_coefficients(mu_se, mu_sp, tau_se, tau_sp, rho, method=method)
     with np.errstate(invalid="ignore", divide="ignore"):
-        eta = coef["intercept"][..., None] + coef["slope"][..., None] * special.logit(grid)
-    return np.asarray(special.expit(eta))
+        eta = coef["intercept"][..., None] + coef["slope"][..., None] * lk.forward(grid, link)
+    return lk.inverse(eta, link)
 
 
 # --------------------------------------------------------------------------------------------
 # Area under the SROC curve
 # --------------------------------------------------------------------------------------------
-def _logit_quadrature(lo: float, hi: float, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+def _link_quadrature(
+    lo: float, hi: float, n_grid: int, link: str = "logit"
+) -> tuple[np.ndarray, np.ndarray]:
     """Build nodes ``t`` and weights for integrating ``f(fpr) dfpr`` over ``[lo, hi]``.
 
-    Substituting ``fpr = expit(t)`` gives ``dfpr = expit(t) (1 - expit(t)) dt``; the
-    t-interval (truncated at +-_LOGIT_TAIL) is split into equal panels, each integrated with a
+    Substituting ``fpr = F(t)`` (``F`` the inverse link) gives ``dfpr = F'(t) dt``, for logit
+    ``expit(t) (1 - expit(t)) dt``; the t-interval (truncated at +-_LOGIT_TAIL, or
+    +-_PROBIT_TAIL for probit) is split into equal panels, each integrated with a
     Gauss-Legendre rule, and the weights include the Jacobian.
     """
-    t_lo = max(float(special.logit(lo)), -_LOGIT_TAIL) if lo > 0.0 else -_LOGIT_TAIL
-    t_hi = min(float(special.logit(hi)), _LOGIT_TAIL) if hi < 1.0 else _LOGIT_TAIL
+    tail = _LOGIT_TAIL if link == "logit" else _PROBIT_TAIL
+    t_lo = max(float(lk.forward(lo, link)), -tail) if lo > 0.0 else -tail
+    t_hi = min(float(lk.forward(hi, link)), tail) if hi < 1.0 else tail
     n_panels = max(1, int(np.ceil(n_grid / _GL_ORDER)))
     x, w = np.polynomial.legendre.leggauss(_GL_ORDER)
     edges = np.linspace(t_lo, t_hi, n_panels + 1)
@@ -428,8 +448,7 @@ def _logit_quadrature(lo: float, hi: float, n_grid: int) -> tuple[np.ndarray, np
     mid = 0.5 * (edges[:-1] + edges[1:])
     t = (mid[:, None] + half[:, None] * x[None, :]).ravel()
     wt = (half[:, None] * w[None, :]).ravel()
-    p = special.expit(t)
-    return t, wt * p * (1.0 - p)
+    return t, wt * lk.density(t, link)
 
 
 def _integrate_sroc(
@@ -438,17 +457,18 @@ def _integrate_sroc(
     lo: float,
     hi: float,
     n_grid: int,
+    link: str = "logit",
 ) -> np.ndarray:
     coef = sroc_coefficients(*params, method=method)
     a, b = np.broadcast_arrays(coef["intercept"], coef["slope"])
     shape = a.shape
     a, b = a.ravel(), b.ravel()
-    t, w = _logit_quadrature(lo, hi, n_grid)
+    t, w = _link_quadrature(lo, hi, n_grid, link)
     out = np.empty(a.size)
     step = max(1, _CHUNK_ELEMENTS // t.size)
     for start in range(0, a.size, step):
         sl = slice(start, start + step)
-        vals = special.expit(a[sl, None] + b[sl, None] * t[None, :])
+        vals = lk.inverse(a[sl, None] + b[sl, None] * t[None, :], link)
         out[sl] = vals @ w
     return out.reshape(shape)
 
@@ -470,6 +490,7 @@ def auc_sroc(
     method: str = "hsroc",
     fpr_range: tuple[float, float] = (0.0, 1.0),
     n_grid: int = 2000,
+    link: str = "logit",
 ) -> np.ndarray:
     r"""Compute the area under the SROC curve for each draw.
 
@@ -481,7 +502,10 @@ def auc_sroc(
     The t-integral is truncated at ``|t| = 37`` (neglected area < 1e-16) and computed with a
     composite Gauss-Legendre rule of ``n_grid`` nodes (order-10 panels); the default is accurate
     to better than 1e-8 for slopes up to about 20. Unlike ``mada::AUC`` (trapezoid over
-    ``fpr = 0.01, ..., 0.99``), the tails near 0 and 1 are included.
+    ``fpr = 0.01, ..., 0.99``), the tails near 0 and 1 are included. With ``link="probit"``
+    the substitution is ``t = Phi^{-1}(fpr)`` (integrand ``Phi(a + b t) phi(t)``, the line
+    being ``Phi^{-1}(se) = a + b Phi^{-1}(fpr)``), truncated at ``|t| = 9`` (neglected area
+    < 1e-18).
 
     Parameters
     ----------
@@ -493,6 +517,8 @@ def auc_sroc(
         Integration range ``(lo, hi)`` of the false-positive rate, ``0 <= lo < hi <= 1``.
     n_grid : int
         Number of quadrature nodes.
+    link : {"logit", "probit"}
+        Link function of the model the parameters come from.
 
     Returns
     -------
@@ -507,10 +533,11 @@ def auc_sroc(
     meta-analysis of diagnostic accuracy studies. Biostatistics 2007;8:239-251.
     """
     _check_method(method)
+    lk.check_link(link)
     lo, hi = _check_range(fpr_range)
     if int(n_grid) < _GL_ORDER:
         raise SpecError(f"n_grid must be at least {_GL_ORDER}, got {n_grid!r}")
-    return _integrate_sroc((mu_se, mu_sp, tau_se, tau_sp, rho), method, lo, hi, int(n_grid))
+    return _integrate_sroc((mu_se, mu_sp, tau_se, tau_sp, rho), method, lo, hi, int(n_grid), link)
 
 
 def partial_auc(
@@ -524,6 +551,7 @@ def partial_auc(
     normalize: bool = False,
     method: str = "hsroc",
     n_grid: int = 2000,
+    link: str = "logit",
 ) -> np.ndarray:
     r"""Compute the partial area under the SROC curve over a false-positive-rate range.
 
@@ -543,6 +571,8 @@ def partial_auc(
         Which SROC line (see :func:`sroc_coefficients`).
     n_grid : int
         Number of quadrature nodes.
+    link : {"logit", "probit"}
+        Link function of the model the parameters come from.
 
     Returns
     -------
@@ -556,7 +586,15 @@ def partial_auc(
     """
     lo, hi = _check_range(fpr_range)
     out = auc_sroc(
-        mu_se, mu_sp, tau_se, tau_sp, rho, method=method, fpr_range=(lo, hi), n_grid=n_grid
+        mu_se,
+        mu_sp,
+        tau_se,
+        tau_sp,
+        rho,
+        method=method,
+        fpr_range=(lo, hi),
+        n_grid=n_grid,
+        link=link,
     )
     return out / (hi - lo) if normalize else out
 
@@ -615,15 +653,22 @@ def ellipse_points(
     return m[..., None, :] + r * pts
 
 
-def _to_fpr_se(points_se_sp: np.ndarray, scale: str) -> np.ndarray:
-    """Map points with columns (logit se, logit sp) to columns (fpr, se) or their logits."""
-    logit_se = points_se_sp[..., 0]
-    logit_fpr = -points_se_sp[..., 1]
-    if scale == "logit":
-        return np.stack([logit_fpr, logit_se], axis=-1)
+def _to_fpr_se(points_se_sp: np.ndarray, scale: str, link: str = "logit") -> np.ndarray:
+    """Map points (link se, link sp) to (fpr, se) or (link fpr, link se).
+
+    ``scale="link"`` returns the link scale; ``"logit"`` is its name for the logit link and is
+    refused for other links (use ``"link"``). ``link(fpr) = -link(sp)`` (symmetric links).
+    """
+    lk.check_link(link)
+    l_se = points_se_sp[..., 0]
+    l_fpr = -points_se_sp[..., 1]
+    if scale == "logit" and link != "logit":
+        raise SpecError(f"scale='logit' is not available for the {link} link; use scale='link'")
+    if scale in ("logit", "link"):
+        return np.stack([l_fpr, l_se], axis=-1)
     if scale == "probability":
-        return np.stack([special.expit(logit_fpr), special.expit(logit_se)], axis=-1)
-    raise SpecError(f"scale must be 'probability' or 'logit', got {scale!r}")
+        return np.stack([lk.inverse(l_fpr, link), lk.inverse(l_se, link)], axis=-1)
+    raise SpecError(f"scale must be 'probability', 'link' or 'logit', got {scale!r}")
 
 
 def confidence_region(
@@ -633,6 +678,7 @@ def confidence_region(
     level: float = 0.95,
     n_points: int = 200,
     scale: str = "probability",
+    link: str = "logit",
 ) -> np.ndarray:
     """Compute the credible (confidence) region of the summary point.
 
@@ -648,8 +694,12 @@ def confidence_region(
         Credible level.
     n_points : int
         Number of boundary points.
-    scale : {"probability", "logit"}
-        Return ``(fpr, se)`` or ``(logit fpr, logit se)``.
+    scale : {"probability", "link", "logit"}
+        Return ``(fpr, se)`` or ``(link fpr, link se)`` (``"logit"``: the link scale of the
+        logit link).
+    link : {"logit", "probit"}
+        Link function of the model; the ellipse is built on its scale and mapped back with
+        its inverse.
 
     Returns
     -------
@@ -667,7 +717,7 @@ def confidence_region(
     if data.shape[1] < 3:
         raise SpecError("confidence_region needs at least 3 draws")
     pts = ellipse_points(data.mean(axis=1), np.cov(data), level=level, n_points=n_points)
-    return _to_fpr_se(pts, scale)
+    return _to_fpr_se(pts, scale, link)
 
 
 def predictive_draws(
@@ -679,6 +729,7 @@ def predictive_draws(
     *,
     seed: int | np.random.Generator | None = None,
     logit_scale: bool = False,
+    link: str = "logit",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw a new study's sensitivity and specificity from the posterior predictive distribution.
 
@@ -695,7 +746,9 @@ def predictive_draws(
     seed : int, numpy.random.Generator or None
         Seed or generator passed to :func:`numpy.random.default_rng`.
     logit_scale : bool
-        Return logits instead of probabilities.
+        Return the linear predictors (logits for the logit link) instead of probabilities.
+    link : {"logit", "probit"}
+        Link function of the model (inverse applied to the simulated linear predictors).
 
     Returns
     -------
@@ -713,9 +766,10 @@ def predictive_draws(
     z2 = rng.standard_normal(mu_a.shape)
     l_se = mu_a + s_a * z1
     l_sp = mu_b + s_b * (r * z1 + np.sqrt(np.clip(1.0 - r**2, 0.0, None)) * z2)
+    lk.check_link(link)
     if logit_scale:
         return l_se, l_sp
-    return np.asarray(special.expit(l_se)), np.asarray(special.expit(l_sp))
+    return lk.inverse(l_se, link), lk.inverse(l_sp, link)
 
 
 def prediction_region(
@@ -731,6 +785,7 @@ def prediction_region(
     n_per_draw: int = 1,
     method: str = "simulate",
     scale: str = "probability",
+    link: str = "logit",
 ) -> np.ndarray:
     r"""Compute the prediction region for the (se, sp) of a new study.
 
@@ -760,8 +815,11 @@ def prediction_region(
         Predictive draws per posterior draw for ``method="simulate"``.
     method : {"simulate", "moments"}
         How the predictive mean and covariance are obtained.
-    scale : {"probability", "logit"}
-        Return ``(fpr, se)`` or ``(logit fpr, logit se)``.
+    scale : {"probability", "link", "logit"}
+        Return ``(fpr, se)`` or ``(link fpr, link se)`` (``"logit"``: the link scale of the
+        logit link).
+    link : {"logit", "probit"}
+        Link function of the model (the ellipse is mapped back with its inverse).
 
     Returns
     -------
@@ -795,7 +853,7 @@ def prediction_region(
     else:
         raise SpecError(f"method must be 'simulate' or 'moments', got {method!r}")
     pts = ellipse_points(mean, cov, level=level, n_points=n_points)
-    return _to_fpr_se(pts, scale)
+    return _to_fpr_se(pts, scale, link)
 
 
 # --------------------------------------------------------------------------------------------
@@ -882,6 +940,43 @@ def logit_variances(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, tn: ArrayLike) 
     return LogitVariances(se=1.0 / tp_ + 1.0 / fn_, sp=1.0 / tn_ + 1.0 / fp_)
 
 
+def link_variances(
+    tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, tn: ArrayLike, *, link: str = "logit"
+) -> LogitVariances:
+    """Compute the per-study (delta-method) within-study variances on the link scale.
+
+    For a proportion ``p = k / n`` the delta method gives
+    ``Var(link(p)) = p (1 - p) / (n f(link(p))^2)`` with ``f = F'`` the density of the inverse
+    link. For the logit link this is ``1 / (n p (1 - p))``, i.e. :func:`logit_variances`
+    (returned exactly); for the probit link ``f`` is the standard normal density at
+    ``Phi^{-1}(p)``. The same continuity correction is used (0.5 added to all four cells of a
+    study with a zero cell). For the heterogeneity statistics only.
+
+    Parameters
+    ----------
+    tp, fp, fn, tn : array_like
+        Per-study 2x2 counts, 1-D arrays of equal length.
+    link : {"logit", "probit"}
+        Link function of the model.
+
+    Returns
+    -------
+    LogitVariances
+        Named tuple ``(se, sp)`` of arrays of shape ``(k,)`` (variances of link se, link sp).
+    """
+    lk.check_link(link)
+    if link == "logit":
+        return logit_variances(tp, fp, fn, tn)
+    tp_, fp_, fn_, tn_, _ = continuity_correction(tp, fp, fn, tn)
+
+    def var(k: np.ndarray, m: np.ndarray) -> np.ndarray:
+        n = k + m
+        p = k / n
+        return p * (1.0 - p) / (n * lk.density(lk.forward(p, link), link) ** 2)
+
+    return LogitVariances(se=var(tp_, fn_), sp=var(tn_, fp_))
+
+
 def typical_within_variance(v: ArrayLike, *, axis: int = -1) -> np.ndarray:
     r"""Compute the Higgins-Thompson "typical" within-study variance.
 
@@ -916,7 +1011,9 @@ def typical_within_variance(v: ArrayLike, *, axis: int = -1) -> np.ndarray:
     return np.asarray((k - 1) * sw / (sw**2 - (w**2).sum(axis=axis)))
 
 
-def expected_within_variance(mu: ArrayLike, tau2: ArrayLike, n: ArrayLike) -> np.ndarray:
+def expected_within_variance(
+    mu: ArrayLike, tau2: ArrayLike, n: ArrayLike, *, link: str = "logit"
+) -> np.ndarray:
     r"""Compute the model-based typical within-study variance of a logit proportion.
 
     Zhou & Dendukuri (2014) replace the Higgins-Thompson typical variance by its expectation
@@ -935,6 +1032,11 @@ def expected_within_variance(mu: ArrayLike, tau2: ArrayLike, n: ArrayLike) -> np
         Mean and between-study variance of the logit proportion (draws), broadcast.
     n : array_like
         1-D array of per-study denominators.
+    link : {"logit"}
+        Only the logit link is supported: on the probit scale the within-study variance
+        ``p (1 - p) / (n phi(Phi^{-1} p)^2)`` grows like ``exp(z^2 / 2)`` and its expectation
+        over ``z ~ N(mu, tau2)`` is infinite for ``tau2 >= 1``; other links raise
+        :class:`SpecError`.
 
     Returns
     -------
@@ -948,6 +1050,12 @@ def expected_within_variance(mu: ArrayLike, tau2: ArrayLike, n: ArrayLike) -> np
     2014;33:2701-2717.
     """
     mu_, t2 = _asfloat(mu, tau2)
+    if link != "logit":
+        raise SpecError(
+            f"the Zhou-Dendukuri expected within-study variance is defined for the logit link "
+            f"only, not {link!r} (for probit it is infinite once tau >= 1); use "
+            "typical_within_variance(link_variances(..., link=...)) instead"
+        )
     n_ = np.asarray(n, dtype=float)
     if n_.ndim != 1 or n_.size == 0 or np.any(n_ <= 0):
         raise SpecError("n must be a non-empty 1-D array of positive study sizes")
