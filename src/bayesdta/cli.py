@@ -188,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure, run, _help = _COMMANDS[args.command]
+    # pip-installed PyTensor warns once that it found no BLAS for its C backend; the sampler
+    # runs on nutpie's numba code, so on the command line this is noise
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     try:
         return int(run(args) or 0)
     except BayesDTAError as exc:

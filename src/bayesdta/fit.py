@@ -588,11 +588,11 @@ class DTAFit:
 
         return quantities.auc(self, **kwargs)
 
-    def hsroc_parameters(self, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+    def hsroc_parameters(self, *, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """Rutter-Gatsonis parameters (:func:`bayesdta.quantities.hsroc_parameters`)."""
         from . import quantities
 
-        return quantities.hsroc_parameters(self, ci, **kwargs)
+        return quantities.hsroc_parameters(self, ci=ci, **kwargs)
 
     def regions(self, **kwargs: Any) -> dict[str, Any]:
         """Credible and prediction regions (:func:`bayesdta.quantities.regions`)."""
@@ -606,11 +606,11 @@ class DTAFit:
 
         return quantities.predictive(self, **kwargs)
 
-    def heterogeneity(self, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+    def heterogeneity(self, *, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """SDs, correlations and I2 (:func:`bayesdta.quantities.heterogeneity`)."""
         from . import quantities
 
-        return quantities.heterogeneity(self, ci, **kwargs)
+        return quantities.heterogeneity(self, ci=ci, **kwargs)
 
     def fagan(self, **kwargs: Any) -> pd.DataFrame:
         """Post-test probabilities (:func:`bayesdta.quantities.fagan`)."""
@@ -630,11 +630,11 @@ class DTAFit:
 
         return quantities.influence(self, **kwargs)
 
-    def shrunken(self, ci: float = 0.95) -> pd.DataFrame:
+    def shrunken(self, *, ci: float = 0.95) -> pd.DataFrame:
         """Posterior per-row se/sp (:func:`bayesdta.quantities.shrunken`)."""
         from . import quantities
 
-        return quantities.shrunken(self, ci)
+        return quantities.shrunken(self, ci=ci)
 
     def posterior_predictive(self, **kwargs: Any) -> xr.Dataset:
         """Replicated TP/TN (:func:`bayesdta.quantities.posterior_predictive`)."""

@@ -265,7 +265,7 @@ def plot_forest(
         Two axes (sensitivity, specificity). The observed points form a scatter collection
         labelled ``"Observed"`` with one point per row.
     """
-    obs = Q.observed(fit, ci)
+    obs = Q.observed(fit, ci=ci)
     grouped = fit.levels == 3 if group_by_study is None else bool(group_by_study)
     entries = _row_order(fit, obs, sort_by, grouped)
     names = _study_names(fit, labels)
@@ -317,7 +317,7 @@ def plot_forest(
     n_lines = len(ylabels)
     if figsize is None:
         figsize = (7.2 if annotate else 6.0, 1.3 + 0.17 * n_lines)
-    shr = Q.shrunken(fit, ci) if show_shrunken else None
+    shr = Q.shrunken(fit, ci=ci) if show_shrunken else None
     rows = np.array(sorted(ypos_row))
     yrow = np.array([ypos_row[r] for r in rows])
     nsize = (obs["n_diseased"], obs["n_nondiseased"])

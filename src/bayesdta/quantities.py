@@ -433,7 +433,7 @@ def auc(
 
 
 def hsroc_parameters(
-    fit: DTAFit, ci: float = 0.95, *, at: Mapping[str, Any] | None = None
+    fit: DTAFit, *, ci: float = 0.95, at: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
     """Rutter-Gatsonis HSROC parameters implied by the bivariate parameters, per draw.
 
@@ -725,7 +725,7 @@ def predictive(
 # Heterogeneity
 # --------------------------------------------------------------------------------------------
 def heterogeneity(
-    fit: DTAFit, ci: float = 0.95, *, at: Mapping[str, Any] | None = None
+    fit: DTAFit, *, ci: float = 0.95, at: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
     r"""Between-study heterogeneity: SDs, correlation and I2 statistics, per draw.
 
@@ -1358,7 +1358,7 @@ def influence(
 # --------------------------------------------------------------------------------------------
 # Row-level quantities
 # --------------------------------------------------------------------------------------------
-def observed(fit_or_data: DTAFit | DTAData, ci: float = 0.95) -> pd.DataFrame:
+def observed(fit_or_data: DTAFit | DTAData, *, ci: float = 0.95) -> pd.DataFrame:
     """Observed sensitivity and specificity of each row with exact (Clopper-Pearson) intervals.
 
     ``lower = B(a/2; x, n - x + 1)`` and ``upper = B(1 - a/2; x + 1, n - x)`` with ``B`` the
@@ -1406,7 +1406,7 @@ def observed(fit_or_data: DTAFit | DTAData, ci: float = 0.95) -> pd.DataFrame:
     return df
 
 
-def shrunken(fit: DTAFit, ci: float = 0.95) -> pd.DataFrame:
+def shrunken(fit: DTAFit, *, ci: float = 0.95) -> pd.DataFrame:
     """Posterior (shrunken) sensitivity and specificity of each row.
 
     ``F(theta_r)`` per draw (``F`` the inverse link, invlogit by default), where ``theta_r``
