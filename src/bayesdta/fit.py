@@ -25,6 +25,17 @@ __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
 
 ESS_MIN = 400
 RHAT_MAX = 1.01
+#: The model's scalar hyperparameters, in reporting order (diagnostics are computed on these).
+PARAMETER_NAMES = (
+    "mu_sensitivity",
+    "mu_specificity",
+    "tau_sensitivity",
+    "tau_specificity",
+    "rho",
+    "tau_within_sensitivity",
+    "tau_within_specificity",
+    "rho_within",
+)
 _KEEP = (
     "beta_sensitivity",
     "beta_specificity",
@@ -467,20 +478,9 @@ class DTAFit:
         """
         if self._diag is not None:
             return self._diag
-        names = [
-            n
-            for n in (
-                "mu_sensitivity",
-                "mu_specificity",
-                "tau_sensitivity",
-                "tau_specificity",
-                "rho",
-                "tau_within_sensitivity",
-                "tau_within_specificity",
-                "rho_within",
-            )
-            if n in self.quantity_names()
-        ] + [n for n in self.quantity_names() if n.startswith("beta_")]
+        names = [n for n in PARAMETER_NAMES if n in self.quantity_names()] + [
+            n for n in self.quantity_names() if n.startswith("beta_")
+        ]
         rh, eb, et = [], [], []
         for n in names:
             x = self.draws(n).transpose("chain", "draw").values

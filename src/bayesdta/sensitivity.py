@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import BayesDTAError, SamplerWarning, SpecError
+from .fit import PARAMETER_NAMES
 from .spec import LINKS, AnalysisSpec, derive_seed, grid_product, spec_hash
 
 __all__ = [
@@ -58,14 +59,7 @@ KNOWN_QUANTITIES = (
     "lr_positive",
     "lr_negative",
     "dor",
-    "mu_sensitivity",
-    "mu_specificity",
-    "tau_sensitivity",
-    "tau_specificity",
-    "rho",
-    "tau_within_sensitivity",
-    "tau_within_specificity",
-    "rho_within",
+    *PARAMETER_NAMES,
     "auc",
     "auc_partial",
     "i2_sensitivity",
