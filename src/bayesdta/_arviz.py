@@ -22,7 +22,12 @@ __all__ = [
     "to_netcdf",
     "from_netcdf",
     "loo_pointwise",
+    "SUMMARY_COLUMNS",
+    "summary_table",
 ]
+
+#: Columns of every summary table, in order.
+SUMMARY_COLUMNS = ("mean", "median", "sd", "lower", "upper", "ess_bulk", "r_hat", "ess_tail")
 
 
 def _az():
@@ -110,3 +115,44 @@ def loo_pointwise(log_lik: xr.DataArray, *, dim: str) -> dict[str, Any]:
         "pareto_k": np.asarray(res["pareto_k"]),
         "warning": bool(np.any(np.asarray(res["pareto_k"]) > 0.7)),
     }
+
+
+def summary_table(draws: Any, ci: float) -> Any:
+    """Summary table of draws shaped (chain, draw), one row per name, indexed by ``quantity``.
+
+    Parameters
+    ----------
+    draws : mapping of str to array
+        Draws of each quantity, shape (chain, draw).
+    ci : float
+        Probability of the equal-tailed interval (``lower``, ``upper``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`; ESS and R-hat are NaN for non-finite draws.
+    """
+    import pandas as pd
+
+    a = (1.0 - ci) / 2.0
+    rows = []
+    for name, x in draws.items():
+        x = np.asarray(x, dtype=float)
+        flat = x.ravel()
+        finite = bool(np.all(np.isfinite(flat)))
+        rows.append(
+            {
+                "quantity": name,
+                "mean": float(np.mean(flat)),
+                "median": float(np.median(flat)),
+                "sd": float(np.std(flat, ddof=1)),
+                "lower": float(np.quantile(flat, a)),
+                "upper": float(np.quantile(flat, 1.0 - a)),
+                "ess_bulk": ess_bulk(x) if finite else float("nan"),
+                "r_hat": rhat(x) if finite else float("nan"),
+                "ess_tail": ess_tail(x) if finite else float("nan"),
+            }
+        )
+    df = pd.DataFrame(rows, columns=["quantity", *SUMMARY_COLUMNS]).set_index("quantity")
+    df.attrs["ci"] = ci
+    return df

@@ -18,35 +18,24 @@ from . import links as lk
 from . import stats as st
 from .data import DTAData
 from .exceptions import DTADataError, SamplerWarning, SpecError
-from .model import OUTCOMES, BuiltModel, Design, ModelSpec, build_model, make_design
+from .model import (
+    OUTCOMES,
+    PARAMETER_NAMES,
+    SCALE_PARAMETERS,
+    BuiltModel,
+    Design,
+    ModelSpec,
+    build_model,
+    make_design,
+)
 from .sampling import SamplerSettings, sample
 
 __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
 
 ESS_MIN = 400
 RHAT_MAX = 1.01
-#: The model's scalar hyperparameters, in reporting order (diagnostics are computed on these).
-PARAMETER_NAMES = (
-    "mu_sensitivity",
-    "mu_specificity",
-    "tau_sensitivity",
-    "tau_specificity",
-    "rho",
-    "tau_within_sensitivity",
-    "tau_within_specificity",
-    "rho_within",
-)
-_KEEP = (
-    "beta_sensitivity",
-    "beta_specificity",
-    "tau_sensitivity",
-    "tau_specificity",
-    "rho",
-    "tau_within_sensitivity",
-    "tau_within_specificity",
-    "rho_within",
-    "theta",
-)
+#: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
+_KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "theta")
 
 
 def _binom_logpmf(
@@ -444,25 +433,9 @@ class DTAFit:
         if not 0 < ci < 1:
             raise SpecError(f"ci must lie in (0, 1), got {ci}")
         names = list(quantities) if quantities is not None else self.quantity_names()
-        a = (1 - ci) / 2
-        rows = []
-        for name in names:
-            x = self.draws(name).transpose("chain", "draw").values
-            flat = x.ravel()
-            rows.append(
-                {
-                    "quantity": name,
-                    "mean": float(np.mean(flat)),
-                    "median": float(np.median(flat)),
-                    "sd": float(np.std(flat, ddof=1)),
-                    "lower": float(np.quantile(flat, a)),
-                    "upper": float(np.quantile(flat, 1 - a)),
-                    "ess_bulk": _arviz.ess_bulk(x),
-                    "r_hat": _arviz.rhat(x),
-                    "ess_tail": _arviz.ess_tail(x),
-                }
-            )
-        df = pd.DataFrame(rows).set_index("quantity")
+        df = _arviz.summary_table(
+            {n: self.draws(n).transpose("chain", "draw").values for n in names}, ci
+        )
         df.attrs["warnings"] = self.diagnostics()["warnings"]
         df.attrs["ci"] = ci
         return df

@@ -37,6 +37,17 @@ from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 __all__ = ["ModelSpec", "Design", "build_model", "make_design"]
 
 OUTCOMES = ("sensitivity", "specificity")
+#: SDs and correlations of the random effects (between studies; ``_within``: within studies).
+SCALE_PARAMETERS = (
+    "tau_sensitivity",
+    "tau_specificity",
+    "rho",
+    "tau_within_sensitivity",
+    "tau_within_specificity",
+    "rho_within",
+)
+#: The model's scalar hyperparameters, in reporting order (diagnostics are computed on these).
+PARAMETER_NAMES = ("mu_sensitivity", "mu_specificity", *SCALE_PARAMETERS)
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ def prior_predictive(
     import xarray as xr
 
     from .links import inverse
-    from .model import ModelSpec, build_model
+    from .model import SCALE_PARAMETERS, ModelSpec, build_model
 
     spec = spec or ModelSpec(**spec_kwargs)
     built = build_model(data, spec)
@@ -304,14 +304,7 @@ def prior_predictive(
         },
         coords={"row": data.row_labels, "outcome": ["sensitivity", "specificity"]},
     )
-    for k in (
-        "tau_sensitivity",
-        "tau_specificity",
-        "rho",
-        "tau_within_sensitivity",
-        "tau_within_specificity",
-        "rho_within",
-    ):
+    for k in SCALE_PARAMETERS:
         if k in prior and "tau_level" not in prior[k].dims:
             ds[k] = ("draw", prior[k].values)
     return ds

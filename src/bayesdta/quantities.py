@@ -65,8 +65,6 @@ __all__ = [
 #: Default grid of pre-test probabilities for :func:`fagan`: 0.01, 0.02, ..., 0.99.
 DEFAULT_PRETEST: np.ndarray = np.round(np.arange(1, 100) / 100.0, 2)
 
-_SUMMARY_COLUMNS = ["mean", "median", "sd", "lower", "upper", "ess_bulk", "r_hat", "ess_tail"]
-
 
 # --------------------------------------------------------------------------------------------
 # Draw extraction
@@ -94,28 +92,7 @@ def _interval(x: np.ndarray, ci: float, axis: int = 0) -> tuple[np.ndarray, ...]
 
 def _summarize(draws: Mapping[str, np.ndarray], ci: float) -> pd.DataFrame:
     """Summary table (as :meth:`DTAFit.summary`) of draws shaped (chain, draw)."""
-    a = (1.0 - ci) / 2.0
-    rows = []
-    for name, x in draws.items():
-        x = np.asarray(x, dtype=float)
-        flat = x.ravel()
-        finite = np.all(np.isfinite(flat))
-        rows.append(
-            {
-                "quantity": name,
-                "mean": float(np.mean(flat)),
-                "median": float(np.median(flat)),
-                "sd": float(np.std(flat, ddof=1)),
-                "lower": float(np.quantile(flat, a)),
-                "upper": float(np.quantile(flat, 1.0 - a)),
-                "ess_bulk": _arviz.ess_bulk(x) if finite else float("nan"),
-                "r_hat": _arviz.rhat(x) if finite else float("nan"),
-                "ess_tail": _arviz.ess_tail(x) if finite else float("nan"),
-            }
-        )
-    df = pd.DataFrame(rows, columns=["quantity", *_SUMMARY_COLUMNS]).set_index("quantity")
-    df.attrs["ci"] = ci
-    return df
+    return _arviz.summary_table(draws, ci)
 
 
 def _check_at(fit: DTAFit, at: Mapping[str, Any] | None) -> dict[str, Any]:

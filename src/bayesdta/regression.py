@@ -35,6 +35,7 @@ mean (continuous).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -905,16 +906,7 @@ def compare_clustering(
     data = _as_data(data, fit_kwargs.pop("study", None), fit_kwargs.pop("model", None))
     if not data.has_clusters:
         raise SpecError("no study has several rows: there is no clustering to compare")
-    model_keys = {
-        "formula",
-        "formula_sensitivity",
-        "formula_specificity",
-        "reference",
-        "priors",
-        "tau_by",
-        "parameterization",
-        "link",
-    }
+    model_keys = {f.name for f in dataclasses.fields(ModelSpec)} - {"levels"}
     spec_kw = {k: v for k, v in fit_kwargs.items() if k in model_keys and v is not None}
     _check_study_level(data, spec_kw)
     pooled = collapse_studies(data)

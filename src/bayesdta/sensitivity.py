@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import BayesDTAError, SamplerWarning, SpecError
-from .fit import PARAMETER_NAMES
+from .model import PARAMETER_NAMES
 from .spec import LINKS, AnalysisSpec, derive_seed, grid_product, spec_hash
 
 __all__ = [
