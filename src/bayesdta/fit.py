@@ -34,6 +34,7 @@ __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
 
 ESS_MIN = 400
 RHAT_MAX = 1.01
+BFMI_MIN = 0.3
 #: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
 _KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "theta")
 
@@ -83,6 +84,7 @@ def fit(
     progress: bool = False,
     study: str | None = None,
     model: str | None = None,
+    escalate: bool = True,
 ) -> DTAFit:
     """Fit the hierarchical bivariate binomial model (optionally three-level, with covariates).
 
@@ -106,6 +108,13 @@ def fit(
         Sampler settings, see :class:`~bayesdta.sampling.SamplerSettings`.
     study, model : str, optional
         Id columns when ``data`` is a DataFrame or path.
+    escalate : bool
+        When the first run is not clean (divergences, R-hat > 1.01, bulk or tail ESS < 400 on a
+        reported quantity, E-BFMI < 0.3), re-run at most twice with settings that address the
+        problem: the other parameterization (only with ``parameterization="auto"``), longer
+        warm-up, higher ``target_accept``, more draws -- each only where the option was left
+        at its default. Deterministic given ``seed``. ``fit.sampler["attempts"]`` and
+        :meth:`DTAFit.sampling_note` record what was done. ``False``: one run.
 
     Returns
     -------
@@ -148,7 +157,97 @@ def fit(
         cores=cores,
         progress=progress,
     )
-    return _fit(data, spec, settings, weights=weights)
+    return _fit(data, spec, settings, weights=weights, escalate=escalate)
+
+
+#: Most runs one fit makes (the first plus at most two escalations).
+MAX_ATTEMPTS = 3
+_SETTINGS_KEYS = ("backend", "draws", "tune", "chains", "target_accept", "seed", "cores")
+_SETTINGS_KEYS += ("progress", "low_rank")
+
+
+def _problems(diag: Mapping[str, Any]) -> dict[str, bool]:
+    """Which clean-fit criteria a run fails: geometry (divergences, R-hat, E-BFMI) or ESS."""
+    bf = diag.get("min_bfmi", float("nan"))
+    return {
+        "divergences": diag["divergences"] > 0,
+        "r_hat": not diag["max_r_hat"] <= RHAT_MAX,
+        "bfmi": bool(np.isfinite(bf) and bf < BFMI_MIN),
+        "ess": not min(diag["min_ess_bulk"], diag["min_ess_tail"]) >= ESS_MIN,
+    }
+
+
+def _score(diag: Mapping[str, Any]) -> tuple:
+    """Smaller is better: failed criteria first, then their size."""
+    p = _problems(diag)
+    return (
+        p["divergences"] + p["r_hat"] + p["bfmi"],
+        p["ess"],
+        diag["divergences"],
+        diag["max_r_hat"],
+        -min(diag["min_ess_bulk"], diag["min_ess_tail"]),
+    )
+
+
+def _draws_for_ess(draws: int, min_ess: float, cap: int) -> int:
+    """Draws per chain expected to lift the smallest ESS above ESS_MIN (ESS ~ linear in draws)."""
+    factor = 1.3 * ESS_MIN / max(min_ess, 1.0)
+    new = int(np.ceil(draws * min(max(factor, 1.5), 4.0) / 100.0) * 100)
+    return max(draws, min(new, cap))
+
+
+def _attempt_seed(seed: int, k: int) -> int:
+    """Seed of attempt ``k`` (0 = the user's seed), a fixed function of the seed."""
+    if k == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), k]).generate_state(1)[0] % 2**31)
+
+
+def _next_attempt(
+    history: list[dict[str, Any]],
+    requested: SamplerSettings,
+    spec: ModelSpec,
+    auto_is_noncentered: bool,
+) -> dict[str, Any] | None:
+    """Settings of the next run from the diagnostics so far, or None when nothing is left.
+
+    Only options the user left at their defaults change: the parameterization (``"auto"``
+    only), ``tune``, ``target_accept`` and ``draws``.
+    """
+    last = history[-1]
+    p = _problems(last["diagnostics"])
+    geometry = p["divergences"] or p["r_hat"] or p["bfmi"]
+    nxt = {k: last[k] for k in ("centering", "draws", "tune", "target_accept")}
+    changed = []
+    base = history[0]
+    if geometry:
+        if spec.parameterization == "auto" and len(history) == 1:
+            # the non-centered form has no funnel at small SDs, the usual cause of divergences
+            nxt["centering"] = "noncentered"
+            if not auto_is_noncentered:
+                changed.append("parameterization noncentered")
+        elif spec.parameterization == "auto":
+            # keep the better of the parameterizations tried
+            best = min(history, key=lambda h: _score(h["diagnostics"]))
+            if best["centering"] != nxt["centering"]:
+                nxt["centering"] = best["centering"]
+                changed.append(f"parameterization {best['centering']}")
+        if requested.target_accept is None and last["target_accept"] < 0.99:
+            nxt["target_accept"] = 0.95 if last["target_accept"] < 0.95 else 0.99
+            changed.append(f"target_accept {nxt['target_accept']}")
+        if requested.tune is None and last["tune"] < 4 * base["tune"]:
+            nxt["tune"] = 2 * last["tune"]
+            changed.append(f"tune {nxt['tune']}")
+    if p["ess"] and requested.draws is None:
+        min_ess = min(last["diagnostics"]["min_ess_bulk"], last["diagnostics"]["min_ess_tail"])
+        d = _draws_for_ess(last["draws"], min_ess, cap=4 * base["draws"])
+        if d > last["draws"]:
+            nxt["draws"] = d
+            changed.append(f"draws {d}")
+    if not changed:
+        return None
+    nxt["changed"] = changed
+    return nxt
 
 
 def _fit(
@@ -158,14 +257,114 @@ def _fit(
     *,
     weights: Sequence[float] | np.ndarray | None = None,
     design: Design | None = None,
+    escalate: bool = True,
+    centering: str | None = None,
 ) -> DTAFit:
+    from dataclasses import replace as _replace
+
+    from .model import _label, centering_weights, choose_parameterization
+    from .sampling import resolve_defaults
+
     w = None if weights is None else np.asarray(weights, dtype=float)
-    built = build_model(data, spec, weights=w, design=design)
-    raw, timing, settings = sample(built, settings)
-    idata = _postprocess(raw, built, data, w, link=spec.link)
-    settings_d = settings.to_dict()
-    settings_d["seed"] = int(timing["seed"])
-    result = DTAFit(idata, data, spec, settings_d, design=built.design, timing=timing)
+    design = design or make_design(data, spec)
+    levels = spec.resolved_levels(data)
+    seed = (
+        int(settings.seed)
+        if settings.seed is not None
+        else int(np.random.SeedSequence().entropy % 2**31)
+    )
+    resolved = resolve_defaults(settings, levels)
+    first_mode = centering or spec.parameterization
+    choice = choose_parameterization(
+        data, spec.replace(parameterization=first_mode), levels=levels, weights=w, design=design
+    )
+    w_first, _ = centering_weights(
+        data, spec, levels=levels, weights=w, design=design, mode=first_mode
+    )
+    auto_is_noncentered = bool(np.all(w_first == 0))
+    reason = choice["reason"] if centering is None else "as in the fit being refitted"
+    plan: dict[str, Any] = {
+        "centering": first_mode,
+        "draws": resolved.draws,
+        "tune": resolved.tune,
+        "target_accept": resolved.target_accept,
+        "changed": [],
+    }
+    history: list[dict[str, Any]] = []
+    fits: list[DTAFit] = []
+    built_by_mode: dict[str, BuiltModel] = {}
+    total = {"compile_s": 0.0, "sample_s": 0.0}
+    for k in range(MAX_ATTEMPTS if escalate else 1):
+        mode = plan["centering"]
+        if mode not in built_by_mode:
+            built_by_mode[mode] = build_model(data, spec, weights=w, design=design, centering=mode)
+        built = built_by_mode[mode]
+        run = _replace(
+            resolved,
+            seed=_attempt_seed(seed, k),
+            draws=plan["draws"],
+            tune=plan["tune"],
+            target_accept=plan["target_accept"],
+        )
+        raw, timing, run = sample(built, run)
+        total["compile_s"] += timing["compile_s"]
+        total["sample_s"] += timing["sample_s"]
+        idata = _postprocess(raw, built, data, w, link=spec.link)
+        settings_d = run.to_dict()
+        settings_d["seed"] = seed
+        f = DTAFit(idata, data, spec, settings_d, design=built.design, timing=dict(timing))
+        diag = f.diagnostics()
+        cw, _ = centering_weights(data, spec, levels=levels, weights=w, design=design, mode=mode)
+        history.append(
+            {
+                "attempt": k + 1,
+                "centering": mode,
+                "parameterization": _label(cw),
+                "draws": int(run.draws),
+                "tune": int(run.tune),
+                "target_accept": float(run.target_accept),
+                "seed": int(run.seed),
+                "changed": list(plan["changed"]),
+                "sample_s": round(float(timing["sample_s"]), 3),
+                "diagnostics": {
+                    "divergences": int(diag["divergences"]),
+                    "max_r_hat": float(diag["max_r_hat"]),
+                    "min_ess_bulk": float(diag["min_ess_bulk"]),
+                    "min_ess_tail": float(diag["min_ess_tail"]),
+                    "min_bfmi": float(diag["min_bfmi"]),
+                    "clean": not diag["warnings"],
+                },
+            }
+        )
+        fits.append(f)
+        if not diag["warnings"] or not escalate:
+            break
+        nxt = _next_attempt(history, settings, spec, auto_is_noncentered)
+        if nxt is None:
+            break
+        plan = nxt
+    best = next(
+        (i for i, h in enumerate(history) if h["diagnostics"]["clean"]),
+        min(range(len(history)), key=lambda i: _score(history[i]["diagnostics"])),
+    )
+    result = fits[best]
+    h = history[best]
+    result.sampler.update(
+        {
+            "parameterization": h["parameterization"],
+            "centering": h["centering"],
+            "parameterization_reason": reason
+            + (
+                "" if h["centering"] == first_mode else f"; escalation switched to {h['centering']}"
+            ),
+            "escalate": bool(escalate),
+            "attempts": history,
+            "selected_attempt": best + 1,
+        }
+    )
+    result.timing.update({k: v for k, v in total.items()})
+    result.timing["seed"] = seed
+    result._diag = None
     msgs = result.diagnostics()["warnings"]
     if msgs:
         warnings.warn("; ".join(msgs), SamplerWarning, stacklevel=3)
@@ -441,49 +640,130 @@ class DTAFit:
         return df
 
     def diagnostics(self) -> dict[str, Any]:
-        """Sampler diagnostics of the hyperparameters and pooled quantities.
+        """Sampler diagnostics of every reported quantity.
+
+        Checked on the model's hyperparameters, the coefficients and every quantity of
+        :meth:`summary`: R-hat, bulk and tail ESS; plus divergences and E-BFMI.
 
         Returns
         -------
         dict
             ``divergences``, ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``,
-            ``min_bfmi`` and ``warnings`` (list of messages; empty when all is well).
+            ``min_bfmi``, ``worst`` (the quantity of each extreme) and ``warnings`` (list of
+            messages, each naming the option to change; empty when all is well).
         """
         if self._diag is not None:
             return self._diag
-        names = [n for n in PARAMETER_NAMES if n in self.quantity_names()] + [
-            n for n in self.quantity_names() if n.startswith("beta_")
-        ]
+        q = self.quantity_names()
+        names = [n for n in PARAMETER_NAMES if n in q]
+        names += [n for n in q if n not in names]
         rh, eb, et = [], [], []
         for n in names:
             x = self.draws(n).transpose("chain", "draw").values
+            if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
+                rh.append(np.nan), eb.append(np.nan), et.append(np.nan)
+                continue
             rh.append(_arviz.rhat(x))
             eb.append(_arviz.ess_bulk(x))
             et.append(_arviz.ess_tail(x))
+        rh, eb, et = (np.asarray(v, dtype=float) for v in (rh, eb, et))
         ss = self.idata.sample_stats
         div = int(ss["diverging"].sum()) if "diverging" in ss else 0
         bf = float(np.min(_arviz.bfmi(ss["energy"].values))) if "energy" in ss else float("nan")
+        ok = np.isfinite(rh)
+        if not ok.any():
+            rh = eb = et = np.array([np.nan])
+            names, ok = ["-"], np.array([True])
+        i_rh = int(np.nanargmax(np.where(ok, rh, -np.inf)))
+        i_eb = int(np.nanargmin(np.where(ok, eb, np.inf)))
+        i_et = int(np.nanargmin(np.where(ok, et, np.inf)))
+        s = self.sampler
+        draws = int(s.get("draws") or 0)
+        tune = int(s.get("tune") or 0)
+        ta = float(s.get("target_accept") or 0.8)
+        param = s.get("parameterization", self.spec.parameterization)
+        other = "centered" if param == "noncentered" else "noncentered"
+        ta_next = 0.95 if ta < 0.95 else 0.99
+        more_draws = _draws_for_ess(draws, min(eb[i_eb], et[i_et]), cap=10**7) if draws else 2000
+        tune_next = max(2 * tune, 1000)
+        geometry_fix = (
+            f"set parameterization={other!r} (bd.fit(..., parameterization={other!r}), "
+            f"CLI --parameterization {other}) or target_accept={ta_next} "
+            f"(bd.fit(..., target_accept={ta_next}), CLI --target-accept {ta_next})"
+        )
         msgs = []
         if div:
-            msgs.append(f"{div} divergent transitions: the posterior may be biased")
-        worst = int(np.argmax(rh))
-        if rh[worst] > RHAT_MAX:
-            msgs.append(f"R-hat {rh[worst]:.3f} > {RHAT_MAX} for {names[worst]}: chains disagree")
-        low = int(np.argmin(eb))
-        if eb[low] < ESS_MIN:
-            msgs.append(f"bulk ESS {eb[low]:.0f} < {ESS_MIN} for {names[low]}: draw more")
-        if np.isfinite(bf) and bf < 0.3:
-            msgs.append(f"E-BFMI {bf:.2f} < 0.3: poor exploration of the energy distribution")
+            msgs.append(
+                f"{div} divergent transitions (parameterization {param}, target_accept {ta}): "
+                f"the posterior may be biased; {geometry_fix}"
+            )
+        if rh[i_rh] > RHAT_MAX:
+            msgs.append(
+                f"R-hat {rh[i_rh]:.3f} > {RHAT_MAX} for {names[i_rh]}: chains disagree; "
+                f"set tune={tune_next} and draws={more_draws} (bd.fit(..., tune={tune_next}, "
+                f"draws={more_draws}), CLI --tune {tune_next} --draws {more_draws})"
+                + ("" if div else f", or {geometry_fix}")
+            )
+        for kind, arr, i in (("bulk", eb, i_eb), ("tail", et, i_et)):
+            if arr[i] < ESS_MIN:
+                msgs.append(
+                    f"{kind} ESS {arr[i]:.0f} < {ESS_MIN} for {names[i]}: set draws={more_draws} "
+                    f"(bd.fit(..., draws={more_draws}), CLI --draws {more_draws})"
+                )
+        if np.isfinite(bf) and bf < BFMI_MIN:
+            msgs.append(
+                f"E-BFMI {bf:.2f} < {BFMI_MIN}: poor exploration of the energy distribution; "
+                f"set tune={tune_next} (bd.fit(..., tune={tune_next}), CLI --tune {tune_next}) "
+                f"or parameterization={other!r} (CLI --parameterization {other})"
+            )
         out = {
             "divergences": div,
-            "max_r_hat": float(np.max(rh)),
-            "min_ess_bulk": float(np.min(eb)),
-            "min_ess_tail": float(np.min(et)),
+            "max_r_hat": float(rh[i_rh]),
+            "min_ess_bulk": float(eb[i_eb]),
+            "min_ess_tail": float(et[i_et]),
             "min_bfmi": bf,
+            "worst": {"r_hat": names[i_rh], "ess_bulk": names[i_eb], "ess_tail": names[i_et]},
             "warnings": msgs,
         }
         self._diag = out
         return out
+
+    def sampling_note(self) -> str:
+        """One line: the parameterization used, why, and what the automatic escalation did.
+
+        E.g. ``"auto: noncentered (studies weakly informative relative to the between-study
+        SD ...); 1 attempt, clean"``.
+        """
+        s = self.sampler
+        mode = self.spec.parameterization
+        label = s.get("parameterization", mode)
+        reason = s.get("parameterization_reason")
+        head = f"{mode}: {label}" + (f" ({reason})" if reason else "")
+        attempts = s.get("attempts") or []
+        if not attempts:
+            return head
+        parts = []
+        for a in attempts:
+            d = a["diagnostics"]
+            issues = []
+            if d["divergences"]:
+                issues.append(f"{d['divergences']} divergences")
+            if not d["max_r_hat"] <= RHAT_MAX:
+                issues.append(f"R-hat {d['max_r_hat']:.3f}")
+            ess = min(d["min_ess_bulk"], d["min_ess_tail"])
+            if not ess >= ESS_MIN:
+                issues.append(f"ESS {ess:.0f}")
+            if np.isfinite(d.get("min_bfmi", np.nan)) and d["min_bfmi"] < BFMI_MIN:
+                issues.append(f"E-BFMI {d['min_bfmi']:.2f}")
+            what = ", ".join(a["changed"]) if a["changed"] else "defaults"
+            parts.append(f"{what}: " + ("; ".join(issues) if issues else "clean"))
+        n = len(attempts)
+        tail = f"{n} attempt" + ("s" if n > 1 else "")
+        if n > 1:
+            tail += f" ({' -> '.join(parts)}; kept attempt {s.get('selected_attempt', n)})"
+        else:
+            tail += ", " + parts[0].split(": ", 1)[1]
+        return f"{head}; {tail}"
 
     def format_summary(self, ci: float = 0.95, *, round_to: int = 3) -> str:
         """The summary as text, headed by any sampler warnings (what the CLI prints)."""
@@ -499,6 +779,7 @@ class DTAFit:
             f"{self.levels} levels, {self.n_draws} draws ({self.sampler['backend']}, seed "
             f"{self.sampler['seed']})"
         )
+        lines.append(f"sampling: {self.sampling_note()}")
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(df.round(round_to).to_string())
         return "\n".join(lines)
@@ -657,10 +938,20 @@ class DTAFit:
         spec = self.spec if priors is None else self.spec.replace(priors=priors)
         if weights is None and data is None:
             weights = self.weights
-        s = {k: v for k, v in self.sampler.items()}
+        s = {k: v for k, v in self.sampler.items() if k in _SETTINGS_KEYS}
+        escalate = sampler.pop("escalate", self.sampler.get("escalate", True))
         s.update(sampler)
         s["seed"] = self.sampler["seed"] if seed is None else seed
-        return _fit(data or self.data, spec, SamplerSettings(**s), weights=weights)
+        # same data: start from the parameterization this fit ended with
+        centering = self.sampler.get("centering") if data is None else None
+        return _fit(
+            data or self.data,
+            spec,
+            SamplerSettings(**s),
+            weights=weights,
+            escalate=escalate,
+            centering=centering,
+        )
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

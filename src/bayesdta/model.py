@@ -404,27 +404,30 @@ def _corr_rv(pm, name: str, prior: Prior, data_values: dict):
     return pm.Deterministic(name, 2.0 * b - 1.0)
 
 
-def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp, rho, param):
+def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp, rho, weight):
     """Bivariate normal effects around (mean_se, mean_sp) with SDs (tau_se, tau_sp) and corr rho.
 
-    Non-centered: standard-normal z and a Cholesky transform. Centered: the effects themselves
-    are the parameters (MVN written as a normal and a conditional normal), with the linear
-    predictor as their mean, so that data that pin an effect down leave the mean and SDs free.
+    Each effect pair is written as the effect on sensitivity and the conditional effect on
+    specificity given it (an exact factorization of the bivariate normal), and each of the two is
+    *partially centered* with a per-effect weight ``w`` in [0, 1] (Papaspiliopoulos, Roberts &
+    Skold 2007; Gorinova, Moore & Hoffman 2020): for an effect ``e ~ N(m, s)`` the sampled
+    parameter is ``p ~ N(w m, s^w)`` and ``e = m + s^(1 - w) (p - w m)``, which has the same
+    distribution N(m, s) for every ``w``. ``w = 1`` is the centered parameterization (the effect
+    itself is the parameter), ``w = 0`` the non-centered one (a standard normal scaled by the SD).
+    ``weight`` is a (groups, 2) tensor (registered as data, so that one compiled model serves
+    every choice, see :func:`choose_parameterization`).
     """
-    if param == "noncentered":
-        z = pm.Normal(f"z_{name}", 0.0, 1.0, dims=(size_dim, "outcome"))
-        e_se = mean_se + tau_se * z[:, 0]
-        e_sp = mean_sp + tau_sp * (rho * z[:, 0] + pt.sqrt(1.0 - rho**2) * z[:, 1])
-        return e_se, e_sp
-    e_se = pm.Normal(f"{name}_sensitivity", mean_se, tau_se, dims=size_dim)
+    w_se, w_sp = weight[:, 0], weight[:, 1]
+    p_se = pm.Normal(f"{name}_sensitivity", w_se * mean_se, tau_se**w_se, dims=size_dim)
+    e_se = mean_se + tau_se ** (1.0 - w_se) * (p_se - w_se * mean_se)
     cond_mean = mean_sp + rho * tau_sp / tau_se * (e_se - mean_se)
-    e_sp = pm.Normal(
-        f"{name}_specificity", cond_mean, tau_sp * pt.sqrt(1.0 - rho**2), dims=size_dim
-    )
+    cond_sd = tau_sp * pt.sqrt(1.0 - rho**2)
+    p_sp = pm.Normal(f"{name}_specificity", w_sp * cond_mean, cond_sd**w_sp, dims=size_dim)
+    e_sp = cond_mean + cond_sd ** (1.0 - w_sp) * (p_sp - w_sp * cond_mean)
     return e_se, e_sp
 
 
-def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, param):
+def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, weight):
     """Row parameters of the three-level model, parameterized by study means and deviations.
 
     The model is ``theta_r = x_r beta + u_s + v_r`` with ``u_s ~ MVN(0, Sigma_b)`` and
@@ -433,8 +436,9 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, par
     same distribution is written here as
 
     * the study mean ``m_s = u_s + mean_r(v_r) ~ MVN(0, Sigma_b + Sigma_w / n_s)`` (identified
-      by all rows of the study; ``n_s`` its number of rows), centered around the mean linear
-      predictor of the study's rows or non-centered (``param``), and
+      by all rows of the study; ``n_s`` its number of rows), around the mean linear predictor of
+      the study's rows, partially centered with per-study weights ``weight`` (see
+      :func:`_bivariate_effects`), and
     * the within-study deviations ``v_r - mean_r(v_r) = L_w (z_r - mean_r(z_r))`` with
       ``z_r ~ N(0, I)`` (``L_w`` the Cholesky factor of ``Sigma_w``).
 
@@ -455,7 +459,7 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, par
     s12 = rho * tb_se * tb_sp + rho_w * tw_se * tw_sp / gsize
     sd_se, sd_sp = pt.sqrt(s11), pt.sqrt(s22)
     m_se, m_sp = _bivariate_effects(
-        pm, pt, "study", "group", lpbar_se, lpbar_sp, sd_se, sd_sp, s12 / (sd_se * sd_sp), param
+        pm, pt, "study", "group", lpbar_se, lpbar_sp, sd_se, sd_sp, s12 / (sd_se * sd_sp), weight
     )
     z = pm.Normal("z_row", 0.0, 1.0, dims=("row", "outcome"))
     dz_se = z[:, 0] - group_mean(z[:, 0])[gidx]
@@ -467,28 +471,196 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, par
     return theta_se, theta_sp
 
 
-def choose_parameterization(
-    data: DTAData, spec: ModelSpec, *, levels: int | None = None
-) -> dict[str, str]:
-    """Pick centered or non-centered random effects per level.
+#: Informativeness (share of a study effect's posterior precision from its own data) above
+#: which ``"auto"`` calls a level's parameterization "centered" in messages (and below
+#: 1 - this, "non-centered"); in between it is "partially centered".
+_LABEL_CUT = 0.8
+#: Weight (in effects) of the prior median of the SD in the SD used by ``"auto"``.
+_PRIOR_PSEUDO = 0.0
 
-    With ``spec.parameterization == "auto"`` the effects that the data identify are sampled
-    centered (the effect itself is the parameter, its mean the linear predictor): the study
-    effects of two-level models, and the study means ``m_s`` of three-level models (see
-    :func:`_three_level_effects`). The within-study deviations of three-level models are always
-    non-centered. Chosen by measured ESS per second and divergences on the packaged datasets
-    and simulations (``benchmarks/README.md``). On the osteoporosis meta-regression the centered
-    study means gave min bulk ESS 620-900 in 3 s against 220-300 (R-hat up to 1.03) with
-    non-centered study and row effects. ``"centered"`` / ``"noncentered"`` force the study
-    level.
+
+def _link_moments(x: np.ndarray, n: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
+    """Observed link-scale proportion and its delta-method variance (0.5 added to both cells)."""
+    from scipy.stats import norm
+
+    p = (x + 0.5) / (n + 1.0)
+    if link == "probit":
+        y = norm.ppf(p)
+        v = p * (1 - p) / ((n + 1.0) * norm.pdf(y) ** 2)
+    else:
+        y = np.log(p / (1 - p))
+        v = 1.0 / (x + 0.5) + 1.0 / (n - x + 0.5)
+    return y, v
+
+
+def _moment_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """Method-of-moments (DerSimonian-Laird / Raudenbush) between-effect variance.
+
+    ``y`` the observed effects with within-variances ``v``, ``X`` the design (meta-regression:
+    residual heterogeneity). Returns NaN when there are not more effects than coefficients.
+    """
+    ok = np.isfinite(v) & (v > 0)
+    y, v, X = y[ok], v[ok], X[ok]
+    k, p = X.shape
+    if k <= p:
+        return float("nan")
+    W = 1.0 / v
+    XtW = X.T * W
+    A = np.linalg.pinv(XtW @ X)
+    beta = A @ (XtW @ y)
+    q = float(np.sum(W * (y - X @ beta) ** 2))
+    trace_p = float(np.sum(W) - np.trace(A @ (XtW * W) @ X))
+    return max(0.0, (q - (k - p)) / trace_p) if trace_p > 0 else float("nan")
+
+
+def _prior_scale(prior: Prior) -> float:
+    """Median of a scale prior (HalfNormal/HalfCauchy/...), a typical SD before the data."""
+    kw = prior.kwargs
+    if prior.dist == "HalfNormal":
+        return 0.674 * float(kw["sigma"])
+    for k in ("sigma", "beta", "scale"):
+        if k in kw:
+            return float(kw[k])
+    if "lam" in kw:
+        return 0.693 / float(kw["lam"])
+    return 1.0
+
+
+def centering_weights(
+    data: DTAData,
+    spec: ModelSpec,
+    *,
+    levels: int | None = None,
+    weights: np.ndarray | None = None,
+    design: Design | None = None,
+    mode: str | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per-effect centering weights ``w`` in [0, 1] (shape (groups, 2)) and how they were chosen.
+
+    See :func:`choose_parameterization` for the rule. ``mode`` overrides
+    ``spec.parameterization``. Groups are the rows (two levels) or the studies (three levels).
     """
     levels = levels or spec.resolved_levels(data)
+    mode = mode or spec.parameterization
+    n = data.n_rows
+    rw = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    if levels == 2:
+        gidx = np.arange(n)
+    else:
+        gidx = np.asarray(data.study_index)
+    n_groups = int(gidx.max()) + 1
+    info: dict[str, Any] = {"mode": mode}
+    if mode in ("centered", "noncentered"):
+        w = np.full((n_groups, 2), 1.0 if mode == "centered" else 0.0)
+        info["reason"] = "forced by parameterization=" + repr(mode)
+        return w, info
+    design = design or make_design(data, spec)
+    w = np.zeros((n_groups, 2))
+    tau_hat = []
+    counts = ((data.tp, data.n_diseased), (data.tn, data.n_nondiseased))
+    for j, (outcome, (x, nn)) in enumerate(zip(OUTCOMES, counts, strict=True)):
+        y, v = _link_moments(np.asarray(x, float), np.asarray(nn, float), spec.link)
+        v = np.where(rw > 0, v / np.maximum(rw, 1e-300), np.inf)
+        X = design.X[outcome]
+        if levels == 3:
+            used = np.isfinite(v)
+            cnt = np.bincount(gidx, weights=used.astype(float), minlength=n_groups)
+            safe = np.maximum(cnt, 1.0)
+            yg = np.bincount(gidx, weights=np.where(used, y, 0.0), minlength=n_groups) / safe
+            vg = np.bincount(gidx, weights=np.where(used, v, 0.0), minlength=n_groups) / safe**2
+            vg = np.where(cnt > 0, vg, np.inf)
+            Xg = (
+                np.stack(
+                    [
+                        np.bincount(gidx, weights=X[:, c], minlength=n_groups)
+                        for c in range(X.shape[1])
+                    ],
+                    axis=1,
+                )
+                / np.maximum(np.bincount(gidx, minlength=n_groups), 1)[:, None]
+            )
+            y, v, X = yg, vg, Xg
+        tau2 = _moment_tau2(y, v, X)
+        prior_tau = _prior_scale(spec.priors[f"tau_{outcome}"])
+        k = int(np.sum(np.isfinite(v)))
+        if not np.isfinite(tau2):
+            tau2 = prior_tau**2
+        # few effects: the posterior of the SD stays close to its prior; shrink the moment
+        # estimate towards the prior's median with the weight of _PRIOR_PSEUDO effects
+        tau2 = (k * tau2 + _PRIOR_PSEUDO * prior_tau**2) / (k + _PRIOR_PSEUDO)
+        tau_hat.append(float(np.sqrt(tau2)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w[:, j] = np.where(np.isfinite(v), tau2 / (tau2 + v), 0.0)
+    info["tau_moment"] = tau_hat
+    info["informativeness"] = [float(np.median(w[:, j])) for j in range(2)]
+    return w, info
+
+
+def _label(w: np.ndarray) -> str:
+    if np.all(w >= _LABEL_CUT):
+        return "centered"
+    if np.all(w <= 1 - _LABEL_CUT):
+        return "noncentered"
+    return "partially centered"
+
+
+def choose_parameterization(
+    data: DTAData,
+    spec: ModelSpec,
+    *,
+    levels: int | None = None,
+    weights: np.ndarray | None = None,
+    design: Design | None = None,
+) -> dict[str, str]:
+    r"""Say how the random effects are sampled: per level, and why.
+
+    Every study effect (two levels) or study mean (three levels, see
+    :func:`_three_level_effects`) is *partially centered* with its own weight ``w`` in [0, 1]
+    (:func:`_bivariate_effects`: ``w = 1`` centered, ``w = 0`` non-centered). With
+    ``spec.parameterization == "auto"`` the weight of effect ``i`` and outcome ``k`` is its
+    informativeness
+
+    .. math:: w_{ik} = \hat\tau_k^2 / (\hat\tau_k^2 + v_{ik}),
+
+    the share of the effect's posterior precision that comes from its own data in the
+    normal-normal approximation (the optimal partial centering of Papaspiliopoulos, Roberts &
+    Skold 2007). ``v_ik`` is the delta-method variance of the observed link-scale proportion
+    (0.5 added to both cells; for a study mean of a three-level model, the variance of the mean
+    of its rows), ``tau_k^2`` the method-of-moments (DerSimonian-Laird; with covariates the
+    residual, Raudenbush) estimate of the between-effect variance of outcome ``k``; when there
+    are no more effects than coefficients it is the prior median of ``tau_k``. Large studies
+    relative to the heterogeneity get ``w`` near 1 (centered), small studies or little
+    heterogeneity ``w`` near 0 (non-centered), and a mix of both a per-study mix. Rows with
+    weight 0 and padding get ``w = 0``. The within-study deviations of three-level models are
+    always non-centered. ``"centered"`` / ``"noncentered"`` force ``w = 1`` / ``w = 0``.
+    The weights are data of the compiled model: changing them never recompiles.
+
+    Returns
+    -------
+    dict
+        ``group``: ``"centered"``, ``"noncentered"`` or ``"partially centered"`` (all
+        ``w >= 0.8``, all ``w <= 0.2``, otherwise); ``row``: the same for rows (two levels) or
+        ``"noncentered"`` (three levels); ``reason``: one line.
+    """
+    levels = levels or spec.resolved_levels(data)
+    w, info = centering_weights(data, spec, levels=levels, weights=weights, design=design)
+    label = _label(w)
+    out = {"group": label, "row": label if levels == 2 else "noncentered"}
     if spec.parameterization != "auto":
-        row = "noncentered" if levels == 3 else spec.parameterization
-        return {"group": spec.parameterization, "row": row}
-    if levels == 3:
-        return {"group": "centered", "row": "noncentered"}
-    return {"group": "centered", "row": "centered"}
+        out["reason"] = info["reason"]
+        return out
+    ts, tp = info["tau_moment"]
+    what = "studies" if levels == 2 else "study means"
+    desc = {
+        "centered": f"{what} informative relative to the between-study SD",
+        "noncentered": f"{what} weakly informative relative to the between-study SD",
+        "partially centered": f"{what} of mixed informativeness, weighted per study",
+    }[label]
+    out["reason"] = (
+        f"{desc}: moment SDs {ts:.2f}/{tp:.2f}, median informativeness "
+        f"{info['informativeness'][0]:.2f}/{info['informativeness'][1]:.2f}"
+    )
+    return out
 
 
 def build_model(
@@ -497,6 +669,7 @@ def build_model(
     *,
     weights: np.ndarray | None = None,
     design: Design | None = None,
+    centering: str | None = None,
 ) -> BuiltModel:
     """Build the PyMC model for ``data`` under ``spec``.
 
@@ -511,6 +684,9 @@ def build_model(
         parameter shapes, so leave-one-out and subset refits re-use the compiled model.
     design : Design, optional
         Pre-built design (default: :func:`make_design`).
+    centering : {"auto", "centered", "noncentered"}, optional
+        Overrides ``spec.parameterization`` (used by the automatic escalation of
+        :func:`bayesdta.fit`). The structure key does not depend on it.
 
     Returns
     -------
@@ -583,7 +759,10 @@ def build_model(
         coords["tau_level"] = tau_levels
     dv: dict[str, np.ndarray] = {}
     priors = spec.priors
-    param = choose_parameterization(data, spec, levels=levels)
+    w_c, _ = centering_weights(
+        data, spec, levels=levels, weights=weights, design=design, mode=centering
+    )
+    w_c = np.concatenate([w_c, np.zeros(((n_pad if levels == 2 else g_pad) - len(w_c), 2))])
     with pm.Model(coords=coords) as model:
 
         def data_(name, value, dtype=float):
@@ -596,6 +775,7 @@ def build_model(
         n0 = data_("n0", padrows(data.n_nondiseased))
         w = data_("weight", padrows(weights))
         gidx = data_("group_index", group_index_p, dtype=np.int64)
+        cw = data_("centering", w_c)
         linpred = {}
         for outcome in OUTCOMES:
             X = data_(f"X_{outcome}", padrows(design.X[outcome]))
@@ -631,7 +811,7 @@ def build_model(
                 tau_se_g[gidx] if tau_levels else tau_se,
                 tau_sp_g[gidx] if tau_levels else tau_sp,
                 rho,
-                param["group"],
+                cw,
             )
         else:
             # Three levels, written exactly but without the u/v ridge (see _three_level_effects)
@@ -649,7 +829,7 @@ def build_model(
                 (lp_se, lp_sp),
                 (tau_se_g, tau_sp_g, rho),
                 (tw_se, tw_sp, rho_w),
-                param["group"],
+                cw,
             )
         pm.Deterministic("theta", pt.stack([theta_se, theta_sp], axis=1), dims=("row", "outcome"))
         # exact binomial log-likelihood (the binomial coefficient is constant and omitted here;
@@ -669,7 +849,6 @@ def build_model(
         "n_groups": g_pad,
         "p": [len(design.columns[o]) for o in OUTCOMES],
         "families": {k: p.dist for k, p in priors.items()},
-        "parameterization": param,
         "tau_levels": len(tau_levels),
         "link": spec.link,
     }
