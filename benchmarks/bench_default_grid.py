@@ -102,7 +102,15 @@ def fit_one(bd, data, seed: int, mode: str, **options) -> tuple[dict, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if mode == "before":
-            f = bd.fit(data, seed=seed, parameterization="centered", escalate=False, **options)
+            # the pre-issue-9 defaults: centered, one run, 400 + 400 at 0.8 (two levels) or
+            # 1500 + 1500 at 0.95 (three levels), low-rank mass matrix for two levels only
+            data = data if isinstance(data, bd.DTAData) else bd.DTAData.from_frame(data)
+            three = bd.ModelSpec(**options).resolved_levels(data) == 3
+            old = {"draws": 1500, "tune": 1500, "target_accept": 0.95} if three else {}
+            old = old or {"draws": 400, "tune": 400, "target_accept": 0.8}
+            f = bd.fit(
+                data, seed=seed, parameterization="centered", escalate=False, **old, **options
+            )
         else:
             f = bd.fit(data, seed=seed, **options)
     wall = time.perf_counter() - t
@@ -136,8 +144,10 @@ def main() -> None:
     import bayesdta as bd
 
     n_cells = args.cells if args.cells is not None else (12 if args.quick else 60)
-    out = Path(args.out) if args.out else HERE / "results" / (
-        "default_grid_quick.csv" if args.quick else "default_grid.csv"
+    out = (
+        Path(args.out)
+        if args.out
+        else HERE / "results" / ("default_grid_quick.csv" if args.quick else "default_grid.csv")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     modes = args.modes.split(",")

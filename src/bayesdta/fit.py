@@ -273,7 +273,10 @@ def _fit(
         if settings.seed is not None
         else int(np.random.SeedSequence().entropy % 2**31)
     )
-    resolved = resolve_defaults(settings, levels)
+    n_effects = data.n_rows if levels == 2 else data.n_studies
+    if w is not None:
+        n_effects = int(np.sum(w > 0)) if levels == 2 else n_effects
+    resolved = resolve_defaults(settings, levels, n_effects)
     first_mode = centering or spec.parameterization
     choice = choose_parameterization(
         data, spec.replace(parameterization=first_mode), levels=levels, weights=w, design=design
@@ -358,6 +361,7 @@ def _fit(
                 "" if h["centering"] == first_mode else f"; escalation switched to {h['centering']}"
             ),
             "escalate": bool(escalate),
+            "requested": {**settings.to_dict(), "seed": seed},
             "attempts": history,
             "selected_attempt": best + 1,
         }
@@ -933,24 +937,22 @@ class DTAFit:
         seed : int, optional
             Seed (default: the current fit's seed).
         **sampler
-            Sampler settings to change (``draws``, ``tune``, ...).
+            Sampler settings to change (``draws``, ``tune``, ..., ``escalate``). The others are
+            those this fit was *asked* for (before defaults and escalation), so ``refit()``
+            with nothing changed repeats the same runs and gives the same draws.
         """
         spec = self.spec if priors is None else self.spec.replace(priors=priors)
         if weights is None and data is None:
             weights = self.weights
-        s = {k: v for k, v in self.sampler.items() if k in _SETTINGS_KEYS}
+        # the options this fit was asked for (before defaults and escalation), so that the same
+        # options and seed repeat the same runs; fits saved before escalation: the settings used
+        requested = self.sampler.get("requested") or self.sampler
+        s = {k: v for k, v in requested.items() if k in _SETTINGS_KEYS}
         escalate = sampler.pop("escalate", self.sampler.get("escalate", True))
         s.update(sampler)
         s["seed"] = self.sampler["seed"] if seed is None else seed
-        # same data: start from the parameterization this fit ended with
-        centering = self.sampler.get("centering") if data is None else None
         return _fit(
-            data or self.data,
-            spec,
-            SamplerSettings(**s),
-            weights=weights,
-            escalate=escalate,
-            centering=centering,
+            data or self.data, spec, SamplerSettings(**s), weights=weights, escalate=escalate
         )
 
     # ---------------------------------------------------------------- persistence

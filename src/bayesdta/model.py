@@ -475,8 +475,11 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, wei
 #: which ``"auto"`` calls a level's parameterization "centered" in messages (and below
 #: 1 - this, "non-centered"); in between it is "partially centered".
 _LABEL_CUT = 0.8
-#: Weight (in effects) of the prior median of the SD in the SD used by ``"auto"``.
-_PRIOR_PSEUDO = 0.0
+#: ``"auto"`` uses the moment estimate of the between-effect variance times
+#: ``1 - _TAU2_Z * sqrt(2 / (k - p))`` (``k`` effects, ``p`` coefficients; floored at 0): about
+#: one standard error below the estimate (the variance of a chi-square with ``k - p`` degrees of
+#: freedom, relative to its mean, is ``2 / (k - p)``).
+_TAU2_Z = 1.0
 
 
 def _link_moments(x: np.ndarray, n: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
@@ -511,19 +514,6 @@ def _moment_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     q = float(np.sum(W * (y - X @ beta) ** 2))
     trace_p = float(np.sum(W) - np.trace(A @ (XtW * W) @ X))
     return max(0.0, (q - (k - p)) / trace_p) if trace_p > 0 else float("nan")
-
-
-def _prior_scale(prior: Prior) -> float:
-    """Median of a scale prior (HalfNormal/HalfCauchy/...), a typical SD before the data."""
-    kw = prior.kwargs
-    if prior.dist == "HalfNormal":
-        return 0.674 * float(kw["sigma"])
-    for k in ("sigma", "beta", "scale"):
-        if k in kw:
-            return float(kw[k])
-    if "lam" in kw:
-        return 0.693 / float(kw["lam"])
-    return 1.0
 
 
 def centering_weights(
@@ -581,13 +571,14 @@ def centering_weights(
             )
             y, v, X = yg, vg, Xg
         tau2 = _moment_tau2(y, v, X)
-        prior_tau = _prior_scale(spec.priors[f"tau_{outcome}"])
         k = int(np.sum(np.isfinite(v)))
         if not np.isfinite(tau2):
-            tau2 = prior_tau**2
-        # few effects: the posterior of the SD stays close to its prior; shrink the moment
-        # estimate towards the prior's median with the weight of _PRIOR_PSEUDO effects
-        tau2 = (k * tau2 + _PRIOR_PSEUDO * prior_tau**2) / (k + _PRIOR_PSEUDO)
+            # no more effects than coefficients: nothing says the SD is large
+            tau2 = 0.0
+        else:
+            # a lower confidence bound rather than the estimate: small SDs stay plausible with
+            # few effects, and centered effects at small SDs form a funnel (divergences)
+            tau2 *= max(0.0, 1.0 - _TAU2_Z * np.sqrt(2.0 / max(k - X.shape[1], 1)))
         tau_hat.append(float(np.sqrt(tau2)))
         with np.errstate(invalid="ignore", divide="ignore"):
             w[:, j] = np.where(np.isfinite(v), tau2 / (tau2 + v), 0.0)
@@ -627,8 +618,10 @@ def choose_parameterization(
     Skold 2007). ``v_ik`` is the delta-method variance of the observed link-scale proportion
     (0.5 added to both cells; for a study mean of a three-level model, the variance of the mean
     of its rows), ``tau_k^2`` the method-of-moments (DerSimonian-Laird; with covariates the
-    residual, Raudenbush) estimate of the between-effect variance of outcome ``k``; when there
-    are no more effects than coefficients it is the prior median of ``tau_k``. Large studies
+    residual, Raudenbush) estimate of the between-effect variance of outcome ``k``, lowered by
+    about one standard error, ``tau_k^2 (1 - sqrt(2 / (K - p)))`` floored at 0 (``K`` effects,
+    ``p`` coefficients; 0 when ``K <= p``): with few studies small SDs stay plausible, and
+    centered effects at small SDs form a funnel (divergences). Large studies
     relative to the heterogeneity get ``w`` near 1 (centered), small studies or little
     heterogeneity ``w`` near 0 (non-centered), and a mix of both a per-study mix. Rows with
     weight 0 and padding get ``w = 0``. The within-study deviations of three-level models are

@@ -32,12 +32,15 @@ class SamplerSettings:
     draws, tune, chains : int
         Kept draws and warm-up iterations per chain, number of chains. Default draws/tune
         (None): 400/400 for two-level models (measured min bulk ESS 600-2400 over 4 chains on
-        the packaged data and 40-study simulations), 1500/1500 for three-level models (min bulk
-        ESS 450-1000 on smoking and the osteoporosis meta-regression).
+        the packaged data and 40-study simulations), 1000/1000 for two-level models of fewer
+        than 10 studies, 1500/1500 for three-level models (min bulk ESS 450-1000 on smoking
+        and the osteoporosis meta-regression). :func:`bayesdta.fit` raises them automatically
+        when the first run is not clean (``escalate``).
     target_accept : float or None
         Target acceptance rate of the step-size adaptation. Default (None): 0.8 for two-level
-        models, 0.95 for three-level models (no divergences on smoking and the osteoporosis
-        meta-regression; one in 12000 draws at 0.9).
+        models, 0.95 for two-level models of fewer than 10 studies and for three-level models
+        (no divergences on smoking and the osteoporosis meta-regression; one in 12000 draws at
+        0.9).
     seed : int or None
         Random seed; the same seed gives the same draws.
     cores : int or None
@@ -136,15 +139,36 @@ def _compiled_for(built: BuiltModel):
     )
 
 
-def resolve_defaults(settings: SamplerSettings, levels: int) -> SamplerSettings:
-    """Fill in the structure-dependent defaults (``target_accept``, ``low_rank``)."""
+#: Two-level fits of fewer effects (studies) than this start with the settings of
+#: :data:`FEW_STUDIES_DEFAULTS`: their posteriors of the SDs and the correlation stay wide (small
+#: SDs plausible: funnel geometry), and their sampling costs little.
+FEW_STUDIES = 10
+FEW_STUDIES_DEFAULTS = {"draws": 1000, "tune": 1000, "target_accept": 0.95}
+
+
+def resolve_defaults(
+    settings: SamplerSettings, levels: int, n_effects: int | None = None
+) -> SamplerSettings:
+    """Fill in the structure-dependent defaults (draws, tune, ``target_accept``, ``low_rank``).
+
+    Two levels: 400 + 400 draws, target_accept 0.8, low-rank mass matrix; with fewer than
+    :data:`FEW_STUDIES` studies (``n_effects``) 1000 + 1000 draws and target_accept 0.95.
+    Three levels: 1500 + 1500 draws, target_accept 0.95, diagonal mass matrix.
+    """
     from dataclasses import replace
 
+    few = levels == 2 and n_effects is not None and n_effects < FEW_STUDIES
+    if levels == 3:
+        draws, tune, ta = 1500, 1500, 0.95
+    elif few:
+        draws, tune, ta = (FEW_STUDIES_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
+    else:
+        draws, tune, ta = 400, 400, 0.8
     return replace(
         settings,
-        draws=settings.draws or (1500 if levels == 3 else 400),
-        tune=settings.tune if settings.tune is not None else (1500 if levels == 3 else 400),
-        target_accept=settings.target_accept or (0.95 if levels == 3 else 0.8),
+        draws=settings.draws or draws,
+        tune=settings.tune if settings.tune is not None else tune,
+        target_accept=settings.target_accept or ta,
         low_rank=settings.low_rank if settings.low_rank is not None else levels == 2,
     )
 
