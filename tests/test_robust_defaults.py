@@ -83,7 +83,7 @@ def test_grid_subset_clean_at_defaults(data, seed):
 def test_auto_adapts_to_the_data():
     """Informative studies are centered, uninformative ones non-centered, a mix is mixed."""
     spec = ModelSpec()
-    small = bd.DTAData.from_frame(FEW_SMALL_TAU)
+    small = bd.DTAData.from_frame(simulate(5, 8, 0.05, n=(10, 30)))
     big = bd.DTAData.from_frame(simulate(7, 8, 1.5, n=(3000, 6000)))
     mixed_frame = pd.concat(
         [simulate(8, 6, 0.8, n=(5000, 8000)), simulate(9, 6, 0.8, n=(10, 20))], ignore_index=True

@@ -35,6 +35,8 @@ __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
 ESS_MIN = 400
 RHAT_MAX = 1.01
 BFMI_MIN = 0.3
+#: R-hat above which the escalation treats the chains as stuck (geometry), not just short.
+RHAT_FAR = 1.05
 #: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
 _KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "theta")
 
@@ -215,11 +217,16 @@ def _next_attempt(
     only), ``tune``, ``target_accept`` and ``draws``.
     """
     last = history[-1]
+    base = history[0]
     p = _problems(last["diagnostics"])
-    geometry = p["divergences"] or p["r_hat"] or p["bfmi"]
+    # divergences, low E-BFMI or chains far apart: the geometry (parameterization, step size);
+    # an R-hat a little above 1.01 without those, or a low ESS: too short chains
+    far = not last["diagnostics"]["max_r_hat"] <= RHAT_FAR
+    geometry = p["divergences"] or p["bfmi"] or (p["r_hat"] and far)
+    final = len(history) == MAX_ATTEMPTS - 1
     nxt = {k: last[k] for k in ("centering", "draws", "tune", "target_accept")}
     changed = []
-    base = history[0]
+    longer_tune = requested.tune is None and last["tune"] < 4 * base["tune"]
     if geometry:
         if spec.parameterization == "auto" and len(history) == 1:
             # the non-centered form has no funnel at small SDs, the usual cause of divergences
@@ -235,12 +242,18 @@ def _next_attempt(
         if requested.target_accept is None and last["target_accept"] < 0.99:
             nxt["target_accept"] = 0.95 if last["target_accept"] < 0.95 else 0.99
             changed.append(f"target_accept {nxt['target_accept']}")
-        if requested.tune is None and last["tune"] < 4 * base["tune"]:
-            nxt["tune"] = 2 * last["tune"]
-            changed.append(f"tune {nxt['tune']}")
-    if p["ess"] and requested.draws is None:
+    if (geometry or p["r_hat"]) and longer_tune:
+        nxt["tune"] = 2 * last["tune"]
+        changed.append(f"tune {nxt['tune']}")
+    short = p["ess"] or (p["r_hat"] and not far)
+    if (short or (geometry and final)) and requested.draws is None:
+        # the last run also gets more draws when the geometry was the trouble: a higher
+        # target_accept lowers the ESS per draw
         min_ess = min(last["diagnostics"]["min_ess_bulk"], last["diagnostics"]["min_ess_tail"])
-        d = _draws_for_ess(last["draws"], min_ess, cap=4 * base["draws"])
+        if p["ess"]:
+            d = _draws_for_ess(last["draws"], min_ess, cap=4 * base["draws"])
+        else:
+            d = min(2 * last["draws"], 4 * base["draws"])
         if d > last["draws"]:
             nxt["draws"] = d
             changed.append(f"draws {d}")
@@ -358,7 +371,9 @@ def _fit(
             "centering": h["centering"],
             "parameterization_reason": reason
             + (
-                "" if h["centering"] == first_mode else f"; escalation switched to {h['centering']}"
+                ""
+                if h["centering"] == first_mode or auto_is_noncentered
+                else f"; escalation switched to {h['centering']}"
             ),
             "escalate": bool(escalate),
             "requested": {**settings.to_dict(), "seed": seed},

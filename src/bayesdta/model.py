@@ -477,9 +477,9 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, wei
 _LABEL_CUT = 0.8
 #: ``"auto"`` uses the moment estimate of the between-effect variance times
 #: ``1 - _TAU2_Z * sqrt(2 / (k - p))`` (``k`` effects, ``p`` coefficients; floored at 0): about
-#: one standard error below the estimate (the variance of a chi-square with ``k - p`` degrees of
-#: freedom, relative to its mean, is ``2 / (k - p)``).
-_TAU2_Z = 1.0
+#: two standard errors below the estimate (the variance of a chi-square with ``k - p`` degrees
+#: of freedom, relative to its mean, is ``2 / (k - p)``), so 0 up to ``k - p = 8``.
+_TAU2_Z = 2.0
 
 
 def _link_moments(x: np.ndarray, n: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
@@ -576,7 +576,7 @@ def centering_weights(
             # no more effects than coefficients: nothing says the SD is large
             tau2 = 0.0
         else:
-            # a lower confidence bound rather than the estimate: small SDs stay plausible with
+            # a lower bound rather than the estimate: small SDs stay plausible with
             # few effects, and centered effects at small SDs form a funnel (divergences)
             tau2 *= max(0.0, 1.0 - _TAU2_Z * np.sqrt(2.0 / max(k - X.shape[1], 1)))
         tau_hat.append(float(np.sqrt(tau2)))
@@ -618,10 +618,11 @@ def choose_parameterization(
     Skold 2007). ``v_ik`` is the delta-method variance of the observed link-scale proportion
     (0.5 added to both cells; for a study mean of a three-level model, the variance of the mean
     of its rows), ``tau_k^2`` the method-of-moments (DerSimonian-Laird; with covariates the
-    residual, Raudenbush) estimate of the between-effect variance of outcome ``k``, lowered by
-    about one standard error, ``tau_k^2 (1 - sqrt(2 / (K - p)))`` floored at 0 (``K`` effects,
-    ``p`` coefficients; 0 when ``K <= p``): with few studies small SDs stay plausible, and
-    centered effects at small SDs form a funnel (divergences). Large studies
+    residual, Raudenbush) estimate of the between-effect variance of outcome ``k``, lowered to
+    about two standard errors below it, ``tau_k^2 (1 - 2 sqrt(2 / (K - p)))`` floored at 0
+    (``K`` effects, ``p`` coefficients; 0 when ``K - p <= 8``): with few studies small SDs stay
+    plausible, and centered effects at small SDs form a funnel (divergences), while
+    non-centered effects of informative studies only mix more slowly. Large studies
     relative to the heterogeneity get ``w`` near 1 (centered), small studies or little
     heterogeneity ``w`` near 0 (non-centered), and a mix of both a per-study mix. Rows with
     weight 0 and padding get ``w = 0``. The within-study deviations of three-level models are
