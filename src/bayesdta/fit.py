@@ -707,9 +707,13 @@ class DTAFit:
         tune_next = max(2 * tune, 1000)
         geometry_fix = (
             f"set parameterization={other!r} (bd.fit(..., parameterization={other!r}), "
-            f"CLI --parameterization {other}) or target_accept={ta_next} "
-            f"(bd.fit(..., target_accept={ta_next}), CLI --target-accept {ta_next})"
+            f"CLI --parameterization {other})"
         )
+        if ta < 0.99:
+            geometry_fix += (
+                f" or target_accept={ta_next} "
+                f"(bd.fit(..., target_accept={ta_next}), CLI --target-accept {ta_next})"
+            )
         msgs = []
         if div:
             msgs.append(

@@ -476,10 +476,9 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, wei
 #: 1 - this, "non-centered"); in between it is "partially centered".
 _LABEL_CUT = 0.8
 #: ``"auto"`` uses the moment estimate of the between-effect variance times
-#: ``1 - _TAU2_Z * sqrt(2 / (k - p))`` (``k`` effects, ``p`` coefficients; floored at 0): about
-#: two standard errors below the estimate (the variance of a chi-square with ``k - p`` degrees
-#: of freedom, relative to its mean, is ``2 / (k - p)``), so 0 up to ``k - p = 8``.
-_TAU2_Z = 2.0
+#: ``chi2.ppf(_TAU2_ALPHA, k - p) / (k - p)`` (``k`` effects, ``p`` coefficients): a lower
+#: 99% bound of the variance, treating ``Q`` as chi-square with ``k - p`` degrees of freedom.
+_TAU2_ALPHA = 0.01
 
 
 def _link_moments(x: np.ndarray, n: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray]:
@@ -530,6 +529,8 @@ def centering_weights(
     See :func:`choose_parameterization` for the rule. ``mode`` overrides
     ``spec.parameterization``. Groups are the rows (two levels) or the studies (three levels).
     """
+    from scipy.stats import chi2
+
     levels = levels or spec.resolved_levels(data)
     mode = mode or spec.parameterization
     n = data.n_rows
@@ -578,7 +579,8 @@ def centering_weights(
         else:
             # a lower bound rather than the estimate: small SDs stay plausible with
             # few effects, and centered effects at small SDs form a funnel (divergences)
-            tau2 *= max(0.0, 1.0 - _TAU2_Z * np.sqrt(2.0 / max(k - X.shape[1], 1)))
+            df = max(k - X.shape[1], 1)
+            tau2 *= float(chi2.ppf(_TAU2_ALPHA, df)) / df
         tau_hat.append(float(np.sqrt(tau2)))
         with np.errstate(invalid="ignore", divide="ignore"):
             w[:, j] = np.where(np.isfinite(v), tau2 / (tau2 + v), 0.0)
@@ -619,9 +621,9 @@ def choose_parameterization(
     (0.5 added to both cells; for a study mean of a three-level model, the variance of the mean
     of its rows), ``tau_k^2`` the method-of-moments (DerSimonian-Laird; with covariates the
     residual, Raudenbush) estimate of the between-effect variance of outcome ``k``, lowered to
-    about two standard errors below it, ``tau_k^2 (1 - 2 sqrt(2 / (K - p)))`` floored at 0
-    (``K`` effects, ``p`` coefficients; 0 when ``K - p <= 8``): with few studies small SDs stay
-    plausible, and centered effects at small SDs form a funnel (divergences), while
+    a 99% lower bound, ``tau_k^2 chi2_{0.01}(K - p) / (K - p)`` (``K`` effects, ``p``
+    coefficients; 0 when ``K <= p``): with few studies small SDs stay plausible, and
+    centered effects at small SDs form a funnel (divergences), while
     non-centered effects of informative studies only mix more slowly. Large studies
     relative to the heterogeneity get ``w`` near 1 (centered), small studies or little
     heterogeneity ``w`` near 0 (non-centered), and a mix of both a per-study mix. Rows with
