@@ -234,11 +234,15 @@ def _next_attempt(
             if not auto_is_noncentered:
                 changed.append("parameterization noncentered")
         elif spec.parameterization == "auto":
-            # keep the better of the parameterizations tried
+            # non-centered did not help: the studies pin their effects down (huge studies,
+            # few of them), where the centered form is the one without a funnel
             best = min(history, key=lambda h: _score(h["diagnostics"]))
-            if best["centering"] != nxt["centering"]:
-                nxt["centering"] = best["centering"]
-                changed.append(f"parameterization {best['centering']}")
+            choice = best["centering"]
+            if choice == "auto" and history[0]["parameterization"] != "centered":
+                choice = "centered"
+            if choice != nxt["centering"]:
+                nxt["centering"] = choice
+                changed.append(f"parameterization {choice}")
         if requested.target_accept is None and last["target_accept"] < 0.99:
             nxt["target_accept"] = 0.95 if last["target_accept"] < 0.95 else 0.99
             changed.append(f"target_accept {nxt['target_accept']}")
