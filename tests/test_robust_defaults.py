@@ -57,6 +57,11 @@ def few_studies_fit():
     return _quiet(FEW_SMALL_TAU, seed=1)
 
 
+@pytest.fixture(scope="module")
+def zero_cells_fit():
+    return _quiet(ZERO_CELLS, seed=4)
+
+
 def _assert_clean(f):
     d = f.diagnostics()
     assert d["warnings"] == [], d["warnings"]
@@ -69,15 +74,16 @@ def test_few_studies_small_heterogeneity_clean_at_defaults(few_studies_fit):
     _assert_clean(few_studies_fit)
 
 
-@pytest.mark.parametrize(
-    ("data", "seed"),
-    [(simulate(1001, 3, 0.2), 2), (ZERO_CELLS, 4)],
-    ids=["3 studies", "zero cells and perfect studies"],
-)
-def test_grid_subset_clean_at_defaults(data, seed):
-    """Grid cells that failed with the old defaults (250 and 374 divergences) are clean now."""
-    assert (data[["TP", "FN", "FP", "TN"]] == 0).any(axis=None) or len(data) == 3
-    _assert_clean(_quiet(data, seed=seed))
+def test_few_studies_clean_at_defaults():
+    """3 studies, SD 0.2: 250 divergences and R-hat 1.16 with the old defaults."""
+    _assert_clean(_quiet(simulate(1001, 3, 0.2), seed=2))
+
+
+def test_zero_cells_and_perfect_studies_clean_at_defaults(zero_cells_fit):
+    """Small studies, sensitivity ~0.99: 374 divergences and R-hat 1.64 with the old defaults."""
+    frame = ZERO_CELLS[["TP", "FN", "FP", "TN"]]
+    assert (frame["FN"] == 0).sum() >= 3 and (frame == 0).any(axis=1).sum() >= 5
+    _assert_clean(zero_cells_fit)
 
 
 def test_auto_adapts_to_the_data():
@@ -141,15 +147,16 @@ def test_partial_centering_keeps_the_model():
     close(e[:, 0] * e[:, 1], rho * t_se * t_sp)
 
 
-def test_escalation_is_recorded_and_survives_save(few_studies_fit, tmp_path):
-    att = few_studies_fit.sampler["attempts"]
+def test_escalation_is_recorded_and_survives_save(zero_cells_fit, tmp_path):
+    """The zero-cell fit needs a second run (2 divergences and tail ESS 288 in the first)."""
+    att = zero_cells_fit.sampler["attempts"]
     assert 2 <= len(att) <= 3
     assert not att[0]["diagnostics"]["clean"] and att[-1]["diagnostics"]["clean"]
     assert att[1]["changed"], "the second attempt says what it changed"
-    note = few_studies_fit.sampling_note()
+    note = zero_cells_fit.sampling_note()
     assert note.startswith("auto: ") and f"{len(att)} attempts" in note
-    assert f"sampling: {note}" in few_studies_fit.format_summary()
-    back = bd.load(few_studies_fit.save(tmp_path / "f.nc"))
+    assert f"sampling: {note}" in zero_cells_fit.format_summary()
+    back = bd.load(zero_cells_fit.save(tmp_path / "f.nc"))
     assert back.sampler["attempts"] == att
     assert back.sampling_note() == note
 
@@ -176,7 +183,7 @@ _SEED_SCRIPT = textwrap.dedent(
     warnings.simplefilter("ignore")
     order = sys.argv[1].split(",")
     frames = {{"A": bd.load_example("auditc"), "B": pd.read_json(sys.argv[2])}}
-    seeds = {{"A": 5, "B": 1}}
+    seeds = {{"A": 5, "B": 4}}
     out = {{}}
     for name in order:
         f = bd.fit(frames[name], seed=seeds[name])
@@ -197,20 +204,21 @@ def _draws_hash(f) -> str:
     return h.hexdigest()
 
 
-def test_seed_reproducible_in_any_order_and_process(few_studies_fit, tmp_path):
+def test_seed_reproducible_in_any_order_and_process(zero_cells_fit, tmp_path):
     """B's draws do not depend on what was fitted before, here or in a fresh process.
 
-    In this process B (the escalating 8-study fit) is fitted after other fits (the module
-    fixture, then A = auditc, which shares B's compiled model); a fresh process fits B first
-    and then A. The draws of B (and of A) must be identical.
+    In this process B (the zero-cell fit, which escalates to a second run) is fitted after
+    other fits (the module fixtures, then A = auditc, which shares B's compiled model); a fresh
+    process fits B first and then A. The draws of B (and of A) must be identical.
     """
     a_here = _quiet(bd.load_example("auditc"), seed=5)
-    b_here = _quiet(FEW_SMALL_TAU, seed=1)
-    assert _draws_hash(b_here) == _draws_hash(few_studies_fit)
+    b_here = _quiet(ZERO_CELLS, seed=4)
+    assert len(b_here.sampler["attempts"]) >= 2
+    assert _draws_hash(b_here) == _draws_hash(zero_cells_fit)
     script = tmp_path / "seed.py"
     script.write_text(_SEED_SCRIPT.format(src=SRC))
     frame = tmp_path / "b.json"
-    FEW_SMALL_TAU.to_json(frame)
+    ZERO_CELLS.to_json(frame)
     res = subprocess.run(
         [sys.executable, str(script), "B,A", str(frame)],
         capture_output=True,
