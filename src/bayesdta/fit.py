@@ -376,7 +376,8 @@ def _fit(
             "parameterization_reason": reason
             + (
                 ""
-                if h["centering"] == first_mode or auto_is_noncentered
+                if h["centering"] == first_mode
+                or (auto_is_noncentered and h["centering"] == "noncentered")
                 else f"; escalation switched to {h['centering']}"
             ),
             "escalate": bool(escalate),
@@ -387,7 +388,9 @@ def _fit(
     )
     result.timing.update({k: v for k, v in total.items()})
     result.timing["seed"] = seed
-    result._diag = None
+    stats = result._diag_stats
+    result._diag = None  # the messages name the final settings; the numbers stay
+    result._diag_stats = stats
     msgs = result.diagnostics()["warnings"]
     if msgs:
         warnings.warn("; ".join(msgs), SamplerWarning, stacklevel=3)
@@ -495,7 +498,19 @@ class DTAFit:
         self.design = design or make_design(data, spec)
         self.timing = dict(timing or {})
         self._draw_cache: dict[str, xr.DataArray] = {}
-        self._diag: dict[str, Any] | None = None
+        self._diag_stats: tuple | None = None
+        self._diag = None
+
+    @property
+    def _diag(self) -> dict[str, Any] | None:
+        """Cached diagnostics; setting None also forgets the R-hat/ESS numbers."""
+        return self._diag_cache
+
+    @_diag.setter
+    def _diag(self, value: dict[str, Any] | None) -> None:
+        self._diag_cache = value
+        if value is None:
+            self._diag_stats = None
 
     # ---------------------------------------------------------------- basic properties
     @property
@@ -637,7 +652,8 @@ class DTAFit:
         pandas.DataFrame
             Indexed by quantity; columns ``mean``, ``median``, ``sd``, ``lower``, ``upper``,
             ``ess_bulk``, ``r_hat``, ``ess_tail``. ``df.attrs["warnings"]`` lists sampler trouble
-            (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the fit is printed.
+            (divergences, R-hat > 1.01, bulk or tail ESS < 400, E-BFMI < 0.3; each naming the option
+            to change), also shown when the fit is printed.
 
         Notes
         -----
@@ -677,6 +693,12 @@ class DTAFit:
         """
         if self._diag is not None:
             return self._diag
+        if self._diag_stats is None:
+            self._diag_stats = self._diagnostic_stats()
+        names, rh, eb, et, div, bf = self._diag_stats
+        return self._diagnostic_messages(names, rh, eb, et, div, bf)
+
+    def _diagnostic_stats(self) -> tuple:
         q = self.quantity_names()
         names = [n for n in PARAMETER_NAMES if n in q]
         names += [n for n in q if n not in names]
@@ -697,6 +719,10 @@ class DTAFit:
         if not ok.any():
             rh = eb = et = np.array([np.nan])
             names, ok = ["-"], np.array([True])
+        return names, rh, eb, et, div, bf
+
+    def _diagnostic_messages(self, names, rh, eb, et, div, bf) -> dict[str, Any]:
+        ok = np.isfinite(rh)
         i_rh = int(np.nanargmax(np.where(ok, rh, -np.inf)))
         i_eb = int(np.nanargmin(np.where(ok, eb, np.inf)))
         i_et = int(np.nanargmin(np.where(ok, et, np.inf)))
