@@ -66,8 +66,10 @@ def one_process(args: argparse.Namespace) -> dict:
                 "wall_s": round(wall, 2),
                 "sample_s": round(g.timing["sample_s"], 2),
                 "min_ess_bulk": round(dg["min_ess_bulk"]),
+                "min_ess_tail": round(dg["min_ess_tail"]),
                 "ess_per_s": round(dg["min_ess_bulk"] / g.timing["sample_s"]),
                 "divergences": dg["divergences"],
+                "runs": len(g.sampler.get("attempts", [])) or 1,
             }
         )
     return {"cold": out, "warm": warm}
@@ -106,7 +108,16 @@ def main() -> None:
         print(json.dumps(w))
     ws = [w["wall_s"] for w in res["warm"]]
     es = [w["min_ess_bulk"] for w in res["warm"]]
-    print(json.dumps({"warm_median_wall_s": float(np.median(ws)), "warm_min_ess": min(es)}))
+    et = [w.get("min_ess_tail", 0) for w in res["warm"]]
+    print(
+        json.dumps(
+            {
+                "warm_median_wall_s": float(np.median(ws)),
+                "warm_min_ess": min(es),
+                "warm_min_ess_tail": min(et),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
