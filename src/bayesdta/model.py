@@ -503,7 +503,8 @@ def _moment_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     """
     ok = np.isfinite(v) & (v > 0)
     y, v, X = y[ok], v[ok], X[ok]
-    k, p = X.shape
+    k = X.shape[0]
+    p = int(np.linalg.matrix_rank(X)) if k else 0
     if k <= p:
         return float("nan")
     W = 1.0 / v
@@ -553,6 +554,7 @@ def centering_weights(
         y, v = _link_moments(np.asarray(x, float), np.asarray(nn, float), spec.link)
         v = np.where(rw > 0, v / np.maximum(rw, 1e-300), np.inf)
         X = design.X[outcome]
+        X = X[:, np.any(X != 0, axis=0)]  # zero (padding) columns carry nothing
         if levels == 3:
             used = np.isfinite(v)
             cnt = np.bincount(gidx, weights=used.astype(float), minlength=n_groups)
@@ -579,7 +581,7 @@ def centering_weights(
         else:
             # a lower bound rather than the estimate: small SDs stay plausible with
             # few effects, and centered effects at small SDs form a funnel (divergences)
-            df = max(k - X.shape[1], 1)
+            df = max(k - int(np.linalg.matrix_rank(X)), 1)
             tau2 *= float(chi2.ppf(_TAU2_ALPHA, df)) / df
         tau_hat.append(float(np.sqrt(tau2)))
         with np.errstate(invalid="ignore", divide="ignore"):
