@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,8 +17,8 @@ from scipy.special import gammaln
 from . import _arviz
 from . import links as lk
 from . import stats as st
-from .data import DTAData
-from .exceptions import DTADataError, SamplerWarning, SpecError
+from .data import DTAData, check_learnable, fit_note
+from .exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
 from .model import (
     OUTCOMES,
     PARAMETER_NAMES,
@@ -47,13 +48,15 @@ def _binom_logpmf(
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
 
 
-def _as_data(data: DTAData | pd.DataFrame, study: str | None, model: str | None) -> DTAData:
+def _as_data(
+    data: DTAData | pd.DataFrame, study: str | None, model: str | None, clustered: bool = False
+) -> DTAData:
     if isinstance(data, DTAData):
         return data
     if isinstance(data, pd.DataFrame):
-        return DTAData.from_frame(data, study=study, model=model)
+        return DTAData.from_frame(data, study=study, model=model, clustered=clustered)
     if isinstance(data, (str, Path)):
-        return DTAData.from_csv(data, study=study, model=model)
+        return DTAData.from_csv(data, study=study, model=model, clustered=clustered)
     raise DTADataError(
         f"data must be a DTAData, a DataFrame or a CSV path, got {type(data).__name__}"
     )
@@ -83,6 +86,8 @@ def fit(
     progress: bool = False,
     study: str | None = None,
     model: str | None = None,
+    clustered: bool = False,
+    verbose: bool = True,
 ) -> DTAFit:
     """Fit the hierarchical bivariate binomial model (optionally three-level, with covariates).
 
@@ -106,12 +111,24 @@ def fit(
         Sampler settings, see :class:`~bayesdta.sampling.SamplerSettings`.
     study, model : str, optional
         Id columns when ``data`` is a DataFrame or path.
+    clustered : bool
+        When ``data`` is a DataFrame or path: confirms that a study id repeating with no model
+        column means several tables of one study (see :meth:`DTAData.from_frame`; an explicit
+        ``levels`` confirms it too).
+    verbose : bool
+        Print the one-line announcement of what was read and which model was chosen
+        (:attr:`DTAFit.data_note`) to standard error before sampling (default True).
 
     Returns
     -------
     DTAFit
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        For every parameter the data cannot inform (see :func:`bayesdta.data.check_learnable`).
     """
-    data = _as_data(data, study, model)
+    data = _as_data(data, study, model, clustered or levels is not None)
     if spec is None:
         spec = ModelSpec(
             levels=levels,
@@ -148,7 +165,12 @@ def fit(
         cores=cores,
         progress=progress,
     )
-    return _fit(data, spec, settings, weights=weights)
+    design = make_design(data, spec)
+    for msg in check_learnable(data, levels=spec.levels, design=design, tau_by=spec.tau_by):
+        warnings.warn(msg, IdentifiabilityWarning, stacklevel=2)
+    if verbose:
+        print(fit_note(data, spec.levels), file=sys.stderr, flush=True)
+    return _fit(data, spec, settings, weights=weights, design=design)
 
 
 def _fit(
@@ -280,6 +302,11 @@ class DTAFit:
     def levels(self) -> int:
         """Number of random-effect levels fitted (2 or 3)."""
         return 3 if "tau_within_sensitivity" in self.idata.posterior else 2
+
+    @property
+    def data_note(self) -> str:
+        """One line: what was read (ids, counts, covariates) and how many levels, and why."""
+        return fit_note(self.data, self.spec.levels)
 
     @property
     def weights(self) -> np.ndarray:
