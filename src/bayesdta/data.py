@@ -87,6 +87,37 @@ def _find_column(columns: Sequence[str], name: str, *, loose: bool = False) -> s
     return None
 
 
+def _plain(v: Any) -> str:
+    """A value as a user reads it: numpy scalars as plain numbers (``-1``, not ``np.int64(-1)``)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    return repr(v)
+
+
+def _floats(x: Any, name: str) -> np.ndarray:
+    """``x`` as a 1-d float array, or a one-line error naming the argument and the bad value."""
+    try:
+        return np.atleast_1d(np.asarray(x, dtype=float)).ravel()
+    except (TypeError, ValueError):
+        vals = np.atleast_1d(np.asarray(x, dtype=object)).ravel()
+        for i, v in enumerate(vals):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise DTADataError(f"row {i + 1}: {name} {_plain(v)} is not a number") from None
+        raise DTADataError(f"{name} must be numbers, got {type(x).__name__}") from None
+
+
+def _broadcast(*arrays: np.ndarray) -> list[np.ndarray]:
+    sizes = {len(a) for a in arrays if len(a) != 1}
+    if len(sizes) > 1:
+        raise DTADataError(
+            f"the inputs have different lengths ({', '.join(str(len(a)) for a in arrays)}); "
+            "give one value or the same number of values each"
+        )
+    return [np.array(a) for a in np.broadcast_arrays(*arrays)]
+
+
 def _row_name(index_label: Any, line_offset: int | None) -> str:
     if line_offset is not None:
         return f"row {index_label} (file line {int(index_label) + line_offset})"
@@ -107,29 +138,33 @@ def _as_counts(
             s = v.strip()
             if s == "":
                 raise DTADataError(f"{where}, column {label}: missing count")
+            hint = (
+                " (counts are whole numbers, written without thousands separators)"
+                if "," in s or "." in s
+                else ""
+            )
             try:
                 v = float(s)
             except ValueError:
-                hint = (
-                    " (counts are whole numbers without thousands separators)"
-                    if "," in s or "." in s
-                    else ""
-                )
                 raise DTADataError(
                     f"{where}, column {label}: count {s!r} is not a number{hint}"
                 ) from None
+            if math.isfinite(v) and v != math.floor(v):
+                raise DTADataError(f"{where}, column {label}: count {s!r} is not an integer{hint}")
         if isinstance(v, (bool, np.bool_)):
-            raise DTADataError(f"{where}, column {label}: count {v!r} is not an integer")
+            raise DTADataError(f"{where}, column {label}: count {_plain(v)} is not an integer")
         try:
             fv = float(v)
         except (TypeError, ValueError):
-            raise DTADataError(f"{where}, column {label}: count {v!r} is not a number") from None
+            raise DTADataError(
+                f"{where}, column {label}: count {_plain(v)} is not a number"
+            ) from None
         if math.isnan(fv):
             raise DTADataError(f"{where}, column {label}: missing count")
         if not math.isfinite(fv) or fv != math.floor(fv):
-            raise DTADataError(f"{where}, column {label}: count {v!r} is not an integer")
+            raise DTADataError(f"{where}, column {label}: count {_plain(v)} is not an integer")
         if fv < 0:
-            raise DTADataError(f"{where}, column {label}: count {v!r} is negative")
+            raise DTADataError(f"{where}, column {label}: count {_plain(v)} is negative")
         out[i] = int(fv)
     return out
 
@@ -222,7 +257,14 @@ def read_table(
                 f"sep must be one of ',', ';', tab, '|' (or comma, semicolon, tab), got {sep!r}"
             )
         sep = _SEPARATORS[sep]
-    kwargs = {"skip_blank_lines": False, "skipinitialspace": True, "index_col": False}
+    # cells are read as text and typed below: counts stay as written (errors quote them),
+    # covariates become numbers, booleans or text
+    kwargs = {
+        "skip_blank_lines": False,
+        "skipinitialspace": True,
+        "index_col": False,
+        "dtype": str,
+    }
     kwargs.update(read_csv_kwargs)
     try:
         df = pd.read_csv(io.StringIO("\n".join(lines[lead:])), sep=sep, **kwargs)
@@ -261,11 +303,14 @@ def read_table(
         vals = df[c].dropna()
         if not len(vals) or not all(isinstance(v, str) for v in vals):
             continue
+        if _norm(c) in count_keys:
+            continue  # counts in text are checked cell by cell, naming the cell as written
         if all(_NUMBER.fullmatch(v) for v in vals):
             df[c] = pd.to_numeric(df[c])
+        elif all(v.lower() in ("true", "false") for v in vals) and not df[c].isna().any():
+            df[c] = df[c].str.lower() == "true"
         elif (
             sep != ","
-            and _norm(c) not in count_keys
             and all(_NUMBER_DECIMAL_COMMA.fullmatch(v) for v in vals)
             and any("," in v for v in vals)
         ):
@@ -984,13 +1029,13 @@ def split_confusion(
                 fv = float(v)
             except (TypeError, ValueError):
                 raise DTADataError(
-                    f"confusion matrix cell [{i}, {j}]: {v!r} is not a number"
+                    f"confusion matrix cell [{i}, {j}]: {_plain(v)} is not a number"
                 ) from None
             if math.isnan(fv):
                 raise DTADataError(f"confusion matrix cell [{i}, {j}]: missing count")
             if fv < 0 or fv != math.floor(fv):
                 raise DTADataError(
-                    f"confusion matrix cell [{i}, {j}]: {v!r} is not a non-negative integer"
+                    f"confusion matrix cell [{i}, {j}]: {_plain(v)} is not a non-negative integer"
                 )
             m[i, j] = int(fv)
     if truth == "columns":
@@ -1065,38 +1110,53 @@ def counts_from_metrics(
     DTADataError
         On out-of-range inputs or when no integer counts reproduce the reported metrics.
     """
-    se = np.atleast_1d(np.asarray(sensitivity, dtype=float))
-    sp = np.atleast_1d(np.asarray(specificity, dtype=float))
+    se = _floats(sensitivity, "sensitivity")
+    sp = _floats(specificity, "specificity")
     if n_diseased is not None or n_nondiseased is not None:
         if n_diseased is None or n_nondiseased is None:
             raise DTADataError("give both n_diseased and n_nondiseased, or n_total and prevalence")
         if n_total is not None or prevalence is not None:
             raise DTADataError("give n_diseased/n_nondiseased or n_total/prevalence, not both")
-        n1 = np.atleast_1d(np.asarray(n_diseased, dtype=float))
-        n0 = np.atleast_1d(np.asarray(n_nondiseased, dtype=float))
+        n1 = _floats(n_diseased, "n_diseased")
+        n0 = _floats(n_nondiseased, "n_nondiseased")
         prev = None
     elif n_total is not None and prevalence is not None:
-        nt = np.atleast_1d(np.asarray(n_total, dtype=float))
-        prev = np.atleast_1d(np.asarray(prevalence, dtype=float))
-        if np.any((prev <= 0) | (prev >= 1)):
-            raise DTADataError(f"prevalence must lie strictly between 0 and 1, got {prev}")
-        nt, prev = np.broadcast_arrays(nt, prev)
+        nt = _floats(n_total, "n_total")
+        prev = _floats(prevalence, "prevalence")
+        bad = np.flatnonzero(~((prev > 0) & (prev < 1)))
+        if bad.size:
+            raise DTADataError(
+                f"row {bad[0] + 1}: prevalence {_plain(prev[bad[0]])} must lie strictly between "
+                "0 and 1"
+            )
+        nt, prev = _broadcast(nt, prev)
         n1 = np.round(nt * prev)
         n0 = nt - n1
     else:
         raise DTADataError("give n_diseased and n_nondiseased, or n_total and prevalence")
-    se, sp, n1, n0 = np.broadcast_arrays(se, sp, n1, n0)
+    se, sp, n1, n0 = _broadcast(se, sp, n1, n0)
+    for name, v in (
+        ("sensitivity", se),
+        ("specificity", sp),
+        ("n_diseased", n1),
+        ("n_nondiseased", n0),
+    ):
+        miss = np.flatnonzero(np.isnan(v))
+        if miss.size:
+            raise DTADataError(f"row {miss[0] + 1}: {name} is missing")
     for name, v in (("sensitivity", se), ("specificity", sp)):
         bad = np.flatnonzero(~((v >= 0) & (v <= 1)))
         if bad.size:
+            hint = " (give 0.88, not 88)" if 1 < v[bad[0]] <= 100 else ""
             raise DTADataError(
-                f"row {bad[0] + 1}: {name} {v[bad[0]]!r} is not a proportion in [0, 1] "
-                "(give 0.88, not 88)"
+                f"row {bad[0] + 1}: {name} {_plain(v[bad[0]])} is not a proportion in [0, 1]" + hint
             )
     for name, v in (("n_diseased", n1), ("n_nondiseased", n0)):
         bad = np.flatnonzero(~((v >= 1) & (v == np.floor(v))))
         if bad.size:
-            raise DTADataError(f"row {bad[0] + 1}: {name} {v[bad[0]]!r} is not a positive integer")
+            raise DTADataError(
+                f"row {bad[0] + 1}: {name} {_plain(v[bad[0]])} is not a positive integer"
+            )
 
     tp = np.round(se * n1).astype(np.int64)
     tn = np.round(sp * n0).astype(np.int64)
@@ -1111,7 +1171,7 @@ def counts_from_metrics(
                 problems.append(
                     f"row {i + 1}: reported {name} {reported:.{d}f} but the nearest counts give "
                     f"{implied:.{d + 3}f} (n1={int(n1[i])}, n0={int(n0[i])}, "
-                    f"TP={tp[i]}, TN={tn[i]})"
+                    f"TP={int(tp[i])}, TN={int(tn[i])})"
                 )
     if problems:
         raise DTADataError("counts cannot reproduce the reported metrics: " + "; ".join(problems))

@@ -165,6 +165,7 @@ def fit(
         cores=cores,
         progress=progress,
     )
+    check_learnable(data, levels=spec.levels)  # one study: an error before anything else
     design = make_design(data, spec)
     for msg in check_learnable(data, levels=spec.levels, design=design, tau_by=spec.tau_by):
         warnings.warn(msg, IdentifiabilityWarning, stacklevel=2)
