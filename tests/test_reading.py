@@ -95,6 +95,13 @@ def test_blank_rows_dropped_and_counted(tmp_path):
         DTAData.from_csv(p)
 
 
+def test_row_longer_than_header_is_refused_not_cut(tmp_path):
+    p = tmp_path / "d.csv"
+    write(p, "study,TP,FP,FN,TN,age\nA,10,1,5,50,61\nB,20,2,6,60,61,5\nC,30,3,7,70,58\n")
+    with pytest.raises(DTADataError, match=r"row 2 \(file line 3\): 7 fields but the header has 6"):
+        DTAData.from_csv(p)
+
+
 def test_trailing_separator_column_dropped(tmp_path):
     p = tmp_path / "d.csv"
     write(p, "study;TP;FP;FN;TN;\nA;10;1;5;50;\nB;20;2;6;60;\nC;30;3;7;70;\n")

@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,8 +267,24 @@ def read_table(
         "dtype": str,
     }
     kwargs.update(read_csv_kwargs)
+    # a row with more (non-empty) fields than the header would be cut short: refuse it
+    records = csv.reader(lines[lead:], delimiter=sep)
+    n_header = len(next(records))
+    for i, rec in enumerate(records, start=1):
+        while len(rec) > n_header and rec[-1].strip() == "":
+            rec = rec[:-1]
+        if len(rec) > n_header:
+            shown = {"\t": "tab"}.get(sep, repr(sep))
+            raise DTADataError(
+                f"row {i} (file line {lead + 1 + i}): {len(rec)} fields but the header has "
+                f"{n_header} ({shown}-separated); a wrong separator (give sep= / --sep), a "
+                "decimal comma in a comma-separated file, or an unquoted separator in a cell"
+            )
     try:
-        df = pd.read_csv(io.StringIO("\n".join(lines[lead:])), sep=sep, **kwargs)
+        with warnings.catch_warnings():
+            # rows longer than the header by empty trailing fields only (checked above)
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            df = pd.read_csv(io.StringIO("\n".join(lines[lead:])), sep=sep, **kwargs)
     except pd.errors.EmptyDataError:
         raise DTADataError(f"data file {str(path)!r} is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
