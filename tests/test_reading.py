@@ -329,3 +329,21 @@ def test_numbers_in_messages_are_plain():
         bd.counts_from_metrics(np.nan, 0.9, n_diseased=10, n_nondiseased=100)
     with pytest.raises(DTADataError, match="row 2: specificity 'x' is not a number"):
         bd.counts_from_metrics([0.9, 0.8], [0.9, "x"], n_diseased=10, n_nondiseased=100)
+
+
+def test_spec_data_file_takes_sep_columns_and_clustered(tmp_path):
+    from bayesdta.spec import load_spec
+
+    rows = clustered_rows().rename(columns={"TP": "tp_col"})
+    (tmp_path / "d.csv").write_bytes(
+        b"\xef\xbb\xbf" + rows.to_csv(sep=";", index=False, lineterminator="\r\n").encode()
+    )
+    head = "[analysis]\nname = 'a'\n[data]\nfile = 'd.csv'\nsep = ';'\n"
+    cols = "[data.columns]\nTP = 'tp_col'\n"
+    (tmp_path / "s.toml").write_text(head + "clustered = true\n" + cols)
+    d = load_spec(tmp_path / "s.toml").load_data()
+    assert d.has_clusters and list(d.tp) == [10, 12, 20, 30, 31]
+    assert "';'-separated, UTF-8 with BOM" in d.describe()
+    (tmp_path / "s.toml").write_text(head + cols)
+    with pytest.raises(DTADataError, match="clustered=True"):
+        load_spec(tmp_path / "s.toml").load_data()
