@@ -91,7 +91,7 @@ def _excel_export(path, *, rows_per_study=1):
         for _r in range(rows_per_study):
             n1, n0 = rng.integers(30, 90), rng.integers(80, 200)
             tp, tn = rng.binomial(n1, 0.8), rng.binomial(n0, 0.85)
-            kind = "a" if s % 2 else "b"
+            kind = "c" if s == 7 else "a" if s % 2 else "b"
             arm = "x" if s < 4 else "y"
             lines.append(f"S{s};{tp};{n0 - tn};{n1 - tp};{tn};{kind};{arm};{60 + s},5")
     lines += [";;;;;;;", ";;;;;;;"]
@@ -134,8 +134,14 @@ def test_fit_command_parity_options_end_to_end(tmp_path, capsys):
             "1",
         ]
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert code == 0
+    # level c of kind occurs in one study only: named, one line, on stderr
+    warned = [ln for ln in captured.err.splitlines() if ln.startswith("warning: ")]
+    assert len(warned) == 1
+    assert warned[0].startswith("warning: beta_sensitivity[kind[T.c]] is informed by one study")
+    assert "only in study 'S7'" in warned[0]
     first = printed.splitlines()[0]
     assert first.startswith(f"read 8 rows from {str(csv)!r} (';'-separated, UTF-8 with BOM)")
     assert "study id 'Study ID' (8 studies, found)" in first
@@ -148,7 +154,7 @@ def test_fit_command_parity_options_end_to_end(tmp_path, capsys):
     assert fit.spec.parameterization == "noncentered"
     assert fit.spec.reference == {"kind": "b"} and fit.spec.tau_by == "arm"
     assert fit.spec.formulas() == ("~ kind", "~ age")
-    assert fit.design.columns["sensitivity"] == ["Intercept", "kind[T.a]"]
+    assert fit.design.columns["sensitivity"] == ["Intercept", "kind[T.a]", "kind[T.c]"]
     assert fit.design.columns["specificity"] == ["Intercept", "age"]
     np.testing.assert_allclose(fit.data.frame["age"], np.arange(8) + 60.5)
     summary = pd.read_csv(out / "summary.csv")

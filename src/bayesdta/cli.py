@@ -317,11 +317,13 @@ def _load_extra_commands() -> None:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")
 
 
 def _one_line(text: str) -> str:
     """An error message as one plain line: no ANSI colour codes, no line breaks."""
-    return " ".join(_ANSI.sub("", text).split())
+    text = _NUMPY_SCALAR.sub(r"\1", _ANSI.sub("", text))
+    return " ".join(text.split())
 
 
 class _Parser(argparse.ArgumentParser):

@@ -543,8 +543,9 @@ class DTAData:
                     f"{_row_name(second, _line_offset)}, column {study_col}: study id {s!r} "
                     f"repeats (first at {_row_name(first, _line_offset)}) and there is no model "
                     "column: name the column that tells a study's tables apart with "
-                    "model='<column>' (command line --model), or confirm that they are several "
-                    "tables of one study with clustered=True (--clustered)"
+                    "model='<column>' (command line --model), confirm that they are several "
+                    "tables of one study with clustered=True (--clustered), or choose another "
+                    "study id column with study='<column>' (--study)"
                 )
             seen: dict[str, int] = {}
             model_ids_list = []
@@ -974,6 +975,7 @@ def check_learnable(
             for j, lv in enumerate(lvls):
                 if len(per.get(lv, [])) != 1:
                     continue
+                verb = "are"
                 if j == 0:
                     names = "mu_sensitivity and mu_specificity (the summary point at the reference"
                     names += f" level {lv!r} of {var})"
@@ -985,8 +987,9 @@ def check_learnable(
                         if c == f"{var}[T.{lv}]"
                     ]
                     names = " and ".join(coefs) or f"the coefficients of {var} level {lv!r}"
+                    verb = "is" if len(coefs) == 1 else "are"
                 out.append(
-                    f"{names} are informed by one study only: level {lv!r} of {var} occurs only "
+                    f"{names} {verb} informed by one study only: level {lv!r} of {var} occurs only "
                     f"in study {per[lv][0]!r}, so its effect cannot be told apart from that "
                     "study's random effect"
                 )

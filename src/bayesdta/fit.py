@@ -128,7 +128,8 @@ def fit(
     IdentifiabilityWarning
         For every parameter the data cannot inform (see :func:`bayesdta.data.check_learnable`).
     """
-    data = _as_data(data, study, model, clustered or levels is not None)
+    confirmed = levels is not None or (spec is not None and spec.levels is not None)
+    data = _as_data(data, study, model, clustered or confirmed)
     if spec is None:
         spec = ModelSpec(
             levels=levels,
