@@ -102,6 +102,17 @@ def test_row_longer_than_header_is_refused_not_cut(tmp_path):
         DTAData.from_csv(p)
 
 
+def test_excel_separator_line_and_quoted_cells(tmp_path):
+    p = tmp_path / "d.csv"
+    text = 'sep=;\nstudy;TP;FP;FN;TN;x\n"Smith; 2001";10;1;5;50; "u; v"\nB;20;2;6;60;v\n'
+    write(p, text, newline="\r\n")
+    d = DTAData.from_csv(p)
+    assert d.studies == ["Smith; 2001", "B"] and list(d.frame["x"]) == ["u; v", "v"]
+    write(p, "study,TP,FP,FN,TN\nA,10,1,5,50\nB,20,2,-6,60\n".replace("study", "sep=,\nstudy"))
+    with pytest.raises(DTADataError, match=r"row 2 \(file line 4\), column FN: count -6"):
+        DTAData.from_csv(p)
+
+
 def test_trailing_separator_column_dropped(tmp_path):
     p = tmp_path / "d.csv"
     write(p, "study;TP;FP;FN;TN;\nA;10;1;5;50;\nB;20;2;6;60;\nC;30;3;7;70;\n")

@@ -243,6 +243,13 @@ def read_table(
         lead += 1
     if lead == len(lines):
         raise DTADataError(f"data file {str(path)!r} is empty")
+    hint = re.fullmatch(r"\s*sep=(.)\s*", lines[lead])  # Excel's separator line
+    if hint is not None:
+        lead += 1
+        if lead == len(lines):
+            raise DTADataError(f"data file {str(path)!r} is empty")
+        if sep is None:
+            sep = hint.group(1)
     header = lines[lead]
     if sep is None:
         sniffed = True
@@ -268,7 +275,7 @@ def read_table(
     }
     kwargs.update(read_csv_kwargs)
     # a row with more (non-empty) fields than the header would be cut short: refuse it
-    records = csv.reader(lines[lead:], delimiter=sep)
+    records = csv.reader(lines[lead:], delimiter=sep, skipinitialspace=True)
     n_header = len(next(records))
     for i, rec in enumerate(records, start=1):
         while len(rec) > n_header and rec[-1].strip() == "":
