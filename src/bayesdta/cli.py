@@ -88,12 +88,23 @@ def _configure_fit(p: argparse.ArgumentParser) -> None:
         default=None,
         help="random-effect levels (default: 3 when a study has several rows)",
     )
-    g.add_argument("--formula", default=None, help='meta-regression formula, e.g. "~ type"')
     g.add_argument(
-        "--formula-sensitivity", default=None, help="formula of sensitivity (overrides --formula)"
+        "--formula",
+        default=None,
+        metavar="FORMULA",
+        help="meta-regression formula, e.g. '~ type' (id columns may be used: '~ test')",
     )
     g.add_argument(
-        "--formula-specificity", default=None, help="formula of specificity (overrides --formula)"
+        "--formula-sensitivity",
+        default=None,
+        metavar="FORMULA",
+        help="formula of sensitivity (overrides --formula)",
+    )
+    g.add_argument(
+        "--formula-specificity",
+        default=None,
+        metavar="FORMULA",
+        help="formula of specificity (overrides --formula)",
     )
     g.add_argument(
         "--reference",
