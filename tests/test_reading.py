@@ -358,3 +358,11 @@ def test_spec_data_file_takes_sep_columns_and_clustered(tmp_path):
     (tmp_path / "s.toml").write_text(head + cols)
     with pytest.raises(DTADataError, match="clustered=True"):
         load_spec(tmp_path / "s.toml").load_data()
+    # errors name the file line, also after data.exclude removed rows above it
+    bad = clustered_rows()
+    bad["model"] = ["m1", "m2", "m1", "m1", "m2"]
+    bad.loc[4, "FN"] = -6
+    bad.to_csv(tmp_path / "d.csv", sep=";", index=False)
+    (tmp_path / "s.toml").write_text(head + "[data.exclude]\nstudy = ['A']\n")
+    with pytest.raises(DTADataError, match=r"row 5 \(file line 6\), column FN: count -6"):
+        load_spec(tmp_path / "s.toml").load_data()

@@ -807,8 +807,11 @@ class AnalysisSpec:
                     mask &= ~hit
         if not mask.any():
             raise SpecError(f"{self.source}: data.include / data.exclude leave no row")
-        frame = frame.loc[mask].reset_index(drop=True)
-        frame.index = pd.RangeIndex(1, len(frame) + 1)
+        if read_info is None:
+            frame = frame.loc[mask].reset_index(drop=True)
+            frame.index = pd.RangeIndex(1, len(frame) + 1)
+        else:  # a file: keep the row numbers, so that errors name the file line
+            frame = frame.loc[mask]
         return DTAData.from_frame(
             frame,
             study=study,
@@ -816,7 +819,7 @@ class AnalysisSpec:
             columns=d.get("columns") or None,
             clustered=bool(d.get("clustered", False)),
             source=source,
-            _line_offset=None,
+            _line_offset=None if read_info is None else read_info["line_offset"],
             _read_info=read_info,
         )
 
