@@ -113,6 +113,14 @@ def test_excel_separator_line_and_quoted_cells(tmp_path):
         DTAData.from_csv(p)
 
 
+def test_non_utf8_export_is_read_and_said(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_bytes("study;TP;FP;FN;TN\nMüller;10;1;5;50\nBø;20;2;6;60\n".encode("cp1252"))
+    d = DTAData.from_csv(p)
+    assert d.studies == ["Müller", "Bø"]
+    assert "cp1252 (not UTF-8)" in d.describe()
+
+
 def test_trailing_separator_column_dropped(tmp_path):
     p = tmp_path / "d.csv"
     write(p, "study;TP;FP;FN;TN;\nA;10;1;5;50;\nB;20;2;6;60;\nC;30;3;7;70;\n")
