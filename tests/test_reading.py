@@ -136,6 +136,17 @@ def test_decimal_commas_in_semicolon_files(tmp_path):
     d = DTAData.from_csv(p)
     np.testing.assert_allclose(d.frame["age"].to_numpy(dtype=float), [61.5, 58.0, 70.25])
     assert "decimal commas read in age" in d.describe()
+    # counts with a decimal comma are whole numbers or errors; "1,234" is ambiguous
+    rows[1] = ("B", "20,0", 2, 6, 60, "58")
+    write(p, table(";", header, rows))
+    assert list(DTAData.from_csv(p).tp) == [10, 20, 30]
+    for bad, says in (("20,5", "is not an integer"), ("1,234", "is ambiguous")):
+        rows[1] = ("B", bad, 2, 6, 60, "58")
+        write(p, table(";", header, rows))
+        with pytest.raises(
+            DTADataError, match=rf"row 2 \(file line 3\), column TP: count '{bad}' {says}"
+        ):
+            DTAData.from_csv(p)
     # a count written with a separator is refused, naming cell and value
     rows[1] = ("B", "1.234", 2, 6, 60, "58")
     write(p, table(";", header, rows))

@@ -144,8 +144,15 @@ def _as_counts(
                 if "," in s or "." in s
                 else ""
             )
+            comma = re.fullmatch(r"([+-]?\d+),(\d+)", s)
+            if comma is not None and len(comma.group(2)) == 3:
+                raise DTADataError(
+                    f"{where}, column {label}: count {s!r} is ambiguous (a decimal comma or a "
+                    "thousands separator); write counts as whole numbers without separators"
+                )
+            number = s if comma is None else f"{comma.group(1)}.{comma.group(2)}"  # "12,0"
             try:
-                v = float(s)
+                v = float(number)
             except ValueError:
                 raise DTADataError(
                     f"{where}, column {label}: count {s!r} is not a number{hint}"
