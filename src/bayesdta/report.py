@@ -85,7 +85,7 @@ QUANTITY_LABELS = {
     "tau_within_specificity": "Within-study SD, logit specificity",
     "rho_within": "Within-study correlation",
     "auc": "SROC AUC",
-    "auc_partial": "SROC partial AUC (observed FPR range)",
+    "auc_partial": "SROC partial AUC (FPR range of the tables)",
     "i2_sensitivity": "I2, sensitivity",
     "i2_specificity": "I2, specificity",
     "i2_bivariate": "Bivariate I2 (Zhou & Dendukuri)",
