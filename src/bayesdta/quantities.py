@@ -1281,7 +1281,10 @@ def influence(
     studies : sequence of str, optional
         Refit exactly these studies (overrides ``refit``).
     seed : int, optional
-        Seed of the refits (default: the fit's seed) and of the integration.
+        Seed of the refits (default: the fit's seed) and of the integration (default: 0, the
+        default of :meth:`DTAFit.loo`, so that ``pareto_k`` and ``elpd_loo`` are those of
+        ``fit.loo(by="study")``, of the report's Pareto k table and of
+        :func:`bayesdta.regression.subgroup_table`).
     at : mapping, optional
         Covariate values at which the summary point is compared (meta-regressions).
     n_inner : int
@@ -1311,7 +1314,8 @@ def influence(
         unknown = [s for s in studies if s not in labels]
         if unknown:
             raise SpecError(f"studies= {unknown} are not studies of the data")
-    inner_seed = seed if seed is not None else fit.sampler.get("seed")
+    # the integration seed of DTAFit.loo (0) by default: the same Pareto k everywhere
+    inner_seed = seed if seed is not None else 0
     loo = loo_integrated(fit, n_inner=n_inner, seed=inner_seed)
     cond = fit.loo(by="study", integrated=False)
     k = np.asarray(loo["pareto_k"], dtype=float)
