@@ -460,3 +460,108 @@ def test_integrated_loo_agrees_with_exact_refit(dementia_fit):
     row = inf.loc[study]
     assert row["elpd_loo"] == pytest.approx(row["elpd_exact"], abs=0.5)
     assert li["elpd_loo"] < f.loo(by="study", integrated=False)["elpd_loo"]
+
+
+# ------------------------------------------------------------------------------------------
+# honest labels of meta-regressions, pooled over the covariate mix (issue 9)
+# ------------------------------------------------------------------------------------------
+REF_TEXT = (
+    "at reference levels (backbone=ResNet, dimensionality=2D, reference_standard=DXA, "
+    "validation=internal)"
+)
+
+
+def test_meta_regression_summary_is_labelled_at_reference_levels(osteo_fit, dementia_fit):
+    s = osteo_fit.summary()
+    for q in ("sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc"):
+        assert REF_TEXT in s.loc[q, "description"], q
+    assert s.attrs["reference"] == REF_TEXT
+    assert "observed covariate mix" in s.loc["sensitivity_pooled", "description"]
+    text = osteo_fit.format_summary()
+    assert "sensitivity, specificity, lr_positive, lr_negative, dor" in text
+    assert REF_TEXT in text and "sensitivity_pooled, specificity_pooled: over the observed" in text
+    # without covariates: the summary point, no reference levels, no pooled duplicates
+    d = dementia_fit.summary()
+    assert d.loc["sensitivity", "description"] == "Sensitivity (summary point)"
+    assert d.attrs["reference"] == "" and "sensitivity_pooled" not in d.index
+    assert "reference levels" not in dementia_fit.format_summary()
+
+
+def test_pooled_over_covariate_mix_matches_numpy(osteo_fit):
+    """sensitivity_pooled = invlogit(mean_r x_r beta), the design built here from the data."""
+    frame = osteo_fit.data.frame
+    for outcome in ("sensitivity", "specificity"):
+        beta = osteo_fit.posterior[f"beta_{outcome}"]
+        eta = beta.sel({f"coef_{outcome}": "Intercept"}).values.copy()
+        for cov, level in (
+            ("backbone", "DenseNet"),
+            ("backbone", "Other"),
+            ("reference_standard", "CT"),
+            ("dimensionality", "3D"),
+            ("validation", "external"),
+        ):
+            share = float(np.mean(frame[cov].astype(str) == level))
+            coef = f"{cov}[T.{level}]"
+            eta += share * beta.sel({f"coef_{outcome}": coef}).values
+        want = special.expit(eta).ravel()
+        got = osteo_fit.draws(f"{outcome}_pooled").transpose("chain", "draw").values.ravel()
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+        # not the summary point at the reference levels
+        ref = _flat(osteo_fit, outcome)
+        assert np.max(np.abs(np.median(got) - np.median(ref))) > 0.005
+    # the same number in the subgroups table (pooled row) and the summary
+    from bayesdta import regression as R
+
+    sub = R.subgroups(osteo_fit, by="backbone", pooled=True)
+    row = sub.loc[("pooled", "observed covariate mix")]
+    assert row["sensitivity"] == pytest.approx(np.median(_flat(osteo_fit, "sensitivity_pooled")))
+    assert row["n_rows"] == osteo_fit.data.n_rows
+    assert ("pooled", "observed covariate mix") not in R.subgroups(osteo_fit, by="backbone").index
+
+
+def test_summary_accepts_glob_patterns_and_names_unknown_quantities(dementia_fit):
+    s = dementia_fit.summary(quantities=["lr_*"])
+    assert list(s.index) == ["lr_positive", "lr_negative"]
+    s = dementia_fit.summary(quantities=["rho", "tau_*", "rho"])
+    assert list(s.index) == ["rho", "tau_sensitivity", "tau_specificity"]
+    with pytest.raises(SpecError, match=r"unknown quantity 'sensitivty'; known: sensitivity, "):
+        dementia_fit.summary(quantities=["sensitivty"])
+    with pytest.raises(SpecError) as info:
+        dementia_fit.summary(quantities=["nothing_*"])
+    assert "\n" not in str(info.value) and "auc" in str(info.value)
+
+
+def test_sroc_range_with_zero_false_positives_stays_off_the_axis(dementia_fit):
+    """A table with FP = 0 enters the curve's range with its posterior FPR, not 0."""
+    f = dementia_fit
+    d = f.data
+    assert (d.fp == 0).any()
+    fpr = d.fp / d.n_nondiseased
+    theta_sp = f.posterior["theta"].sel(outcome="specificity").values  # (chain, draw, row)
+    post_fpr = np.median(1.0 - special.expit(theta_sp), axis=(0, 1))
+    support = np.where(d.fp == 0, post_fpr, fpr)
+    want = (support.min(), support.max())
+    curve = Q.sroc(f)
+    assert curve["fpr"].min() == pytest.approx(want[0]) and curve["fpr"].max() == pytest.approx(
+        want[1]
+    )
+    assert curve["fpr"].min() > 0 and curve["median"].min() > 0.05  # not down to (0, 0)
+    assert Q.auc(f).attrs["fpr_range"] == pytest.approx(want)
+    assert f.summary().loc["auc_partial", "median"] == pytest.approx(
+        Q.auc(f).loc["auc_partial", "median"]
+    )
+
+
+def test_influence_reports_the_pareto_k_of_loo(dementia_fit):
+    """One Pareto k per study: influence's k is DTAFit.loo's (the report's Pareto k table)."""
+    inf = Q.influence(dementia_fit, refit="none")
+    loo = dementia_fit.loo(by="study")
+    np.testing.assert_array_equal(inf["pareto_k"].to_numpy(), np.asarray(loo["pareto_k"]))
+    np.testing.assert_array_equal(inf["elpd_loo"].to_numpy(), np.asarray(loo["loo_i"]))
+
+
+def test_summary_takes_exact_names_with_brackets(osteo_fit):
+    name = "beta_sensitivity[backbone[T.DenseNet]]"
+    s = osteo_fit.summary(quantities=[name, "beta_specificity[*"])
+    assert s.index[0] == name and len(s) == 6
+    assert "backbone DenseNet vs ResNet" in s.loc[name, "description"]

@@ -14,10 +14,12 @@ bayesdta's own, e.g. :class:`~bayesdta.SamplerWarning`) is shown as before:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 
-__all__ = ["install", "ARVIZ_REFACTOR", "PYTENSOR_NO_BLAS", "PYTENSOR_NUMPY_BLAS"]
+__all__ = ["install", "quiet", "ARVIZ_REFACTOR", "PYTENSOR_NO_BLAS", "PYTENSOR_NUMPY_BLAS"]
 
 ARVIZ_REFACTOR = r"\s*ArviZ is undergoing a major refactor"
 PYTENSOR_NO_BLAS = r"PyTensor could not link to a BLAS installation"
@@ -48,6 +50,17 @@ def install() -> None:
         isinstance(f, _DropMessage) and f.prefix == PYTENSOR_NUMPY_BLAS for f in logger.filters
     ):
         logger.addFilter(_DropMessage(PYTENSOR_NUMPY_BLAS))
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """The same filters for a block of code (model building and sampling).
+
+    Also effective where a framework has reset the process-wide filters (e.g. pytest).
+    """
+    with warnings.catch_warnings():
+        install()
+        yield
 
 
 install()

@@ -596,38 +596,87 @@ def counts_from_metrics(
     DTADataError
         On out-of-range inputs or when no integer counts reproduce the reported metrics.
     """
-    se = np.atleast_1d(np.asarray(sensitivity, dtype=float))
-    sp = np.atleast_1d(np.asarray(specificity, dtype=float))
+
+    def column(values: Any, name: str) -> np.ndarray:
+        """One input as a 1-d float array; a bad entry is a one-line error naming its row."""
+        arr = np.asarray(values, dtype=object)
+        if arr.ndim > 1:
+            raise DTADataError(f"{name}: give one value per row (a list), not a {arr.ndim}-d table")
+        flat = np.atleast_1d(arr)
+        out = np.empty(flat.size, dtype=float)
+        for i, v in enumerate(flat):
+            if v is None or (isinstance(v, str) and not v.strip()):
+                out[i] = np.nan
+                continue
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise DTADataError(f"row {i + 1}: {name} {v!r} is not a number") from None
+        return out
+
+    def check(v: np.ndarray, name: str, kind: str) -> None:
+        for i, x in enumerate(v):
+            if np.isnan(x):
+                raise DTADataError(f"row {i + 1}: {name} is missing (NaN or empty); give {kind}")
+            if kind == "a proportion in [0, 1]" and not 0.0 <= x <= 1.0:
+                hint = f" (give {x / 100:g}, not {x:g})" if 1.0 < x <= 100.0 else ""
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}{hint}")
+            if kind == "a positive integer" and not (x >= 1 and x == np.floor(x)):
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}")
+            if kind == "a proportion strictly between 0 and 1" and not 0.0 < x < 1.0:
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}")
+
+    def same_length(arrays: dict[str, np.ndarray]) -> int:
+        sizes = {k: v.size for k, v in arrays.items()}
+        n = max(sizes.values())
+        wrong = {k: m for k, m in sizes.items() if m not in (1, n)}
+        if wrong:
+            listing = ", ".join(f"{k} has {m}" for k, m in sizes.items())
+            raise DTADataError(f"inputs differ in length ({listing}); give one value per row")
+        return n
+
+    se = column(sensitivity, "sensitivity")
+    sp = column(specificity, "specificity")
     if n_diseased is not None or n_nondiseased is not None:
         if n_diseased is None or n_nondiseased is None:
             raise DTADataError("give both n_diseased and n_nondiseased, or n_total and prevalence")
         if n_total is not None or prevalence is not None:
             raise DTADataError("give n_diseased/n_nondiseased or n_total/prevalence, not both")
-        n1 = np.atleast_1d(np.asarray(n_diseased, dtype=float))
-        n0 = np.atleast_1d(np.asarray(n_nondiseased, dtype=float))
+        n1 = column(n_diseased, "n_diseased")
+        n0 = column(n_nondiseased, "n_nondiseased")
+        inputs = {"sensitivity": se, "specificity": sp, "n_diseased": n1, "n_nondiseased": n0}
         prev = None
     elif n_total is not None and prevalence is not None:
-        nt = np.atleast_1d(np.asarray(n_total, dtype=float))
-        prev = np.atleast_1d(np.asarray(prevalence, dtype=float))
-        if np.any((prev <= 0) | (prev >= 1)):
-            raise DTADataError(f"prevalence must lie strictly between 0 and 1, got {prev}")
-        nt, prev = np.broadcast_arrays(nt, prev)
-        n1 = np.round(nt * prev)
-        n0 = nt - n1
+        nt = column(n_total, "n_total")
+        prev = column(prevalence, "prevalence")
+        inputs = {"sensitivity": se, "specificity": sp, "n_total": nt, "prevalence": prev}
     else:
         raise DTADataError("give n_diseased and n_nondiseased, or n_total and prevalence")
-    se, sp, n1, n0 = np.broadcast_arrays(se, sp, n1, n0)
-    for name, v in (("sensitivity", se), ("specificity", sp)):
-        bad = np.flatnonzero(~((v >= 0) & (v <= 1)))
-        if bad.size:
-            raise DTADataError(
-                f"row {bad[0] + 1}: {name} {v[bad[0]]!r} is not a proportion in [0, 1] "
-                "(give 0.88, not 88)"
-            )
-    for name, v in (("n_diseased", n1), ("n_nondiseased", n0)):
-        bad = np.flatnonzero(~((v >= 1) & (v == np.floor(v))))
-        if bad.size:
-            raise DTADataError(f"row {bad[0] + 1}: {name} {v[bad[0]]!r} is not a positive integer")
+    n = same_length(inputs)
+    inputs = {k: np.broadcast_to(v, (n,)) for k, v in inputs.items()}
+    kinds = {
+        "sensitivity": "a proportion in [0, 1]",
+        "specificity": "a proportion in [0, 1]",
+        "n_diseased": "a positive integer",
+        "n_nondiseased": "a positive integer",
+        "n_total": "a positive integer",
+        "prevalence": "a proportion strictly between 0 and 1",
+    }
+    for k, v in inputs.items():
+        check(v, k, kinds[k])
+    se, sp = inputs["sensitivity"], inputs["specificity"]
+    if prev is None:
+        n1, n0 = inputs["n_diseased"], inputs["n_nondiseased"]
+    else:
+        nt, prev = inputs["n_total"], inputs["prevalence"]
+        n1 = np.round(nt * prev)
+        n0 = nt - n1
+        for i in range(n):
+            if n1[i] < 1 or n0[i] < 1:
+                raise DTADataError(
+                    f"row {i + 1}: n_total {nt[i]:g} with prevalence {prev[i]:g} leaves "
+                    f"{n1[i]:g} diseased and {n0[i]:g} non-diseased; both must be at least 1"
+                )
 
     tp = np.round(se * n1).astype(np.int64)
     tn = np.round(sp * n0).astype(np.int64)

@@ -159,9 +159,12 @@ def _fit(
     weights: Sequence[float] | np.ndarray | None = None,
     design: Design | None = None,
 ) -> DTAFit:
+    from ._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
+
     w = None if weights is None else np.asarray(weights, dtype=float)
-    built = build_model(data, spec, weights=w, design=design)
-    raw, timing, settings = sample(built, settings)
+    with quiet():
+        built = build_model(data, spec, weights=w, design=design)
+        raw, timing, settings = sample(built, settings)
     idata = _postprocess(raw, built, data, w, link=spec.link)
     settings_d = settings.to_dict()
     settings_d["seed"] = int(timing["seed"])

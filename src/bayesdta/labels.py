@@ -215,7 +215,9 @@ def expand_names(patterns: Sequence[str] | str, available: Sequence[str]) -> lis
     chosen: list[str] = []
     for p in patterns:
         p = str(p)
-        hits = [a for a in available if fnmatch.fnmatchcase(a, p)]
+        # an exact name first: names such as beta_sensitivity[backbone[T.DenseNet]] hold
+        # brackets, which are character classes in glob patterns
+        hits = [p] if p in available else [a for a in available if fnmatch.fnmatchcase(a, p)]
         if not hits:
             raise SpecError(f"unknown quantity {p!r}; known: {', '.join(available)}")
         chosen += [h for h in hits if h not in chosen]

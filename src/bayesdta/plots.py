@@ -983,14 +983,20 @@ def plot_lr_scatter(
     # whole decades, with every quadrant at least one decade wide (the quadrant labels sit
     # inside their quadrant even when all the LRs fall on one side of a threshold)
     tx, ty = math.log10(lr_negative_threshold), math.log10(lr_positive_threshold)
-    xlim = (
-        10 ** min(math.floor(math.log10(max(xs.min(), 1e-6) / 1.5)), math.floor(tx) - 1),
-        10 ** max(math.ceil(math.log10(xs.max() * 1.5)), math.ceil(tx) + 1),
-    )
-    ylim = (
-        10 ** min(math.floor(math.log10(max(ys.min(), 1e-3) / 1.5)), math.floor(ty) - 1),
-        10 ** max(math.ceil(math.log10(ys.max() * 1.5)), math.ceil(ty) + 1),
-    )
+
+    def decades(lo: float, hi: float, t: float, share: float) -> tuple[float, float]:
+        a = min(math.floor(math.log10(lo)), math.floor(t) - 1)
+        b = max(math.ceil(math.log10(hi)), math.ceil(t) + 1)
+        # widen the smaller side until it holds ``share`` of the axis (room for the labels)
+        while min(t - a, b - t) < share * (b - a):
+            if t - a < b - t:
+                a -= 1
+            else:
+                b += 1
+        return 10.0**a, 10.0**b
+
+    xlim = decades(max(xs.min(), 1e-6) / 1.5, xs.max() * 1.5, tx, 0.4)
+    ylim = decades(max(ys.min(), 1e-3) / 1.5, ys.max() * 1.5, ty, 0.25)
     with _style():
         fig, ax = _figure(ax, figsize)
         ax.set_xscale("log")
@@ -1414,6 +1420,21 @@ def _hyperparameters(fit: DTAFit) -> list[tuple[str, np.ndarray, Any]]:
     return out
 
 
+def _hyper_axis_label(name: str, link: str, covariates: bool = False) -> str:
+    """x-axis label of a prior-posterior panel: what the parameter is and its scale."""
+    if name.startswith("mu_"):
+        return f"mean {link} {name[3:]}" + (" (reference levels)" if covariates else "")
+    if name.startswith("beta_"):
+        return f"coefficient, {link} scale"
+    if name.startswith("rho"):
+        return "correlation" + (" within studies" if "within" in name else " between studies")
+    if name.startswith("tau_within"):
+        return f"SD within studies, {link} scale"
+    if name.startswith("tau"):
+        return f"SD between studies, {link} scale"
+    return name
+
+
 def plot_prior_posterior(
     fit: DTAFit,
     *,
@@ -1480,8 +1501,11 @@ def plot_prior_posterior(
                 grid = np.linspace(-0.999, 0.999, 400)
             ax.plot(grid, _prior_pdf(prior, grid), color=PALETTE[1], lw=1.2, label="Prior")
             ax.set_title(f"{name}\nprior {prior}", fontsize=7)
-            ax.set_yticks([])
-            ax.spines["left"].set_visible(False)
+            ax.set_xlabel(
+                _hyper_axis_label(name, fit.spec.link, fit.design.has_covariates), fontsize=7
+            )
+            ax.set_ylabel("Density", fontsize=7)
+            ax.tick_params(axis="y", labelsize=6)
         for ax in flat[n:]:
             ax.set_visible(False)
         flat[0].legend(loc="upper left", fontsize=6)
