@@ -683,7 +683,12 @@ def plot_sroc(
         neutral = colors[0] if len(groups) == 1 else "0.3"
         summary_label = "Summary point"
         if not (isinstance(fit, Sequence) and not isinstance(fit, (str, bytes))):
-            where = _where(fit, {**dict(at or {}), by: "each level"} if by else at)
+            where = _where(fit, {**dict(at or {}), by: "x"} if by else at)
+            if where and by:
+                _, _, rest = where.partition(" (other covariates: ")
+                where = f"per {by} level" + (
+                    f" (other covariates at {rest.rstrip(')')})" if rest else ""
+                )
             if where:
                 summary_label = _wrap(f"Summary point {where}", 48)
         proxies = [
