@@ -157,8 +157,9 @@ def test_sroc_single_fit_elements(dementia_fit):
     curves = [ln for ln in ax.get_lines() if "SROC curve" in ln.get_label()]
     assert len(curves) == 1
     x = curves[0].get_xdata()
-    fpr = f.data.fp / f.data.n_nondiseased
-    assert x.min() == pytest.approx(fpr.min()) and x.max() == pytest.approx(fpr.max())
+    lo, hi = Q.fpr_support(f)  # the tables' FPRs, FP = 0 at the posterior FPR (not 0)
+    assert x.min() == pytest.approx(lo) and x.max() == pytest.approx(hi)
+    assert lo > 0 and lo <= np.min((f.data.fp / f.data.n_nondiseased)[f.data.fp > 0])
     regions = [ln.get_label() for ln in ax.get_lines() if "region" in ln.get_label()]
     assert regions == ["95% credible region", "95% prediction region"]
     texts = _legend_texts(ax)

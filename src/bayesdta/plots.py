@@ -554,8 +554,11 @@ def plot_sroc(
     credible region of the summary point (solid) and the prediction region of a new study
     (dashed) from :func:`bayesdta.quantities.regions`; the SROC curve (default: HSROC,
     Harbord et al. 2007) with its pointwise credible band from
-    :func:`bayesdta.quantities.sroc`, over the observed FPR range unless ``extrapolate``;
-    the legend gives the AUC with its credible interval.
+    :func:`bayesdta.quantities.sroc`, over the FPR range of the tables unless ``extrapolate``
+    (:func:`bayesdta.quantities.fpr_support`: a table with FP = 0 enters with its posterior
+    FPR, so the curve does not run down the y-axis to (0, 0)); the legend gives the AUC with
+    its credible interval and, for a meta-regression, where the summary point sits ("at
+    reference levels (...)").
 
     Parameters
     ----------
@@ -575,7 +578,7 @@ def plot_sroc(
     levels : sequence of float
         Levels of the credible and prediction regions.
     extrapolate : bool
-        Draw the curve over FPR in [0, 1] instead of the observed range.
+        Draw the curve over FPR in [0, 1] instead of the FPR range of the tables.
     show_points, show_band, show_confidence, show_prediction, show_diagonal : bool
         Which elements to draw.
     colors : sequence of str, optional
@@ -950,7 +953,10 @@ def plot_lr_scatter(
     LR- < 0.1, "exclusion and confirmation" (left upper); LR+ > 10 only, "confirmation"
     (right upper); LR- < 0.1 only, "exclusion" (left lower); neither (right lower). The rows'
     observed LRs (0.5 added to every cell of a table with a zero cell) are drawn with the
-    summary LRs and their credible intervals (per-draw ``se / (1 - sp)`` and ``(1 - se) / sp``).
+    summary LRs and their credible intervals (per-draw ``se / (1 - sp)`` and ``(1 - se) / sp``;
+    for a meta-regression at the reference levels, as the legend says). The axes span whole
+    decades with every quadrant at least a decade wide, so each quadrant label sits inside its
+    quadrant even when all the LRs fall on one side of a threshold.
 
     Parameters
     ----------

@@ -321,7 +321,7 @@ _TABLE_CAPTIONS: dict[str, str] = {
     "fagan": (
         "Post-test probabilities after a positive and after a negative result at each pre-test "
         "probability (Fagan), from the LR+ and LR- of the summary point: posterior median and "
-        "{ci} credible interval (_lower, _upper)."
+        "{ci} credible interval."
     ),
     "deeks": (
         "Deeks' funnel-plot asymmetry test (classical): weighted regression of the log DOR of "
@@ -345,7 +345,7 @@ _TABLE_CAPTIONS: dict[str, str] = {
     "subgroups": (
         "Subgroup estimates from the meta-regression: sensitivity, specificity, LR+, LR- and "
         "DOR at each covariate level, the other covariates {where_others}; posterior median "
-        "and {ci} credible interval (_lower, _upper). Last row (pooled): the summary point "
+        "and {ci} credible interval. Last row (pooled): the summary point "
         "over the observed covariate mix."
     ),
     "contrasts": (
@@ -679,7 +679,10 @@ def _loo(run: _Run, f, fs) -> dict[str, Any]:
         table,
         f"pareto_k{_suffix(fs.name, fs.is_main)}",
         fit=fs.name,
-        caption=f"PSIS-LOO by study ({fs.title}): Pareto k and pointwise elpd.",
+        caption=(
+            f"PSIS-LOO by study ({fs.title}), the study's random effects integrated out: "
+            "Pareto k (the k used everywhere in this report) and pointwise elpd."
+        ),
         index=False,
     )
     return {
@@ -1286,6 +1289,30 @@ def _report_summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _compact_intervals(df: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Display form of a table: ``x``, ``x_lower``, ``x_upper`` become one column.
+
+    The column ``x (interval)`` holds "median (lower to upper)"; the CSV keeps all three.
+    """
+    cols = [str(c) for c in df.columns]
+    trios = [c for c in cols if f"{c}_lower" in cols and f"{c}_upper" in cols]
+    if not trios:
+        return df
+    out = df.copy()
+    out.columns = cols
+    for c in trios:
+        cells = []
+        for m, lo, hi in zip(out[c], out[f"{c}_lower"], out[f"{c}_upper"], strict=True):
+            if any(isinstance(v, float) and math.isnan(v) for v in (m, lo, hi)):
+                cells.append("")
+            else:
+                cells.append(f"{_fmt(m, digits)} ({_fmt(lo, digits)} to {_fmt(hi, digits)})")
+        pos = list(out.columns).index(c)
+        out = out.drop(columns=[c, f"{c}_lower", f"{c}_upper"])
+        out.insert(pos, f"{c} (interval)", cells)
+    return out
+
+
 def build_report(out: str | Path) -> dict[str, Path]:
     """(Re)build ``report.md`` and ``report.html`` from a finished run folder.
 
@@ -1378,7 +1405,7 @@ def build_report(out: str | Path) -> dict[str, Path]:
             if df is None:
                 continue
             is_summary = t["name"].startswith("summary")
-            shown = _report_summary(df) if is_summary else df
+            shown = _report_summary(df) if is_summary else _compact_intervals(df, doc.digits)
             if len(shown) > _MAX_INLINE_ROWS and not is_summary:
                 doc.p(f"{t['caption']} ({len(shown)} rows; full table in {', '.join(t['files'])})")
                 continue
@@ -1391,7 +1418,12 @@ def build_report(out: str | Path) -> dict[str, Path]:
             df = _read_table(out, t)
             if df is None:
                 continue
-            doc.table(df, t["caption"], index=t.get("index", True), files=t["files"])
+            doc.table(
+                _compact_intervals(df, doc.digits),
+                t["caption"],
+                index=t.get("index", True),
+                files=t["files"],
+            )
 
     figs = record.get("figures", [])
     if figs:
