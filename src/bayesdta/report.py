@@ -483,14 +483,25 @@ class _Run:
                 index = not isinstance(df.index, pd.RangeIndex)
         o = self.spec.outputs
         digits = self.spec.report["round_to"]
-        files = write_table(
-            df,
-            self.out / "tables" / name,
-            formats=o["table_formats"] + (["csv"] if "csv" not in o["table_formats"] else []),
-            index=index,
-            digits=digits,
-            caption=caption,
-        )
+        formats = o["table_formats"] + (["csv"] if "csv" not in o["table_formats"] else [])
+        stem = self.out / "tables" / name
+        if "description" in df.columns:
+            # the long descriptions stay in the CSV (and the report); the LaTeX table keeps
+            # the numbers, its caption says where a meta-regression's summary point sits
+            files = write_table(df, stem, formats=["csv"], index=index, digits=digits)
+            rest = [x for x in formats if x != "csv"]
+            files += write_table(
+                df.drop(columns="description"),
+                stem,
+                formats=rest,
+                index=index,
+                digits=digits,
+                caption=caption,
+            )
+        else:
+            files = write_table(
+                df, stem, formats=formats, index=index, digits=digits, caption=caption
+            )
         entry: dict[str, Any] = {
             "name": name,
             "fit": fit,
