@@ -37,6 +37,15 @@ def _bivariate_draws(fit):
     )
 
 
+def _fpr_support_by_hand(fit):
+    """Each table's FPR: observed, or the posterior median FPR when FP = 0 or FP = n0."""
+    d = fit.data
+    theta_sp = fit.posterior["theta"].sel(outcome="specificity").values
+    post = np.median(1.0 - special.expit(theta_sp), axis=(0, 1))
+    edge = (d.fp == 0) | (d.fp == d.n_nondiseased)
+    return np.where(edge, post, d.fp / d.n_nondiseased)
+
+
 # ------------------------------------------------------------------------------------------
 # SROC, AUC, HSROC
 # ------------------------------------------------------------------------------------------
@@ -45,7 +54,7 @@ def test_sroc_band_brackets_median_over_observed_range(dementia_fit):
     curve = Q.sroc(f)
     assert list(curve.columns) == ["fpr", "median", "lower", "upper"]
     assert np.all(curve["lower"] <= curve["median"]) and np.all(curve["median"] <= curve["upper"])
-    fpr_obs = f.data.fp / f.data.n_nondiseased
+    fpr_obs = _fpr_support_by_hand(f)  # observed FPRs, FP = 0 tables at their posterior FPR
     assert curve["fpr"].min() == pytest.approx(fpr_obs.min())
     assert curve["fpr"].max() == pytest.approx(fpr_obs.max())
     assert curve.attrs["fpr_range"] == pytest.approx((fpr_obs.min(), fpr_obs.max()))
@@ -94,7 +103,7 @@ def test_auc_equals_summary_and_subgroups(dementia_fit, osteo_fit):
 def test_sroc_by_level_uses_each_subgroups_fpr_range(osteo_fit):
     curves = Q.sroc(osteo_fit, by="backbone")
     frame = osteo_fit.data.frame
-    fpr = frame["FP"] / (frame["FP"] + frame["TN"])
+    fpr = pd.Series(_fpr_support_by_hand(osteo_fit), index=frame.index)
     for lv, g in curves.groupby("group"):
         rows = frame["backbone"] == lv
         assert g["fpr"].min() == pytest.approx(fpr[rows].min())
@@ -460,3 +469,108 @@ def test_integrated_loo_agrees_with_exact_refit(dementia_fit):
     row = inf.loc[study]
     assert row["elpd_loo"] == pytest.approx(row["elpd_exact"], abs=0.5)
     assert li["elpd_loo"] < f.loo(by="study", integrated=False)["elpd_loo"]
+
+
+# ------------------------------------------------------------------------------------------
+# honest labels of meta-regressions, pooled over the covariate mix (issue 9)
+# ------------------------------------------------------------------------------------------
+REF_TEXT = (
+    "at reference levels (backbone=ResNet, dimensionality=2D, reference_standard=DXA, "
+    "validation=internal)"
+)
+
+
+def test_meta_regression_summary_is_labelled_at_reference_levels(osteo_fit, dementia_fit):
+    s = osteo_fit.summary()
+    for q in ("sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc"):
+        assert REF_TEXT in s.loc[q, "description"], q
+    assert s.attrs["reference"] == REF_TEXT
+    assert "observed covariate mix" in s.loc["sensitivity_pooled", "description"]
+    text = osteo_fit.format_summary()
+    assert "sensitivity, specificity, lr_positive, lr_negative, dor" in text
+    assert REF_TEXT in text and "sensitivity_pooled, specificity_pooled: over the observed" in text
+    # without covariates: the summary point, no reference levels, no pooled duplicates
+    d = dementia_fit.summary()
+    assert d.loc["sensitivity", "description"] == "Sensitivity (summary point)"
+    assert d.attrs["reference"] == "" and "sensitivity_pooled" not in d.index
+    assert "reference levels" not in dementia_fit.format_summary()
+
+
+def test_pooled_over_covariate_mix_matches_numpy(osteo_fit):
+    """sensitivity_pooled = invlogit(mean_r x_r beta), the design built here from the data."""
+    frame = osteo_fit.data.frame
+    for outcome in ("sensitivity", "specificity"):
+        beta = osteo_fit.posterior[f"beta_{outcome}"]
+        eta = beta.sel({f"coef_{outcome}": "Intercept"}).values.copy()
+        for cov, level in (
+            ("backbone", "DenseNet"),
+            ("backbone", "Other"),
+            ("reference_standard", "CT"),
+            ("dimensionality", "3D"),
+            ("validation", "external"),
+        ):
+            share = float(np.mean(frame[cov].astype(str) == level))
+            coef = f"{cov}[T.{level}]"
+            eta += share * beta.sel({f"coef_{outcome}": coef}).values
+        want = special.expit(eta).ravel()
+        got = osteo_fit.draws(f"{outcome}_pooled").transpose("chain", "draw").values.ravel()
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+        # not the summary point at the reference levels
+        ref = _flat(osteo_fit, outcome)
+        assert np.max(np.abs(np.median(got) - np.median(ref))) > 0.005
+    # the same number in the subgroups table (pooled row) and the summary
+    from bayesdta import regression as R
+
+    sub = R.subgroups(osteo_fit, by="backbone", pooled=True)
+    row = sub.loc[("pooled", "observed covariate mix")]
+    assert row["sensitivity"] == pytest.approx(np.median(_flat(osteo_fit, "sensitivity_pooled")))
+    assert row["n_rows"] == osteo_fit.data.n_rows
+    assert ("pooled", "observed covariate mix") not in R.subgroups(osteo_fit, by="backbone").index
+
+
+def test_summary_accepts_glob_patterns_and_names_unknown_quantities(dementia_fit):
+    s = dementia_fit.summary(quantities=["lr_*"])
+    assert list(s.index) == ["lr_positive", "lr_negative"]
+    s = dementia_fit.summary(quantities=["rho", "tau_*", "rho"])
+    assert list(s.index) == ["rho", "tau_sensitivity", "tau_specificity"]
+    with pytest.raises(SpecError, match=r"unknown quantity 'sensitivty'; known: sensitivity, "):
+        dementia_fit.summary(quantities=["sensitivty"])
+    with pytest.raises(SpecError) as info:
+        dementia_fit.summary(quantities=["nothing_*"])
+    assert "\n" not in str(info.value) and "auc" in str(info.value)
+
+
+def test_sroc_range_with_zero_false_positives_stays_off_the_axis(dementia_fit):
+    """A table with FP = 0 enters the curve's range with its posterior FPR, not 0."""
+    f = dementia_fit
+    d = f.data
+    assert (d.fp == 0).any()
+    fpr = d.fp / d.n_nondiseased
+    theta_sp = f.posterior["theta"].sel(outcome="specificity").values  # (chain, draw, row)
+    post_fpr = np.median(1.0 - special.expit(theta_sp), axis=(0, 1))
+    support = np.where(d.fp == 0, post_fpr, fpr)
+    want = (support.min(), support.max())
+    curve = Q.sroc(f)
+    assert curve["fpr"].min() == pytest.approx(want[0]) and curve["fpr"].max() == pytest.approx(
+        want[1]
+    )
+    assert curve["fpr"].min() > 0 and curve["median"].min() > 0.05  # not down to (0, 0)
+    assert Q.auc(f).attrs["fpr_range"] == pytest.approx(want)
+    assert f.summary().loc["auc_partial", "median"] == pytest.approx(
+        Q.auc(f).loc["auc_partial", "median"]
+    )
+
+
+def test_influence_reports_the_pareto_k_of_loo(dementia_fit):
+    """One Pareto k per study: influence's k is DTAFit.loo's (the report's Pareto k table)."""
+    inf = Q.influence(dementia_fit, refit="none")
+    loo = dementia_fit.loo(by="study")
+    np.testing.assert_array_equal(inf["pareto_k"].to_numpy(), np.asarray(loo["pareto_k"]))
+    np.testing.assert_array_equal(inf["elpd_loo"].to_numpy(), np.asarray(loo["loo_i"]))
+
+
+def test_summary_takes_exact_names_with_brackets(osteo_fit):
+    name = "beta_sensitivity[backbone[T.DenseNet]]"
+    s = osteo_fit.summary(quantities=[name, "beta_specificity[*"])
+    assert s.index[0] == name and len(s) == 6
+    assert "backbone DenseNet vs ResNet" in s.loc[name, "description"]

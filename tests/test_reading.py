@@ -354,7 +354,7 @@ def test_numbers_in_messages_are_plain():
     assert "count -1 is negative" in str(err.value) and "np." not in str(err.value)
     with pytest.raises(DTADataError) as err:
         bd.counts_from_metrics(np.float64(88.0), 0.9, n_diseased=10, n_nondiseased=100)
-    assert "np." not in str(err.value) and "sensitivity 88.0 is not a proportion" in str(err.value)
+    assert "np." not in str(err.value) and "sensitivity 88 is not a proportion" in str(err.value)
     with pytest.raises(DTADataError, match="row 1: sensitivity is missing"):
         bd.counts_from_metrics(np.nan, 0.9, n_diseased=10, n_nondiseased=100)
     with pytest.raises(DTADataError, match="row 2: specificity 'x' is not a number"):

@@ -7,6 +7,7 @@ SROC / AUC / regions / heterogeneity, figures and reports. Sampled with NUTS (nu
 
 from __future__ import annotations
 
+from . import _quiet  # noqa: F401  (silences third-party noise, see bayesdta._quiet)
 from .data import DTAData, counts_from_metrics, split_confusion
 from .datasets import list_examples, load_example, load_truth
 from .exceptions import (

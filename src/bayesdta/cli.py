@@ -28,20 +28,28 @@ def _add_sampler_args(p: argparse.ArgumentParser) -> None:
         "--draws",
         type=int,
         default=None,
-        help="kept draws per chain (default 400 for two levels, 1000 for three)",
+        help=(
+            "kept draws per chain (default: by model structure, bayesdta.sampling.SamplerSettings)"
+        ),
     )
     p.add_argument(
         "--tune",
         type=int,
         default=None,
-        help="warm-up draws per chain (default 400 for two levels, 1000 for three)",
+        help=(
+            "warm-up draws per chain (default: by model structure, "
+            "bayesdta.sampling.SamplerSettings)"
+        ),
     )
     p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     p.add_argument(
         "--target-accept",
         type=float,
         default=None,
-        help="NUTS target acceptance (default 0.8 for two levels, 0.9 for three)",
+        help=(
+            "NUTS target acceptance (default: by model structure, "
+            "bayesdta.sampling.SamplerSettings)"
+        ),
     )
     p.add_argument("--backend", choices=["nutpie", "pymc"], default="nutpie")
 

@@ -95,30 +95,6 @@ def _plain(v: Any) -> str:
     return repr(v)
 
 
-def _floats(x: Any, name: str) -> np.ndarray:
-    """``x`` as a 1-d float array, or a one-line error naming the argument and the bad value."""
-    try:
-        return np.atleast_1d(np.asarray(x, dtype=float)).ravel()
-    except (TypeError, ValueError):
-        vals = np.atleast_1d(np.asarray(x, dtype=object)).ravel()
-        for i, v in enumerate(vals):
-            try:
-                float(v)
-            except (TypeError, ValueError):
-                raise DTADataError(f"row {i + 1}: {name} {_plain(v)} is not a number") from None
-        raise DTADataError(f"{name} must be numbers, got {type(x).__name__}") from None
-
-
-def _broadcast(*arrays: np.ndarray) -> list[np.ndarray]:
-    sizes = {len(a) for a in arrays if len(a) != 1}
-    if len(sizes) > 1:
-        raise DTADataError(
-            f"the inputs have different lengths ({', '.join(str(len(a)) for a in arrays)}); "
-            "give one value or the same number of values each"
-        )
-    return [np.array(a) for a in np.broadcast_arrays(*arrays)]
-
-
 def _row_name(index_label: Any, line_offset: int | None) -> str:
     if line_offset is not None:
         return f"row {index_label} (file line {int(index_label) + line_offset})"
@@ -1144,53 +1120,87 @@ def counts_from_metrics(
     DTADataError
         On out-of-range inputs or when no integer counts reproduce the reported metrics.
     """
-    se = _floats(sensitivity, "sensitivity")
-    sp = _floats(specificity, "specificity")
+
+    def column(values: Any, name: str) -> np.ndarray:
+        """One input as a 1-d float array; a bad entry is a one-line error naming its row."""
+        arr = np.asarray(values, dtype=object)
+        if arr.ndim > 1:
+            raise DTADataError(f"{name}: give one value per row (a list), not a {arr.ndim}-d table")
+        flat = np.atleast_1d(arr)
+        out = np.empty(flat.size, dtype=float)
+        for i, v in enumerate(flat):
+            if v is None or (isinstance(v, str) and not v.strip()):
+                out[i] = np.nan
+                continue
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise DTADataError(f"row {i + 1}: {name} {v!r} is not a number") from None
+        return out
+
+    def check(v: np.ndarray, name: str, kind: str) -> None:
+        for i, x in enumerate(v):
+            if np.isnan(x):
+                raise DTADataError(f"row {i + 1}: {name} is missing (NaN or empty); give {kind}")
+            if kind == "a proportion in [0, 1]" and not 0.0 <= x <= 1.0:
+                hint = f" (give {x / 100:g}, not {x:g})" if 1.0 < x <= 100.0 else ""
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}{hint}")
+            if kind == "a positive integer" and not (x >= 1 and x == np.floor(x)):
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}")
+            if kind == "a proportion strictly between 0 and 1" and not 0.0 < x < 1.0:
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}")
+
+    def same_length(arrays: dict[str, np.ndarray]) -> int:
+        sizes = {k: v.size for k, v in arrays.items()}
+        n = max(sizes.values())
+        wrong = {k: m for k, m in sizes.items() if m not in (1, n)}
+        if wrong:
+            listing = ", ".join(f"{k} has {m}" for k, m in sizes.items())
+            raise DTADataError(f"inputs differ in length ({listing}); give one value per row")
+        return n
+
+    se = column(sensitivity, "sensitivity")
+    sp = column(specificity, "specificity")
     if n_diseased is not None or n_nondiseased is not None:
         if n_diseased is None or n_nondiseased is None:
             raise DTADataError("give both n_diseased and n_nondiseased, or n_total and prevalence")
         if n_total is not None or prevalence is not None:
             raise DTADataError("give n_diseased/n_nondiseased or n_total/prevalence, not both")
-        n1 = _floats(n_diseased, "n_diseased")
-        n0 = _floats(n_nondiseased, "n_nondiseased")
+        n1 = column(n_diseased, "n_diseased")
+        n0 = column(n_nondiseased, "n_nondiseased")
+        inputs = {"sensitivity": se, "specificity": sp, "n_diseased": n1, "n_nondiseased": n0}
         prev = None
     elif n_total is not None and prevalence is not None:
-        nt = _floats(n_total, "n_total")
-        prev = _floats(prevalence, "prevalence")
-        bad = np.flatnonzero(~((prev > 0) & (prev < 1)))
-        if bad.size:
-            raise DTADataError(
-                f"row {bad[0] + 1}: prevalence {_plain(prev[bad[0]])} must lie strictly between "
-                "0 and 1"
-            )
-        nt, prev = _broadcast(nt, prev)
-        n1 = np.round(nt * prev)
-        n0 = nt - n1
+        nt = column(n_total, "n_total")
+        prev = column(prevalence, "prevalence")
+        inputs = {"sensitivity": se, "specificity": sp, "n_total": nt, "prevalence": prev}
     else:
         raise DTADataError("give n_diseased and n_nondiseased, or n_total and prevalence")
-    se, sp, n1, n0 = _broadcast(se, sp, n1, n0)
-    for name, v in (
-        ("sensitivity", se),
-        ("specificity", sp),
-        ("n_diseased", n1),
-        ("n_nondiseased", n0),
-    ):
-        miss = np.flatnonzero(np.isnan(v))
-        if miss.size:
-            raise DTADataError(f"row {miss[0] + 1}: {name} is missing")
-    for name, v in (("sensitivity", se), ("specificity", sp)):
-        bad = np.flatnonzero(~((v >= 0) & (v <= 1)))
-        if bad.size:
-            hint = " (give 0.88, not 88)" if 1 < v[bad[0]] <= 100 else ""
-            raise DTADataError(
-                f"row {bad[0] + 1}: {name} {_plain(v[bad[0]])} is not a proportion in [0, 1]" + hint
-            )
-    for name, v in (("n_diseased", n1), ("n_nondiseased", n0)):
-        bad = np.flatnonzero(~((v >= 1) & (v == np.floor(v))))
-        if bad.size:
-            raise DTADataError(
-                f"row {bad[0] + 1}: {name} {_plain(v[bad[0]])} is not a positive integer"
-            )
+    n = same_length(inputs)
+    inputs = {k: np.broadcast_to(v, (n,)) for k, v in inputs.items()}
+    kinds = {
+        "sensitivity": "a proportion in [0, 1]",
+        "specificity": "a proportion in [0, 1]",
+        "n_diseased": "a positive integer",
+        "n_nondiseased": "a positive integer",
+        "n_total": "a positive integer",
+        "prevalence": "a proportion strictly between 0 and 1",
+    }
+    for k, v in inputs.items():
+        check(v, k, kinds[k])
+    se, sp = inputs["sensitivity"], inputs["specificity"]
+    if prev is None:
+        n1, n0 = inputs["n_diseased"], inputs["n_nondiseased"]
+    else:
+        nt, prev = inputs["n_total"], inputs["prevalence"]
+        n1 = np.round(nt * prev)
+        n0 = nt - n1
+        for i in range(n):
+            if n1[i] < 1 or n0[i] < 1:
+                raise DTADataError(
+                    f"row {i + 1}: n_total {nt[i]:g} with prevalence {prev[i]:g} leaves "
+                    f"{n1[i]:g} diseased and {n0[i]:g} non-diseased; both must be at least 1"
+                )
 
     tp = np.round(se * n1).astype(np.int64)
     tn = np.round(sp * n0).astype(np.int64)

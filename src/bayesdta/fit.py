@@ -183,9 +183,12 @@ def _fit(
     weights: Sequence[float] | np.ndarray | None = None,
     design: Design | None = None,
 ) -> DTAFit:
+    from ._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
+
     w = None if weights is None else np.asarray(weights, dtype=float)
-    built = build_model(data, spec, weights=w, design=design)
-    raw, timing, settings = sample(built, settings)
+    with quiet():
+        built = build_model(data, spec, weights=w, design=design)
+        raw, timing, settings = sample(built, settings)
     idata = _postprocess(raw, built, data, w, link=spec.link)
     settings_d = settings.to_dict()
     settings_d["seed"] = int(timing["seed"])
@@ -406,10 +409,11 @@ class DTAFit:
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
         out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
-        fpr = self.data.fp / self.data.n_nondiseased
-        lo, hi = float(fpr.min()), float(fpr.max())
-        if hi > lo:
-            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=(lo, hi), link=link))
+        from .quantities import fpr_support  # FP = 0 tables enter with their posterior FPR
+
+        fpr_range = fpr_support(self)
+        if fpr_range is not None:
+            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=fpr_range, link=link))
         lv = st.link_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn, link=link)
         s2_se = float(st.typical_within_variance(lv.se))
         s2_sp = float(st.typical_within_variance(lv.sp))
@@ -420,6 +424,26 @@ class DTAFit:
                 h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
             )
         )
+        out.update(self._pooled_over_mix(se.dims))
+        return out
+
+    def _pooled_over_mix(self, dims: tuple[str, ...]) -> dict[str, xr.DataArray]:
+        """Meta-regressions: ``sensitivity_pooled`` / ``specificity_pooled`` (bayesdta.labels).
+
+        The inverse link of the mean over the included rows (weight > 0) of the linear
+        predictor ``x_r beta``, per draw: the summary point over the observed covariate mix,
+        as the summary point without covariates is the inverse link of the mean logit.
+        """
+        if not self.design.has_covariates:
+            return {}
+        keep = self.weights > 0
+        out = {}
+        for o in OUTCOMES:
+            xbar = np.asarray(self.design.X[o], dtype=float)[keep].mean(axis=0)
+            beta = self._coef(o).transpose(*dims, f"coef_{o}")
+            eta = np.asarray(beta.values, dtype=float) @ xbar
+            da = beta.isel({f"coef_{o}": 0}, drop=True).copy(data=eta)
+            out[f"{o}_pooled"] = xr.apply_ufunc(lk.inverse, da, kwargs={"link": self.spec.link})
         return out
 
     def quantity_names(self) -> list[str]:
@@ -437,36 +461,56 @@ class DTAFit:
         ci : float
             Probability of the equal-tailed credible interval.
         quantities : sequence of str, optional
-            Which quantities (default: all of :meth:`quantity_names`).
+            Which quantities, by name or glob pattern (``["sensitivity", "lr_*", "tau_*"]``),
+            in that order (default: all of :meth:`quantity_names`). A name or pattern that
+            matches nothing raises :class:`~bayesdta.SpecError` listing the known names.
 
         Returns
         -------
         pandas.DataFrame
             Indexed by quantity; columns ``mean``, ``median``, ``sd``, ``lower``, ``upper``,
-            ``ess_bulk``, ``r_hat``, ``ess_tail``. ``df.attrs["warnings"]`` lists sampler trouble
-            (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the fit is printed.
+            ``ess_bulk``, ``r_hat``, ``ess_tail`` and ``description`` (what the row is, e.g.
+            ``"Sensitivity at reference levels (backbone=ResNet, validation=internal)"``,
+            :func:`bayesdta.labels.quantity_descriptions`). ``df.attrs["warnings"]`` lists
+            sampler trouble (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the
+            fit is printed; ``df.attrs["reference"]`` says where a meta-regression's summary
+            point sits (``""`` without covariates).
 
         Notes
         -----
         ``sensitivity`` and ``specificity`` are the summary point: the inverse link of the mean
-        linear predictor, e.g. invlogit of the mean logit (for meta-regressions: at the
-        reference levels and covariate means). ``lr_positive`` =
+        linear predictor, e.g. invlogit of the mean logit. **In a meta-regression they are the
+        summary point at the reference levels** of the categorical covariates (and the means
+        of the continuous ones), and so are ``lr_positive``, ``lr_negative``, ``dor``,
+        ``mu_*``, ``auc`` and ``auc_partial``; ``tau_*`` and ``rho`` are then residual SDs and
+        correlation. Beside them, ``sensitivity_pooled`` and ``specificity_pooled`` are the
+        summary point over the observed covariate mix: per draw, the inverse link of the mean
+        over the included rows (weight > 0) of the linear predictor ``x_r beta`` (without
+        covariates they would equal ``sensitivity`` / ``specificity`` and are not listed).
+        ``lr_positive`` =
         se / (1 - sp), ``lr_negative`` = (1 - se) / sp, ``dor`` = LR+ / LR-, per draw.
         ``tau_*`` and ``rho`` are between-study; ``*_within`` are between rows of a study.
         ``auc`` is the area under the HSROC curve (Harbord et al. 2007) over FPR in [0, 1];
-        ``auc_partial`` over the observed FPR range. ``i2_*`` follow Higgins & Thompson (2002)
+        ``auc_partial`` over the FPR range the tables support
+        (:func:`bayesdta.quantities.fpr_support`). ``i2_*`` follow Higgins & Thompson (2002)
         with the typical within-study variance of the observed logits (probits for
         ``link="probit"``, see :func:`bayesdta.stats.link_variances`), and ``i2_bivariate``
         Zhou & Dendukuri (2014); for three levels both use the total (between + within) SDs.
         """
+        from .labels import expand_names, quantity_descriptions, reference_text
+
         if not 0 < ci < 1:
             raise SpecError(f"ci must lie in (0, 1), got {ci}")
-        names = list(quantities) if quantities is not None else self.quantity_names()
+        known = self.quantity_names()
+        names = expand_names(quantities, known) if quantities is not None else known
         df = _arviz.summary_table(
             {n: self.draws(n).transpose("chain", "draw").values for n in names}, ci
         )
+        desc = quantity_descriptions(self, names)
+        df["description"] = [desc[n] for n in df.index]
         df.attrs["warnings"] = self.diagnostics()["warnings"]
         df.attrs["ci"] = ci
+        df.attrs["reference"] = reference_text(self.design)
         return df
 
     def diagnostics(self) -> dict[str, Any]:
@@ -528,8 +572,9 @@ class DTAFit:
             f"{self.levels} levels, {self.n_draws} draws ({self.sampler['backend']}, seed "
             f"{self.sampler['seed']})"
         )
+        lines += _summary_notes(self, df)
         with pd.option_context("display.width", 120, "display.max_columns", 20):
-            lines.append(df.round(round_to).to_string())
+            lines.append(df.drop(columns="description").round(round_to).to_string())
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -723,6 +768,27 @@ def load(path: str | Path) -> DTAFit:
         raise SpecError(f"{str(path)!r} was not written by bayesdta (DTAFit.save)") from None
     idata.constant_data.attrs = attrs
     return DTAFit(idata, data, spec, sampler, timing=timing)
+
+
+def _summary_notes(fit: DTAFit, df: pd.DataFrame) -> list[str]:
+    """Lines under the header of :meth:`DTAFit.format_summary` saying where the summary point is."""
+    from .labels import AT_SUMMARY_POINT, POOLED_QUANTITIES, pooled_definition
+
+    ref = df.attrs.get("reference", "")
+    if not ref:
+        return []
+    at_ref = [n for n in df.index if n in AT_SUMMARY_POINT]
+    lines = []
+    if at_ref:
+        lines.append(f"{', '.join(at_ref)}: {ref}")
+    pooled = [n for n in df.index if n in POOLED_QUANTITIES]
+    if pooled:
+        n_in = int((fit.weights > 0).sum())
+        lines.append(
+            f"{', '.join(pooled)}: over the observed covariate mix "
+            f"({pooled_definition(fit.spec.link, n_in)})"
+        )
+    return lines
 
 
 def _continuous_name(column: str, scaling: Mapping[str, tuple[float, float]]) -> str | None:

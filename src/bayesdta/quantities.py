@@ -59,6 +59,7 @@ __all__ = [
     "shrunken",
     "observed",
     "posterior_predictive",
+    "fpr_support",
     "DEFAULT_PRETEST",
 ]
 
@@ -254,10 +255,48 @@ def _fpr_grid(lo: float, hi: float, n_points: int) -> np.ndarray:
     return np.unique(np.concatenate(parts))
 
 
+def fpr_support(fit: DTAFit, mask: np.ndarray | None = None) -> tuple[float, float] | None:
+    """The FPR range over which the data support the SROC curve (default curve, partial AUC).
+
+    The range of the tables' false-positive rates, over the rows in ``mask`` that are in the
+    fit (weight > 0). A table with ``FP = 0`` (or ``FP = n0``) enters with its posterior
+    (shrunken) FPR, the posterior median of ``1 - F(theta_sp,r)``, instead of its observed 0
+    (or 1): an observed 0 would put the end of the range at ``logit(fpr) = -inf``, where every
+    SROC curve runs down the y-axis to (0, 0), far outside what any table supports.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    mask : numpy.ndarray of bool, optional
+        Rows to consider (default: all).
+
+    Returns
+    -------
+    tuple of float or None
+        ``(lower, upper)``, strictly inside (0, 1); None when all the FPRs are equal.
+    """
+    d = fit.data
+    keep = np.ones(d.n_rows, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    w = np.asarray(fit.idata.constant_data["weight"].values, dtype=float)
+    if (keep & (w > 0)).any():
+        keep = keep & (w > 0)
+    n0 = np.asarray(d.n_nondiseased, dtype=float)
+    fp = np.asarray(d.fp, dtype=float)
+    fpr = fp / n0
+    edge = keep & ((fp == 0) | (fp == n0))
+    if edge.any():
+        theta_sp = _cd(fit.posterior["theta"].sel(outcome="specificity"))[..., edge]
+        shrunk = np.median(lk.inverse(-theta_sp, fit.spec.link), axis=(0, 1))
+        fpr = fpr.copy()
+        fpr[edge] = shrunk
+    lo, hi = float(fpr[keep].min()), float(fpr[keep].max())
+    return (lo, hi) if hi > lo else None
+
+
 def _observed_fpr_range(fit: DTAFit, mask: np.ndarray) -> tuple[float, float]:
-    fpr = fit.data.fp[mask] / fit.data.n_nondiseased[mask]
-    lo, hi = float(fpr.min()), float(fpr.max())
-    return (lo, hi) if hi > lo else (0.0, 1.0)
+    rng_ = fpr_support(fit, mask)
+    return rng_ if rng_ is not None else (0.0, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,10 +328,12 @@ def sroc(
     fit : DTAFit
         The fitted model.
     fpr : array_like, optional
-        False-positive rates at which to evaluate the curve. Default: a grid over the observed
-        FPR range (of the subgroup's rows with ``by``/``at``), the region where the data support
-        the curve, or over [0, 1] with ``extrapolate=True``: ``n_points`` equally spaced values
-        plus ``n_points`` values equally spaced in ``logit(fpr)`` (for the steep part near 0).
+        False-positive rates at which to evaluate the curve. Default: a grid over the FPR
+        range the data support (:func:`fpr_support`: the tables' FPRs, of the subgroup's rows
+        with ``by``/``at``, a table with FP = 0 entering with its posterior FPR, so that the
+        curve does not run down the y-axis to (0, 0)), or over [0, 1] with
+        ``extrapolate=True``: ``n_points`` equally spaced values plus ``n_points`` values
+        equally spaced in ``logit(fpr)`` (for the steep part near 0).
     method : {"hsroc", "regression_se_on_sp", "regression_sp_on_se", "major_axis"}
         SROC definition.
     ci : float
@@ -358,10 +399,11 @@ def auc(
     by: str | None = None,
     fpr_range: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Area under the SROC curve and partial area over the observed FPR range.
+    """Area under the SROC curve and partial area over the FPR range the data support.
 
     ``auc`` integrates the SROC curve of every draw over FPR in [0, 1] and ``auc_partial`` over
-    ``fpr_range`` (default: the observed range of the rows, or of the subgroup's rows), see
+    ``fpr_range`` (default: :func:`fpr_support` of the rows, or of the subgroup's rows: the
+    observed FPRs, a table with FP = 0 entering with its posterior FPR), see
     :func:`bayesdta.stats.auc_sroc` and :func:`bayesdta.stats.partial_auc` (not normalized:
     divide by the width of the range for the mean sensitivity over it). At the defaults this is
     the ``auc`` / ``auc_partial`` of :meth:`DTAFit.summary`.
@@ -1239,7 +1281,10 @@ def influence(
     studies : sequence of str, optional
         Refit exactly these studies (overrides ``refit``).
     seed : int, optional
-        Seed of the refits (default: the fit's seed) and of the integration.
+        Seed of the refits (default: the fit's seed) and of the integration (default: 0, the
+        default of :meth:`DTAFit.loo`, so that ``pareto_k`` and ``elpd_loo`` are those of
+        ``fit.loo(by="study")``, of the report's Pareto k table and of
+        :func:`bayesdta.regression.subgroup_table`).
     at : mapping, optional
         Covariate values at which the summary point is compared (meta-regressions).
     n_inner : int
@@ -1269,7 +1314,8 @@ def influence(
         unknown = [s for s in studies if s not in labels]
         if unknown:
             raise SpecError(f"studies= {unknown} are not studies of the data")
-    inner_seed = seed if seed is not None else fit.sampler.get("seed")
+    # the integration seed of DTAFit.loo (0) by default: the same Pareto k everywhere
+    inner_seed = seed if seed is not None else 0
     loo = loo_integrated(fit, n_inner=n_inner, seed=inner_seed)
     cond = fit.loo(by="study", integrated=False)
     k = np.asarray(loo["pareto_k"], dtype=float)
