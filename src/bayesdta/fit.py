@@ -186,7 +186,17 @@ def _postprocess(
     ds = post[keep].isel(row=slice(0, n))
     if "group" in ds.dims:
         ds = ds.isel(group=slice(0, g))
-    ds = ds.assign_coords(row=data.row_labels, outcome=list(OUTCOMES))
+    # Labels come from this fit's own design and data, never from the compiled model: a
+    # compiled model is re-used by every fit of the same structure (same numbers of rows,
+    # coefficients and tau_by levels), and its coordinates are those of the first such fit.
+    coords: dict[str, Any] = {"row": data.row_labels, "outcome": list(OUTCOMES)}
+    for o in OUTCOMES:
+        coords[f"coef_{o}"] = list(built.design.columns[o])
+    if "tau_level" in ds.dims:
+        coords["tau_level"] = list(built.tau_levels)
+    if "group" in ds.dims:
+        coords["group"] = list(built.group_labels)
+    ds = ds.assign_coords(coords)
     ds = xr.Dataset({k: ds[k].astype(float) for k in ds.data_vars}, attrs={})
     ds.attrs = {"created_by": "bayesdta"}
     theta = ds["theta"].values

@@ -374,6 +374,7 @@ class BuiltModel:
     group_labels: list[str] = field(default_factory=list)
     n_rows: int = 0
     n_groups: int = 0
+    tau_levels: list[str] = field(default_factory=list)
 
 
 def _bucket(n: int, step: int = 16) -> int:
@@ -674,4 +675,6 @@ def build_model(
         "link": spec.link,
     }
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
-    return BuiltModel(model, dv, key, levels, design, list(group_labels), n, n_groups)
+    return BuiltModel(
+        model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
+    )
