@@ -91,3 +91,49 @@ def test_subgroup_fits_sharing_a_compiled_model_keep_their_labels():
         pooled = [np.log(tp[g == x].sum() / fn[g == x].sum()) for x in (ref, other)]
         if abs(pooled[1] - pooled[0]) > 0.3:
             assert np.sign(s.loc[name, "median"]) == np.sign(pooled[1] - pooled[0])
+
+
+def _mc_close(a: pd.Series, b: pd.Series, z: float = 4.5) -> bool:
+    """Means agree within ``z`` Monte Carlo SEs of their difference (MCSE = sd / sqrt(ESS))."""
+    se = np.hypot(a["sd"] / np.sqrt(a["ess_bulk"]), b["sd"] / np.sqrt(b["ess_bulk"]))
+    return bool(abs(a["mean"] - b["mean"]) <= z * se)
+
+
+def test_weight_zero_refit_equals_subset_fit(dementia_fit, dementia_data):
+    """Leaving rows out by weight 0 reports what a fit of the subset reports, quantity by quantity.
+
+    The left-out rows are the two with the highest false-positive rate (they set the upper end
+    of the partial-AUC range) and the three smallest (they dominate the typical within-study
+    variance of I2). Deterministic data-derived statistics must agree exactly; posterior
+    summaries within Monte Carlo error (the two fits have different shapes, hence different
+    draws).
+    """
+    d = dementia_data
+    fpr = d.fp / d.n_nondiseased
+    out = set(np.argsort(fpr)[-2:]) | set(np.argsort(d.n_diseased + d.n_nondiseased)[:3])
+    keep = np.ones(d.n_rows, dtype=bool)
+    keep[list(out)] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        weighted = dementia_fit.refit(weights=keep.astype(float))
+    subset = _fit(d.subset(keep), seed=31, **PLUMBING)
+
+    sw, ss = weighted.summary(), subset.summary()
+    assert list(sw.index) == list(ss.index)
+    bad = [q for q in ss.index if not _mc_close(sw.loc[q], ss.loc[q])]
+    assert not bad, {q: (sw.loc[q, "mean"], ss.loc[q, "mean"]) for q in bad}
+
+    hw, hs = weighted.heterogeneity(), subset.heterogeneity()
+    assert hw.attrs["typical_within_variance"] == pytest.approx(hs.attrs["typical_within_variance"])
+    bad = [q for q in hs.index if not _mc_close(hw.loc[q], hs.loc[q])]
+    assert not bad, bad
+    assert weighted.auc().attrs["fpr_range"] == pytest.approx(subset.auc().attrs["fpr_range"])
+    assert weighted.sroc().attrs["fpr_range"] == pytest.approx(subset.sroc().attrs["fpr_range"])
+    dw, ds = weighted.deeks(), subset.deeks()
+    assert dw["labels"] == ds["labels"]
+    assert dw["p_value"] == pytest.approx(ds["p_value"])
+    for kw in ({"by": "study", "integrated": False}, {"by": "study"}, {"by": "row"}):
+        lw, ls = weighted.loo(**kw), subset.loo(**kw)
+        assert [str(x) for x in lw["labels"]] == [str(x) for x in ls["labels"]], kw
+        # elpd is a sum over 28 studies: Monte Carlo error of a few tenths at these draws
+        assert abs(lw["elpd_loo"] - ls["elpd_loo"]) < max(2.0, 0.5 * ls["se"]), kw

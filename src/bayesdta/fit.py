@@ -206,7 +206,11 @@ def _postprocess(
         tn, n0, theta[..., 1], link=link
     )
     sidx = data.study_index
-    ll_study = np.stack([ll[..., sidx == s].sum(axis=-1) for s in range(data.n_studies)], axis=-1)
+    w = np.ones(n) if weights is None else weights
+    # a study's log-likelihood sums its rows in the fit (weight > 0)
+    ll_study = np.stack(
+        [ll[..., (sidx == s) & (w > 0)].sum(axis=-1) for s in range(data.n_studies)], axis=-1
+    )
     log_lik = xr.Dataset(
         {
             "dta": (("chain", "draw", "row"), ll),
@@ -219,7 +223,6 @@ def _postprocess(
             "study": data.studies,
         },
     )
-    w = np.ones(n) if weights is None else weights
     observed = xr.Dataset({"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels})
     const = xr.Dataset(
         {
@@ -387,11 +390,14 @@ class DTAFit:
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
         out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
-        fpr = self.data.fp / self.data.n_nondiseased
+        # data-derived statistics use only the rows in the fit (weight > 0), so that a fit with
+        # weight-0 rows reports what a fit of the subset reports
+        d, act = self.data, self.weights > 0
+        fpr = d.fp[act] / d.n_nondiseased[act]
         lo, hi = float(fpr.min()), float(fpr.max())
         if hi > lo:
             out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=(lo, hi), link=link))
-        lv = st.link_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn, link=link)
+        lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
         s2_se = float(st.typical_within_variance(lv.se))
         s2_sp = float(st.typical_within_variance(lv.sp))
         out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
@@ -538,7 +544,8 @@ class DTAFit:
         -------
         dict
             ``elpd_loo``, ``se``, ``p_loo``, ``loo_i``, ``pareto_k``, ``warning`` and ``labels``.
-            Rows with weight 0 (left out of the fit) are excluded.
+            Rows with weight 0 (left out of the fit) are excluded, and so are studies whose
+            rows all have weight 0.
         """
         if by == "study" and integrated:
             from .quantities import loo_integrated
@@ -551,9 +558,14 @@ class DTAFit:
             res = _arviz.loo_pointwise(ll, dim="row")
             res["labels"] = list(ll.coords["row"].values)
         elif by == "study":
-            grouped = self.idata.log_likelihood["dta_study"]
+            # studies with every row at weight 0 are not in the fit
+            in_fit = np.bincount(
+                self.data.study_index, weights=self.weights > 0, minlength=self.data.n_studies
+            )
+            keep = np.flatnonzero(in_fit > 0)
+            grouped = self.idata.log_likelihood["dta_study"].isel(study=keep)
             res = _arviz.loo_pointwise(grouped.transpose("chain", "draw", "study"), dim="study")
-            res["labels"] = self.data.studies
+            res["labels"] = [self.data.studies[i] for i in keep]
         else:
             raise SpecError(f"by must be 'study' or 'row', got {by!r}")
         return res
