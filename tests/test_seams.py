@@ -137,3 +137,141 @@ def test_weight_zero_refit_equals_subset_fit(dementia_fit, dementia_data):
         assert [str(x) for x in lw["labels"]] == [str(x) for x in ls["labels"]], kw
         # elpd is a sum over 28 studies: Monte Carlo error of a few tenths at these draws
         assert abs(lw["elpd_loo"] - ls["elpd_loo"]) < max(2.0, 0.5 * ls["se"]), kw
+
+
+# ------------------------------------------------------------------------------ formulas
+def _covariate_data(n: int = 24, seed: int = 3) -> bd.DTAData:
+    rng = np.random.default_rng(seed)
+    n1, n0 = rng.integers(50, 200, n), rng.integers(50, 200, n)
+    tp, tn = rng.binomial(n1, 0.8), rng.binomial(n0, 0.85)
+    df = pd.DataFrame(
+        {
+            "study": [f"S{i}" for i in range(n)],
+            "TP": tp,
+            "FN": n1 - tp,
+            "TN": tn,
+            "FP": n0 - tn,
+            "dose": rng.uniform(1.0, 20.0, n),
+            "year": rng.choice([2005, 2010, 2015], n),
+            "flag": np.tile([0, 1], n // 2),
+            "grp": np.tile(["b", "a", "c"], n // 3),
+        }
+    )
+    return bd.DTAData.from_frame(df)
+
+
+def test_formulaic_syntax_and_per_unit_columns():
+    """np.log, I(), C(), center() and interactions work; internal columns map back per unit.
+
+    The model-matrix columns are recomputed here with numpy: ``X_internal * scale + center``
+    must equal them, so dividing an internal coefficient by ``scale`` gives it per unit of the
+    column, and the intercept is the linear predictor at the reference point.
+    """
+    data = _covariate_data()
+    f = data.frame
+    spec = bd.ModelSpec(formula="~ np.log(dose) + I(dose**2) + C(year) + center(dose):grp")
+    d = bd.model.make_design(data, spec)
+    cols = d.columns["sensitivity"]
+    raw = d.X["sensitivity"] * d.scale["sensitivity"] + d.center["sensitivity"]
+    dose = f["dose"].to_numpy(float)
+    want = {
+        "np.log(dose)": np.log(dose),
+        "I(dose ** 2)": dose**2,
+        "center(dose):grp[a]": (dose - dose.mean()) * (f["grp"] == "a"),
+        "C(year)[T.2010]": (f["year"] == 2010).astype(float),
+    }
+    for c, x in want.items():
+        j = cols.index(c)
+        np.testing.assert_allclose(raw[:, j], x, rtol=1e-10, atol=1e-10, err_msg=c)
+    # the reference point: dose at its mean, reference levels -> internal row of zeros
+    mean_dose = dose.mean()
+    np.testing.assert_allclose(
+        d.center["sensitivity"][cols.index("np.log(dose)")], np.log(mean_dose)
+    )
+    at = pd.DataFrame({"dose": [mean_dose], "year": [int(sorted(f["year"])[0])], "grp": ["a"]})
+    assert np.allclose(d.encode(at)["sensitivity"][0, 1:], 0.0)
+    assert "per unit of np.log(dose)" == d.units()["beta_sensitivity[np.log(dose)]"]
+    assert "C(year)" in d.units()["beta_sensitivity[C(year)[T.2010]]"]
+
+
+def test_categorical_rule_is_explicit():
+    """Numeric columns are continuous even with two values; C() makes them categorical."""
+    data = _covariate_data()
+    d = bd.model.make_design(data, bd.ModelSpec(formula="~ flag"))
+    assert d.columns["sensitivity"] == ["Intercept", "flag"] and "flag" in d.scaling
+    d = bd.model.make_design(data, bd.ModelSpec(formula="~ C(flag)", reference={"flag": 1}))
+    assert d.columns["sensitivity"] == ["Intercept", "C(flag)[T.0]"] and d.levels["flag"] == [
+        "1",
+        "0",
+    ]
+    d = bd.model.make_design(data, bd.ModelSpec(formula="~ grp"))
+    assert d.levels["grp"] == ["a", "b", "c"]
+    with pytest.raises(bd.SpecError, match="'nosuch', which is not a column"):
+        bd.model.make_design(data, bd.ModelSpec(formula="~ np.log(nosuch)"))
+    bad = data.frame.assign(dose=lambda x: x["dose"] - 10.0)
+    with pytest.raises(bd.DTADataError, match=r"row \d+: column 'np.log\(dose\)'.*not finite"):
+        bd.model.make_design(bd.DTAData.from_frame(bad), bd.ModelSpec(formula="~ np.log(dose)"))
+
+
+def test_interaction_slopes_recovered_per_unit():
+    """~ age * grp on simulated data: main slope and slope difference both per unit of age.
+
+    Old code reported the interaction per SD of age (about 13 times the per-unit value here).
+    """
+    rng = np.random.default_rng(8)
+    n = 48
+    age = rng.uniform(30, 75, n)
+    grp = np.where(np.arange(n) % 2 == 0, "x", "y")
+    slope = {"x": 0.04, "y": -0.03}  # per year, sensitivity; specificity has no covariate effect
+    u = rng.normal(0.0, 0.2, size=(n, 2))
+    th_se = 1.0 + np.array([slope[g] for g in grp]) * (age - 50.0) + u[:, 0]
+    th_sp = 1.5 + u[:, 1]
+    n1, n0 = rng.integers(200, 400, n), rng.integers(200, 400, n)
+    tp, tn = rng.binomial(n1, expit(th_se)), rng.binomial(n0, expit(th_sp))
+    df = pd.DataFrame(
+        {"study": [f"S{i}" for i in range(n)], "TP": tp, "FN": n1 - tp, "TN": tn, "FP": n0 - tn}
+        | {"age": age, "grp": grp}
+    )
+    f = _fit(df, formula_sensitivity="~ age * grp", formula_specificity="~ 1", seed=9, **PLUMBING)
+    s = f.summary(ci=0.99)
+    for name, truth in (
+        ("beta_sensitivity[age]", slope["x"]),
+        ("beta_sensitivity[age:grp[T.y]]", slope["y"] - slope["x"]),
+    ):
+        assert s.loc[name, "lower"] <= truth <= s.loc[name, "upper"], (name, s.loc[name])
+    assert s.attrs["units"]["beta_sensitivity[age:grp[T.y]]"] == ("per unit of age; grp y vs x")
+
+
+# ------------------------------------------------------------------------------ options
+def test_parameterization_is_applied_with_spec(monkeypatch, dementia_data):
+    """fit(spec=..., parameterization=...) applies it (old code ignored it silently)."""
+    with pytest.raises(bd.SpecError, match="parameterization must be"):
+        bd.fit(dementia_data, spec=bd.ModelSpec(), parameterization="bogus")
+    seen = {}
+
+    def capture(data, spec, settings, **kw):
+        seen["spec"] = spec
+        return None
+
+    monkeypatch.setattr(_fit_mod(), "_fit", capture)
+    bd.fit(dementia_data, spec=bd.ModelSpec(link="probit"), parameterization="noncentered")
+    assert seen["spec"].parameterization == "noncentered" and seen["spec"].link == "probit"
+
+
+def _fit_mod():
+    import importlib
+
+    return importlib.import_module("bayesdta.fit")
+
+
+def test_sweep_links_are_validated_before_running(tmp_path):
+    from bayesdta import sensitivity as sens
+
+    from .test_sensitivity import spec_with_links
+
+    spec = spec_with_links(tmp_path, '["logit", "probitt"]')
+    with pytest.raises(bd.SpecError, match=r"links\[1\]: unknown link 'probitt'.*'probit'"):
+        sens.build_variants(spec, spec.load_data())
+    spec = spec_with_links(tmp_path, '["probit", "cloglog"]')
+    variants = sens.build_variants(spec, spec.load_data())
+    assert [v.implemented for v in variants[-2:]] == [True, False]

@@ -69,7 +69,7 @@ def fit(
     levels: int | None = None,
     priors: Mapping[str, Any] | None = None,
     tau_by: str | None = None,
-    parameterization: str = "auto",
+    parameterization: str | None = None,
     link: str | None = None,
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
@@ -94,10 +94,13 @@ def fit(
     formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by
         Model settings, see :class:`~bayesdta.model.ModelSpec`.
     parameterization, link
-        Model settings, see :class:`~bayesdta.model.ModelSpec` (``link``: ``"logit"``, the
+        Model settings, see :class:`~bayesdta.model.ModelSpec` (``parameterization``:
+        ``"auto"``, the default, ``"centered"`` or ``"noncentered"``; ``link``: ``"logit"``, the
         default, or ``"probit"``). Alternatively pass ``spec``.
     spec : ModelSpec, optional
-        A complete model specification (the other model settings must then be left unset).
+        A complete model specification. The other model settings must then be left unset,
+        except ``parameterization``, which changes only how the same model is sampled and is
+        applied to ``spec``.
     weights : array, optional
         Per-row likelihood weights (0 drops a row but keeps the compiled model's shapes).
     backend : {"nutpie", "pymc"}
@@ -121,7 +124,7 @@ def fit(
             reference=reference or {},
             priors=priors or {},
             tau_by=tau_by,
-            parameterization=parameterization,  # type: ignore[arg-type]
+            parameterization=parameterization or "auto",  # type: ignore[arg-type]
             link="logit" if link is None else link,
         )
     elif any(
@@ -138,6 +141,8 @@ def fit(
         )
     ):
         raise SpecError("give either spec= or individual model settings, not both")
+    elif parameterization is not None:
+        spec = spec.replace(parameterization=parameterization)
     settings = SamplerSettings(
         backend=backend,  # type: ignore[arg-type]
         draws=draws,
@@ -283,7 +288,7 @@ class DTAFit:
         self.data = data
         self.spec = spec
         self.sampler = dict(sampler)
-        self.design = design or make_design(data, spec)
+        self.design = design or make_design(data, spec, weights=self.weights)
         self.timing = dict(timing or {})
         self._draw_cache: dict[str, xr.DataArray] = {}
         self._diag: dict[str, Any] | None = None
@@ -377,15 +382,14 @@ class DTAFit:
             for k in ("tau_within_sensitivity", "tau_within_specificity", "rho_within"):
                 out[k] = p[k]
         for outcome in OUTCOMES:
+            # per unit of each model-matrix column, with this fit's own design (Design.units)
             coef = self._coef(outcome)
-            for c in coef.coords[f"coef_{outcome}"].values:
+            scale = self.design.column_scale(outcome)
+            for c in self.design.columns[outcome]:
                 if c == "Intercept":
                     continue
                 v = coef.sel({f"coef_{outcome}": c}, drop=True)
-                var = _continuous_name(str(c), self.design.scaling)
-                if var is not None:
-                    v = v / self.design.scaling[var][1]
-                out[f"beta_{outcome}[{c}]"] = v
+                out[f"beta_{outcome}[{c}]"] = v / scale[c]
         # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
@@ -431,7 +435,10 @@ class DTAFit:
         pandas.DataFrame
             Indexed by quantity; columns ``mean``, ``median``, ``sd``, ``lower``, ``upper``,
             ``ess_bulk``, ``r_hat``, ``ess_tail``. ``df.attrs["warnings"]`` lists sampler trouble
-            (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the fit is printed.
+            (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the fit is printed;
+            ``df.attrs["units"]`` states the unit of every ``beta_*`` coefficient (per unit of
+            its model-matrix column, or a level against the reference level; see
+            :meth:`bayesdta.model.Design.units`).
 
         Notes
         -----
@@ -454,6 +461,7 @@ class DTAFit:
         )
         df.attrs["warnings"] = self.diagnostics()["warnings"]
         df.attrs["ci"] = ci
+        df.attrs["units"] = {k: u for k, u in self.design.units().items() if k in df.index}
         return df
 
     def diagnostics(self) -> dict[str, Any]:
@@ -716,7 +724,3 @@ def load(path: str | Path) -> DTAFit:
         raise SpecError(f"{str(path)!r} was not written by bayesdta (DTAFit.save)") from None
     idata.constant_data.attrs = attrs
     return DTAFit(idata, data, spec, sampler, timing=timing)
-
-
-def _continuous_name(column: str, scaling: Mapping[str, tuple[float, float]]) -> str | None:
-    return column if column in scaling else None
