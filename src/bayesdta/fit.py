@@ -411,6 +411,18 @@ class DTAFit:
                 h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
             )
         )
+        if link == "logit":
+            # Zhou & Dendukuri's model-based versions (expected within-study variance)
+            t2_se, t2_sp = h["tau_se"].values ** 2, h["tau_sp"].values ** 2
+            e_se = st.expected_within_variance(mu_se.values, t2_se, d.n_diseased[act])
+            e_sp = st.expected_within_variance(mu_sp.values, t2_sp, d.n_nondiseased[act])
+            out["i2_sensitivity_zd"] = se.copy(data=st.i2_univariate(t2_se, e_se))
+            out["i2_specificity_zd"] = se.copy(data=st.i2_univariate(t2_sp, e_sp))
+            out["i2_bivariate_zd"] = se.copy(
+                data=st.i2_bivariate(
+                    h["tau_se"].values, h["tau_sp"].values, h["rho"].values, e_se, e_sp
+                )
+            )
         return out
 
     def quantity_names(self) -> list[str]:
@@ -448,10 +460,24 @@ class DTAFit:
         se / (1 - sp), ``lr_negative`` = (1 - se) / sp, ``dor`` = LR+ / LR-, per draw.
         ``tau_*`` and ``rho`` are between-study; ``*_within`` are between rows of a study.
         ``auc`` is the area under the HSROC curve (Harbord et al. 2007) over FPR in [0, 1];
-        ``auc_partial`` over the observed FPR range. ``i2_*`` follow Higgins & Thompson (2002)
-        with the typical within-study variance of the observed logits (probits for
-        ``link="probit"``, see :func:`bayesdta.stats.link_variances`), and ``i2_bivariate``
-        Zhou & Dendukuri (2014); for three levels both use the total (between + within) SDs.
+        ``auc_partial`` over the observed FPR range of the rows in the fit. I2 statistics
+        (for three levels all use the total, between + within, SDs; rows with weight 0 are
+        not used):
+
+        * ``i2_sensitivity``, ``i2_specificity``: Higgins & Thompson's (2002) I2,
+          ``tau^2 / (tau^2 + s^2)`` with their "typical" within-study variance ``s^2`` of the
+          observed logits (probits for ``link="probit"``, see
+          :func:`bayesdta.stats.link_variances` and
+          :func:`bayesdta.stats.typical_within_variance`).
+        * ``i2_bivariate``: Zhou & Dendukuri's (2014) bivariate formula
+          ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` evaluated with the same
+          Higgins-Thompson typical variances in ``S`` (not with Zhou & Dendukuri's expected
+          within-study variance).
+        * ``i2_sensitivity_zd``, ``i2_specificity_zd``, ``i2_bivariate_zd`` (logit fits):
+          Zhou & Dendukuri's (2014) model-based statistics, with the expected within-study
+          variance under the binomial-normal model
+          (:func:`bayesdta.stats.expected_within_variance`), which avoid the underestimate
+          of the typical variance (and overestimate of I2) when ``tau`` is large.
         """
         if not 0 < ci < 1:
             raise SpecError(f"ci must lie in (0, 1), got {ci}")

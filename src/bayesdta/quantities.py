@@ -726,10 +726,13 @@ def heterogeneity(
         ``v`` is the delta-method variance of the observed probit,
         ``p (1 - p) / (n phi(Phi^{-1}(p))^2)`` (:func:`bayesdta.stats.link_variances`).
     ``i2_bivariate``
-        Zhou & Dendukuri (2014): ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with
-        ``Sigma`` the between-study covariance and ``S = diag(s^2_se, s^2_sp)``.
+        Zhou & Dendukuri's (2014) bivariate formula
+        ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with ``Sigma`` the between-study
+        covariance and ``S = diag(s^2_se, s^2_sp)`` the Higgins-Thompson typical variances
+        above (a hybrid: Zhou & Dendukuri use their expected variance, see ``i2_*_zd``).
     ``i2_*_zd``
-        The same three statistics with Zhou & Dendukuri's model-based typical within-study
+        Zhou & Dendukuri's own statistics: the same three formulas with their model-based
+        typical within-study
         variance ``(e^{mu + tau^2/2} + e^{-mu + tau^2/2} + 2) mean(1/n)``
         (:func:`bayesdta.stats.expected_within_variance`), which does not need continuity
         corrections. Logit fits only: on the probit scale that expectation is infinite once
