@@ -65,8 +65,12 @@ KNOWN_QUANTITIES = (
     "i2_sensitivity",
     "i2_specificity",
     "i2_bivariate",
+    "i2_sensitivity_zd",
+    "i2_specificity_zd",
+    "i2_bivariate_zd",
 )
-_CACHE_VERSION = 1
+#: 2: weight-0 rows no longer enter I2, partial AUC or the design (issue 10).
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
