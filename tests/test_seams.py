@@ -275,3 +275,19 @@ def test_sweep_links_are_validated_before_running(tmp_path):
     spec = spec_with_links(tmp_path, '["probit", "cloglog"]')
     variants = sens.build_variants(spec, spec.load_data())
     assert [v.implemented for v in variants[-2:]] == [True, False]
+
+
+def test_design_with_weight_zero_rows_is_the_subset_design():
+    """Covariate means, SDs and the reference point come from the rows in the fit only."""
+    data = _covariate_data()
+    w = np.ones(data.n_rows)
+    w[np.argsort(data.frame["dose"].to_numpy())[-5:]] = 0.0  # the five largest doses
+    spec = bd.ModelSpec(formula="~ np.log(dose) + dose:grp + grp")
+    a = bd.model.make_design(data, spec, weights=w)
+    b = bd.model.make_design(data.subset(w > 0), spec)
+    assert a.scaling["dose"] == pytest.approx(b.scaling["dose"])
+    for o in ("sensitivity", "specificity"):
+        assert a.columns[o] == b.columns[o]
+        np.testing.assert_allclose(a.center[o], b.center[o])
+        np.testing.assert_allclose(a.scale[o], b.scale[o])
+        np.testing.assert_allclose(a.X[o][w > 0], b.X[o])
