@@ -85,19 +85,31 @@ def test_sroc_matches_hand_computation_and_passes_summary_point(dementia_fit):
     assert not np.allclose(other["median"], got["median"])
 
 
-def test_auc_equals_summary_and_subgroups(dementia_fit, osteo_fit):
-    a = Q.auc(dementia_fit)
-    s = dementia_fit.summary()
-    for q in ("auc", "auc_partial"):
-        assert a.loc[q, "median"] == pytest.approx(s.loc[q, "median"], rel=1e-9)
-        assert a.loc[q, "lower"] == pytest.approx(s.loc[q, "lower"], rel=1e-9)
-    by = Q.auc(osteo_fit, by="backbone")
-    assert list(by.index.get_level_values("group").unique()) == ["ResNet", "DenseNet", "Other"]
-    dense = Q.auc(osteo_fit, at={"backbone": "DenseNet"})
-    assert by.loc[("DenseNet", "auc"), "median"] == pytest.approx(dense.loc["auc", "median"])
-    # the reference level reproduces the summary of the meta-regression
-    ref = osteo_fit.summary().loc["auc", "median"]
-    assert by.loc[("ResNet", "auc"), "median"] == pytest.approx(ref, rel=1e-9)
+def test_auc_by_quadrature_of_the_hsroc_line(dementia_fit):
+    """AUC and partial AUC per draw against scipy quadrature of the HSROC line.
+
+    The HSROC curve of the bivariate model is the line through the summary point
+    (logit fpr = -mu_sp, logit se = mu_se) with slope tau_se / tau_sp on the logit scales
+    (Harbord et al. 2007); integrated here over FPR with ``scipy.integrate.quad``, over [0, 1]
+    and over the observed FPR range of the data.
+    """
+    from scipy.integrate import quad
+
+    f = dementia_fit
+    mu_se, mu_sp, t_se, t_sp, _ = _bivariate_draws(f)
+    auc, pauc = _flat(f, "auc"), _flat(f, "auc_partial")
+    fpr = f.data.fp / f.data.n_nondiseased
+    lo, hi = float(fpr.min()), float(fpr.max())
+    for j in np.random.default_rng(0).choice(mu_se.size, 12, replace=False):
+
+        def curve(x, j=j):
+            return special.expit(mu_se[j] + t_se[j] / t_sp[j] * (special.logit(x) + mu_sp[j]))
+
+        assert auc[j] == pytest.approx(quad(curve, 0.0, 1.0, limit=200)[0], abs=1e-5)
+        assert pauc[j] == pytest.approx(quad(curve, lo, hi, limit=200)[0], abs=1e-5)
+    table = Q.auc(f)
+    assert table.attrs["fpr_range"] == pytest.approx((lo, hi))
+    assert table.loc["auc", "median"] == pytest.approx(np.median(auc))
 
 
 def test_sroc_by_level_uses_each_subgroups_fpr_range(osteo_fit):
@@ -263,18 +275,61 @@ def test_study_effect_draws_match_their_prior_scale(smoking_fit):
 # ------------------------------------------------------------------------------------------
 # heterogeneity, Fagan, Deeks
 # ------------------------------------------------------------------------------------------
-def test_heterogeneity_matches_summary(smoking_fit, dementia_fit):
+def _logit_variances_by_hand(d):
+    """Observed logits and their variances, 0.5 added to every cell of a row with a zero."""
+    cells = np.stack([d.tp, d.fn, d.tn, d.fp], axis=-1).astype(float)
+    cells = cells + 0.5 * (cells == 0).any(axis=-1, keepdims=True)
+    tp, fn, tn, fp = cells.T
+    return (np.log(tp / fn), 1 / tp + 1 / fn), (np.log(tn / fp), 1 / tn + 1 / fp)
+
+
+def test_heterogeneity_i2_is_higgins_thompson(dementia_fit, smoking_fit):
+    """i2_* use Higgins & Thompson's typical variance: checked by their identity with Q.
+
+    Higgins & Thompson (2002) define I2 = (Q - df) / Q; with the DerSimonian-Laird tau^2 this
+    equals tau^2 / (tau^2 + s^2) for their typical within-study variance s^2. For three levels
+    the statistic uses the total (between + within) variance of the posterior draws.
+    """
     for f in (dementia_fit, smoking_fit):
         h = Q.heterogeneity(f)
-        s = f.summary()
-        for q in ("i2_sensitivity", "i2_specificity", "i2_bivariate", "tau_sensitivity", "rho"):
-            assert h.loc[q, "median"] == pytest.approx(s.loc[q, "median"], rel=1e-9), q
+        s2 = h.attrs["typical_within_variance"]
+        pairs = zip(_logit_variances_by_hand(f.data), ("sensitivity", "specificity"), strict=True)
+        for (y, v), o in pairs:
+            w = 1 / v
+            q = np.sum(w * (y - np.sum(w * y) / w.sum()) ** 2)
+            df = y.size - 1
+            assert q > df
+            tau2_dl = (q - df) / (w.sum() - np.sum(w**2) / w.sum())
+            assert S.i2_univariate(tau2_dl, s2[o]) == pytest.approx((q - df) / q, rel=1e-10)
+            t2 = f.posterior[f"tau_{o}"].values ** 2
+            if f.levels == 3:
+                t2 = t2 + f.posterior[f"tau_within_{o}"].values ** 2
+            np.testing.assert_allclose(_flat(f, f"i2_{o}"), (t2 / (t2 + s2[o])).ravel(), rtol=1e-10)
         i2 = h.loc[[i for i in h.index if i.startswith("i2_")], ["lower", "upper"]]
         assert ((i2 >= 0) & (i2 <= 1)).all().all()
     h3 = Q.heterogeneity(smoking_fit)
     assert {"tau_within_sensitivity", "between_share_sensitivity", "rho_total"} <= set(h3.index)
     assert 0 <= h3.loc["between_share_specificity", "median"] <= 1
     assert "between_share_sensitivity" not in Q.heterogeneity(dementia_fit).index
+
+
+def test_zhou_dendukuri_i2_by_quadrature(dementia_fit):
+    """i2_*_zd: the expected within-study variance E[1 / (n p (1 - p))] by Gauss-Hermite.
+
+    Zhou & Dendukuri's statistic uses the expectation of the binomial within-study variance
+    over logit p ~ N(mu, tau^2), averaged over the studies' sizes; computed here by 80-node
+    Gauss-Hermite quadrature per draw instead of their closed form.
+    """
+    f = dementia_fit
+    mu_se, _, t_se, _, _ = _bivariate_draws(f)
+    x, wq = np.polynomial.hermite_e.hermegauss(80)
+    wq = wq / wq.sum()
+    p = special.expit(mu_se[:, None] + t_se[:, None] * x[None, :])
+    expected = (1 / (p * (1 - p))) @ wq * np.mean(1 / f.data.n_diseased)
+    want = t_se**2 / (t_se**2 + expected)
+    np.testing.assert_allclose(_flat(f, "i2_sensitivity_zd"), want, rtol=1e-8)
+    h = Q.heterogeneity(f)
+    assert h.loc["i2_sensitivity_zd", "median"] == pytest.approx(np.median(want), rel=1e-8)
 
 
 def test_heterogeneity_zd_by_hand(dementia_fit):
@@ -309,14 +364,28 @@ def test_fagan_matches_hand_computation(dementia_fit):
     )
 
 
-def test_deeks_wrapper_equals_stats(smoking_fit):
-    d = smoking_fit.data
-    ref = S.deeks_test(d.tp, d.fp, d.fn, d.tn)
-    for res in (Q.deeks(smoking_fit), Q.deeks(d)):
-        for k in ("slope", "intercept", "se_slope", "t", "df", "p_value"):
-            assert res[k] == ref[k]
-        np.testing.assert_array_equal(res["x"], ref["x"])
-        assert res["labels"] == d.row_labels
+def _deeks_tables(rng, k, *, asymmetry):
+    """k tables; with asymmetry, small studies report a larger DOR (a small-study effect)."""
+    n1, n0 = rng.integers(15, 300, k), rng.integers(15, 300, k)
+    ess = 4 * n1 * n0 / (n1 + n0)
+    shift = asymmetry * (1 / np.sqrt(ess) - np.mean(1 / np.sqrt(ess))) / 0.05
+    se = special.expit(1.2 + shift / 2)
+    sp = special.expit(1.6 + shift / 2)
+    tp, tn = rng.binomial(n1, se), rng.binomial(n0, sp)
+    return tp, n0 - tn, n1 - tp, tn
+
+
+def test_deeks_test_is_calibrated_and_detects_asymmetry(smoking_fit):
+    """Simulation: P < 0.10 in about 10% of meta-analyses without small-study effects, and in
+    most with a strong one; the fit wrapper tests the fit's rows."""
+    rng = np.random.default_rng(3)
+    null = [S.deeks_test(*_deeks_tables(rng, 30, asymmetry=0.0))["p_value"] for _ in range(400)]
+    rate = np.mean(np.asarray(null) < 0.10)
+    assert 0.05 <= rate <= 0.16, rate
+    alt = [S.deeks_test(*_deeks_tables(rng, 30, asymmetry=1.0))["p_value"] for _ in range(100)]
+    assert np.mean(np.asarray(alt) < 0.10) > 0.8
+    res = Q.deeks(smoking_fit)
+    assert res["labels"] == smoking_fit.data.row_labels and res["df"] == smoking_fit.data.n_rows - 2
 
 
 # ------------------------------------------------------------------------------------------
@@ -463,12 +532,41 @@ def test_integrated_loo_agrees_with_exact_refit(dementia_fit):
     ll = Q.study_log_likelihood(f)
     assert ll.dims == ("chain", "draw", "study") and np.isfinite(ll.values).all()
     k = np.asarray(li["pareto_k"])
-    study = f.data.studies[int(np.argmin(k))]
+    i = int(np.argmax(k))  # the hardest study for importance sampling
+    study = f.data.studies[i]
     inf = Q.influence(f, studies=[study, study], draws=300)
     assert inf["refitted"].sum() == 1
     row = inf.loc[study]
     assert row["elpd_loo"] == pytest.approx(row["elpd_exact"], abs=0.5)
     assert li["elpd_loo"] < f.loo(by="study", integrated=False)["elpd_loo"]
+    # exact leave-one-study-out by brute force: refit without the study, then
+    # log mean_j p(y_s | phi_j) with the study's 2-D effect integrated on a grid
+    w = np.ones(f.data.n_rows)
+    w[i] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        r = f.refit(weights=w, draws=300)
+    mu_se, mu_sp, t_se, t_sp, rho = _bivariate_draws(r)
+    d = f.data
+    (y_se, v_se), (y_sp, v_sp) = _logit_variances_by_hand(d)
+    axes = []
+    for y, v, mu, t in ((y_se, v_se, mu_se, t_se), (y_sp, v_sp, mu_sp, t_sp)):
+        lo = min(y[i] - 8 * np.sqrt(v[i]), np.min(mu - 8 * t))
+        hi = max(y[i] + 8 * np.sqrt(v[i]), np.max(mu + 8 * t))
+        axes.append(np.linspace(lo, hi, 401))
+    gx, gy = np.meshgrid(*axes, indexing="ij")
+    loglik = sps.binom.logpmf(d.tp[i], d.n_diseased[i], special.expit(gx)) + sps.binom.logpmf(
+        d.tn[i], d.n_nondiseased[i], special.expit(gy)
+    )
+    cell = np.log(axes[0][1] - axes[0][0]) + np.log(axes[1][1] - axes[1][0])
+    log_p = np.empty(mu_se.size)
+    for j in range(mu_se.size):
+        zx, zy = (gx - mu_se[j]) / t_se[j], (gy - mu_sp[j]) / t_sp[j]
+        q = (zx**2 - 2 * rho[j] * zx * zy + zy**2) / (1 - rho[j] ** 2)
+        log_prior = -0.5 * q - np.log(2 * np.pi * t_se[j] * t_sp[j] * np.sqrt(1 - rho[j] ** 2))
+        log_p[j] = special.logsumexp(loglik + log_prior) + cell
+    exact = special.logsumexp(log_p) - np.log(log_p.size)
+    assert li["loo_i"][i] == pytest.approx(exact, abs=0.3), (k[i], li["loo_i"][i], exact)
 
 
 # ------------------------------------------------------------------------------------------

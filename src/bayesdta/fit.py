@@ -72,7 +72,7 @@ def fit(
     levels: int | None = None,
     priors: Mapping[str, Any] | None = None,
     tau_by: str | None = None,
-    parameterization: str = "auto",
+    parameterization: str | None = None,
     link: str | None = None,
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
@@ -99,10 +99,13 @@ def fit(
     formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by
         Model settings, see :class:`~bayesdta.model.ModelSpec`.
     parameterization, link
-        Model settings, see :class:`~bayesdta.model.ModelSpec` (``link``: ``"logit"``, the
+        Model settings, see :class:`~bayesdta.model.ModelSpec` (``parameterization``:
+        ``"auto"``, the default, ``"centered"`` or ``"noncentered"``; ``link``: ``"logit"``, the
         default, or ``"probit"``). Alternatively pass ``spec``.
     spec : ModelSpec, optional
-        A complete model specification (the other model settings must then be left unset).
+        A complete model specification. The other model settings must then be left unset,
+        except ``parameterization``, which changes only how the same model is sampled and is
+        applied to ``spec``.
     weights : array, optional
         Per-row likelihood weights (0 drops a row but keeps the compiled model's shapes).
     backend : {"nutpie", "pymc"}
@@ -139,7 +142,7 @@ def fit(
             reference=reference or {},
             priors=priors or {},
             tau_by=tau_by,
-            parameterization=parameterization,  # type: ignore[arg-type]
+            parameterization=parameterization or "auto",  # type: ignore[arg-type]
             link="logit" if link is None else link,
         )
     elif any(
@@ -156,6 +159,8 @@ def fit(
         )
     ):
         raise SpecError("give either spec= or individual model settings, not both")
+    elif parameterization is not None:
+        spec = spec.replace(parameterization=parameterization)
     settings = SamplerSettings(
         backend=backend,  # type: ignore[arg-type]
         draws=draws,
@@ -213,7 +218,17 @@ def _postprocess(
     ds = post[keep].isel(row=slice(0, n))
     if "group" in ds.dims:
         ds = ds.isel(group=slice(0, g))
-    ds = ds.assign_coords(row=data.row_labels, outcome=list(OUTCOMES))
+    # Labels come from this fit's own design and data, never from the compiled model: a
+    # compiled model is re-used by every fit of the same structure (same numbers of rows,
+    # coefficients and tau_by levels), and its coordinates are those of the first such fit.
+    coords: dict[str, Any] = {"row": data.row_labels, "outcome": list(OUTCOMES)}
+    for o in OUTCOMES:
+        coords[f"coef_{o}"] = list(built.design.columns[o])
+    if "tau_level" in ds.dims:
+        coords["tau_level"] = list(built.tau_levels)
+    if "group" in ds.dims:
+        coords["group"] = list(built.group_labels)
+    ds = ds.assign_coords(coords)
     ds = xr.Dataset({k: ds[k].astype(float) for k in ds.data_vars}, attrs={})
     ds.attrs = {"created_by": "bayesdta"}
     theta = ds["theta"].values
@@ -223,7 +238,11 @@ def _postprocess(
         tn, n0, theta[..., 1], link=link
     )
     sidx = data.study_index
-    ll_study = np.stack([ll[..., sidx == s].sum(axis=-1) for s in range(data.n_studies)], axis=-1)
+    w = np.ones(n) if weights is None else weights
+    # a study's log-likelihood sums its rows in the fit (weight > 0)
+    ll_study = np.stack(
+        [ll[..., (sidx == s) & (w > 0)].sum(axis=-1) for s in range(data.n_studies)], axis=-1
+    )
     log_lik = xr.Dataset(
         {
             "dta": (("chain", "draw", "row"), ll),
@@ -236,7 +255,6 @@ def _postprocess(
             "study": data.studies,
         },
     )
-    w = np.ones(n) if weights is None else weights
     observed = xr.Dataset({"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels})
     const = xr.Dataset(
         {
@@ -297,7 +315,7 @@ class DTAFit:
         self.data = data
         self.spec = spec
         self.sampler = dict(sampler)
-        self.design = design or make_design(data, spec)
+        self.design = design or make_design(data, spec, weights=self.weights)
         self.timing = dict(timing or {})
         self._draw_cache: dict[str, xr.DataArray] = {}
         self._diag: dict[str, Any] | None = None
@@ -396,25 +414,27 @@ class DTAFit:
             for k in ("tau_within_sensitivity", "tau_within_specificity", "rho_within"):
                 out[k] = p[k]
         for outcome in OUTCOMES:
+            # per unit of each model-matrix column, with this fit's own design (Design.units)
             coef = self._coef(outcome)
-            for c in coef.coords[f"coef_{outcome}"].values:
+            scale = self.design.column_scale(outcome)
+            for c in self.design.columns[outcome]:
                 if c == "Intercept":
                     continue
                 v = coef.sel({f"coef_{outcome}": c}, drop=True)
-                var = _continuous_name(str(c), self.design.scaling)
-                if var is not None:
-                    v = v / self.design.scaling[var][1]
-                out[f"beta_{outcome}[{c}]"] = v
+                out[f"beta_{outcome}[{c}]"] = v / scale[c]
         # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
         out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
+        # data-derived statistics use only the rows in the fit (weight > 0), so that a fit with
+        # weight-0 rows reports what a fit of the subset reports
         from .quantities import fpr_support  # FP = 0 tables enter with their posterior FPR
 
+        d, act = self.data, self.weights > 0
         fpr_range = fpr_support(self)
         if fpr_range is not None:
             out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=fpr_range, link=link))
-        lv = st.link_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn, link=link)
+        lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
         s2_se = float(st.typical_within_variance(lv.se))
         s2_sp = float(st.typical_within_variance(lv.sp))
         out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
@@ -424,6 +444,18 @@ class DTAFit:
                 h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
             )
         )
+        if link == "logit":
+            # Zhou & Dendukuri's model-based versions (expected within-study variance)
+            t2_se, t2_sp = h["tau_se"].values ** 2, h["tau_sp"].values ** 2
+            e_se = st.expected_within_variance(mu_se.values, t2_se, d.n_diseased[act])
+            e_sp = st.expected_within_variance(mu_sp.values, t2_sp, d.n_nondiseased[act])
+            out["i2_sensitivity_zd"] = se.copy(data=st.i2_univariate(t2_se, e_se))
+            out["i2_specificity_zd"] = se.copy(data=st.i2_univariate(t2_sp, e_sp))
+            out["i2_bivariate_zd"] = se.copy(
+                data=st.i2_bivariate(
+                    h["tau_se"].values, h["tau_sp"].values, h["rho"].values, e_se, e_sp
+                )
+            )
         out.update(self._pooled_over_mix(se.dims))
         return out
 
@@ -474,7 +506,9 @@ class DTAFit:
             :func:`bayesdta.labels.quantity_descriptions`). ``df.attrs["warnings"]`` lists
             sampler trouble (divergences, R-hat > 1.01, bulk ESS < 400), also shown when the
             fit is printed; ``df.attrs["reference"]`` says where a meta-regression's summary
-            point sits (``""`` without covariates).
+            point sits (``""`` without covariates); ``df.attrs["units"]`` states the unit of
+            every ``beta_*`` coefficient (per unit of its model-matrix column, or a level
+            against the reference level; see :meth:`bayesdta.model.Design.units`).
 
         Notes
         -----
@@ -491,11 +525,25 @@ class DTAFit:
         se / (1 - sp), ``lr_negative`` = (1 - se) / sp, ``dor`` = LR+ / LR-, per draw.
         ``tau_*`` and ``rho`` are between-study; ``*_within`` are between rows of a study.
         ``auc`` is the area under the HSROC curve (Harbord et al. 2007) over FPR in [0, 1];
-        ``auc_partial`` over the FPR range the tables support
-        (:func:`bayesdta.quantities.fpr_support`). ``i2_*`` follow Higgins & Thompson (2002)
-        with the typical within-study variance of the observed logits (probits for
-        ``link="probit"``, see :func:`bayesdta.stats.link_variances`), and ``i2_bivariate``
-        Zhou & Dendukuri (2014); for three levels both use the total (between + within) SDs.
+        ``auc_partial`` over the FPR range the tables in the fit support
+        (:func:`bayesdta.quantities.fpr_support`). I2 statistics
+        (for three levels all use the total, between + within, SDs; rows with weight 0 are
+        not used):
+
+        * ``i2_sensitivity``, ``i2_specificity``: Higgins & Thompson's (2002) I2,
+          ``tau^2 / (tau^2 + s^2)`` with their "typical" within-study variance ``s^2`` of the
+          observed logits (probits for ``link="probit"``, see
+          :func:`bayesdta.stats.link_variances` and
+          :func:`bayesdta.stats.typical_within_variance`).
+        * ``i2_bivariate``: Zhou & Dendukuri's (2014) bivariate formula
+          ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` evaluated with the same
+          Higgins-Thompson typical variances in ``S`` (not with Zhou & Dendukuri's expected
+          within-study variance).
+        * ``i2_sensitivity_zd``, ``i2_specificity_zd``, ``i2_bivariate_zd`` (logit fits):
+          Zhou & Dendukuri's (2014) model-based statistics, with the expected within-study
+          variance under the binomial-normal model
+          (:func:`bayesdta.stats.expected_within_variance`), which avoid the underestimate
+          of the typical variance (and overestimate of I2) when ``tau`` is large.
         """
         from .labels import expand_names, quantity_descriptions, reference_text
 
@@ -511,6 +559,7 @@ class DTAFit:
         df.attrs["warnings"] = self.diagnostics()["warnings"]
         df.attrs["ci"] = ci
         df.attrs["reference"] = reference_text(self.design)
+        df.attrs["units"] = {k: u for k, u in self.design.units().items() if k in df.index}
         return df
 
     def diagnostics(self) -> dict[str, Any]:
@@ -602,7 +651,8 @@ class DTAFit:
         -------
         dict
             ``elpd_loo``, ``se``, ``p_loo``, ``loo_i``, ``pareto_k``, ``warning`` and ``labels``.
-            Rows with weight 0 (left out of the fit) are excluded.
+            Rows with weight 0 (left out of the fit) are excluded, and so are studies whose
+            rows all have weight 0.
         """
         if by == "study" and integrated:
             from .quantities import loo_integrated
@@ -615,9 +665,14 @@ class DTAFit:
             res = _arviz.loo_pointwise(ll, dim="row")
             res["labels"] = list(ll.coords["row"].values)
         elif by == "study":
-            grouped = self.idata.log_likelihood["dta_study"]
+            # studies with every row at weight 0 are not in the fit
+            in_fit = np.bincount(
+                self.data.study_index, weights=self.weights > 0, minlength=self.data.n_studies
+            )
+            keep = np.flatnonzero(in_fit > 0)
+            grouped = self.idata.log_likelihood["dta_study"].isel(study=keep)
             res = _arviz.loo_pointwise(grouped.transpose("chain", "draw", "study"), dim="study")
-            res["labels"] = self.data.studies
+            res["labels"] = [self.data.studies[i] for i in keep]
         else:
             raise SpecError(f"by must be 'study' or 'row', got {by!r}")
         return res
@@ -789,7 +844,3 @@ def _summary_notes(fit: DTAFit, df: pd.DataFrame) -> list[str]:
             f"({pooled_definition(fit.spec.link, n_in)})"
         )
     return lines
-
-
-def _continuous_name(column: str, scaling: Mapping[str, tuple[float, float]]) -> str | None:
-    return column if column in scaling else None

@@ -255,6 +255,11 @@ def _fpr_grid(lo: float, hi: float, n_points: int) -> np.ndarray:
     return np.unique(np.concatenate(parts))
 
 
+def _in_fit(fit: DTAFit) -> np.ndarray:
+    """Rows in the fit (likelihood weight > 0): the rows that data-derived statistics use."""
+    return np.asarray(fit.weights, dtype=float) > 0
+
+
 def fpr_support(fit: DTAFit, mask: np.ndarray | None = None) -> tuple[float, float] | None:
     """The FPR range over which the data support the SROC curve (default curve, partial AUC).
 
@@ -760,10 +765,13 @@ def heterogeneity(
         ``v`` is the delta-method variance of the observed probit,
         ``p (1 - p) / (n phi(Phi^{-1}(p))^2)`` (:func:`bayesdta.stats.link_variances`).
     ``i2_bivariate``
-        Zhou & Dendukuri (2014): ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with
-        ``Sigma`` the between-study covariance and ``S = diag(s^2_se, s^2_sp)``.
+        Zhou & Dendukuri's (2014) bivariate formula
+        ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with ``Sigma`` the between-study
+        covariance and ``S = diag(s^2_se, s^2_sp)`` the Higgins-Thompson typical variances
+        above (a hybrid: Zhou & Dendukuri use their expected variance, see ``i2_*_zd``).
     ``i2_*_zd``
-        The same three statistics with Zhou & Dendukuri's model-based typical within-study
+        Zhou & Dendukuri's own statistics: the same three formulas with their model-based
+        typical within-study
         variance ``(e^{mu + tau^2/2} + e^{-mu + tau^2/2} + 2) mean(1/n)``
         (:func:`bayesdta.stats.expected_within_variance`), which does not need continuity
         corrections. Logit fits only: on the probit scale that expectation is infinite once
@@ -816,9 +824,9 @@ def heterogeneity(
             between_share_sensitivity=tb[0] ** 2 / t_se**2,
             between_share_specificity=tb[1] ** 2 / t_sp**2,
         )
-    d = fit.data
+    d, act = fit.data, _in_fit(fit)  # rows with weight 0 are not in the fit
     link = fit.spec.link
-    lv = st.link_variances(d.tp, d.fp, d.fn, d.tn, link=link)
+    lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
     s2_se = float(st.typical_within_variance(lv.se))
     s2_sp = float(st.typical_within_variance(lv.sp))
     draws["i2_sensitivity"] = st.i2_univariate(t_se**2, s2_se)
@@ -826,8 +834,8 @@ def heterogeneity(
     draws["i2_bivariate"] = st.i2_bivariate(t_se, t_sp, r, s2_se, s2_sp)
     notes = []
     if link == "logit":
-        e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased)
-        e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased)
+        e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased[act])
+        e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased[act])
         draws["i2_sensitivity_zd"] = st.i2_univariate(t_se**2, e_se)
         draws["i2_specificity_zd"] = st.i2_univariate(t_sp**2, e_sp)
         draws["i2_bivariate_zd"] = st.i2_bivariate(t_se, t_sp, r, e_se, e_sp)
@@ -955,9 +963,12 @@ def deeks(fit_or_data: DTAFit | DTAData) -> dict[str, Any]:
     sample size effects in systematic reviews of diagnostic test accuracy was assessed.
     J Clin Epidemiol 2005;58:882-893.
     """
-    data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
-    res = st.deeks_test(data.tp, data.fp, data.fn, data.tn)
-    res["labels"] = list(data.row_labels)
+    if isinstance(fit_or_data, DTAData):
+        data, act = fit_or_data, np.ones(fit_or_data.n_rows, dtype=bool)
+    else:
+        data, act = fit_or_data.data, _in_fit(fit_or_data)  # rows with weight 0 are left out
+    res = st.deeks_test(data.tp[act], data.fp[act], data.fn[act], data.tn[act])
+    res["labels"] = [lab for lab, a in zip(data.row_labels, act, strict=True) if a]
     return res
 
 
@@ -1186,19 +1197,21 @@ def study_log_likelihood(
     2016;17(103):1-38.
     """
     rng = np.random.default_rng(seed)
-    d = fit.data
+    d, act = fit.data, _in_fit(fit)
+    rows = [np.flatnonzero((d.study_index == s) & act) for s in range(d.n_studies)]
+    studies = [s for s in range(d.n_studies) if rows[s].size]  # weight-0 studies are not in
     ll = np.stack(
-        [
-            _study_log_marginal(fit, np.flatnonzero(d.study_index == s), rng, n_inner=n_inner)
-            for s in range(d.n_studies)
-        ],
-        axis=-1,
+        [_study_log_marginal(fit, rows[s], rng, n_inner=n_inner) for s in studies], axis=-1
     )
     post = fit.posterior
     return xr.DataArray(
         ll,
         dims=("chain", "draw", "study"),
-        coords={"chain": post.chain.values, "draw": post.draw.values, "study": d.studies},
+        coords={
+            "chain": post.chain.values,
+            "draw": post.draw.values,
+            "study": [d.studies[s] for s in studies],
+        },
         name="log_likelihood_study",
     )
 
@@ -1237,7 +1250,7 @@ def loo_integrated(
     """
     ll = study_log_likelihood(fit, n_inner=n_inner, seed=seed)
     res = _arviz.loo_pointwise(ll, dim="study")
-    res["labels"] = list(fit.data.studies)
+    res["labels"] = [str(s) for s in ll.coords["study"].values]
     return res
 
 
@@ -1318,11 +1331,15 @@ def influence(
     inner_seed = seed if seed is not None else 0
     loo = loo_integrated(fit, n_inner=n_inner, seed=inner_seed)
     cond = fit.loo(by="study", integrated=False)
-    k = np.asarray(loo["pareto_k"], dtype=float)
+    # studies whose rows all have weight 0 are not in the fit: NaN, never refitted
+    k = pd.Series(np.asarray(loo["pareto_k"], float), loo["labels"]).reindex(labels).to_numpy()
+    elpd = pd.Series(np.asarray(loo["loo_i"], float), loo["labels"]).reindex(labels).to_numpy()
+    k_c = pd.Series(np.asarray(cond["pareto_k"], float), cond["labels"]).reindex(labels)
+    elpd_c = pd.Series(np.asarray(cond["loo_i"], float), cond["labels"]).reindex(labels)
     if studies is not None:
         chosen = list(dict.fromkeys(studies))
     elif refit == "all":
-        chosen = labels
+        chosen = [s for s in labels if s in loo["labels"]]
     elif refit == "high_k":
         chosen = [s for s, kk in zip(labels, k, strict=True) if kk > k_threshold]
     else:
@@ -1336,9 +1353,9 @@ def influence(
         {
             "n_rows": np.bincount(fit.data.study_index, minlength=len(labels)),
             "pareto_k": k,
-            "elpd_loo": np.asarray(loo["loo_i"], dtype=float),
-            "pareto_k_conditional": np.asarray(cond["pareto_k"], dtype=float),
-            "elpd_loo_conditional": np.asarray(cond["loo_i"], dtype=float),
+            "elpd_loo": elpd,
+            "pareto_k_conditional": k_c.to_numpy(),
+            "elpd_loo_conditional": elpd_c.to_numpy(),
             "refitted": False,
             "sensitivity_without": np.nan,
             "specificity_without": np.nan,
