@@ -15,7 +15,8 @@ and the host CPU (the code is compiled for it). Writers take a per-entry file lo
 process waits for the first one's compilation instead of repeating it) and publish entries by
 atomic rename; entries carry a checksum, and an unreadable entry is deleted and recompiled.
 
-Location: ``BAYESDTA_CACHE_DIR`` if set (``off``, ``0`` or ``none`` turn the cache off), else
+Location: ``BAYESDTA_CACHE_DIR`` if set (``off``, ``0``, ``no``, ``false``
+or ``none`` turn the cache off), else
 the user's cache directory (``$XDG_CACHE_HOME/bayesdta`` or ``~/.cache/bayesdta`` on Linux,
 ``~/Library/Caches/bayesdta`` on macOS, ``%LOCALAPPDATA%\bayesdta\Cache`` on Windows);
 :func:`configure` overrides both for the current process.
@@ -44,7 +45,7 @@ FORMAT = 1
 _MAGIC = b"BAYESDTA-COMPILED-MODEL\n"
 _SUFFIX = ".nutpie"
 _SUBDIR = "compiled"
-_OFF = {"", "0", "off", "none", "false", "no"}
+_OFF = {"0", "off", "none", "false", "no"}
 _LOCK_TIMEOUT_S = 300.0
 
 _override: dict[str, Any] = {}
@@ -95,7 +96,7 @@ def cache_dir() -> Path | None:
     if "directory" in _override:
         return _override["directory"]
     env = os.environ.get("BAYESDTA_CACHE_DIR")
-    if env is not None:
+    if env is not None and env.strip():
         if env.strip().lower() in _OFF:
             return None
         return Path(env).expanduser()
