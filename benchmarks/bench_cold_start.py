@@ -43,6 +43,7 @@ import numpy as np
 import bayesdta as bd
 from bayesdta import sampling
 t_import = time.perf_counter() - t0
+cpu_import = time.process_time()
 warnings.simplefilter("ignore")
 import nutpie
 _real = nutpie.sample
@@ -67,7 +68,7 @@ post = f.idata.posterior
 h = hashlib.sha256()
 for k in sorted(post.data_vars):
     h.update(np.ascontiguousarray(post[k].values).tobytes())
-out = {"import_s": t_import, "to_sampler_s": marks["sampler_start"],
+out = {"import_s": t_import, "cpu_import_s": cpu_import, "to_sampler_s": marks["sampler_start"],
        "cpu_to_sampler_s": marks["cpu"], "fit_s": fit_s, "cpu_at_fit_end_s": time.process_time(),
        "compile_or_load_s": f.timing["compile_s"], "sample_s": f.timing["sample_s"],
        "min_ess_bulk": float(f.diagnostics()["min_ess_bulk"]),
