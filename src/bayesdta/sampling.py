@@ -1,4 +1,8 @@
-"""Sampler dispatch: nutpie (compiled once per structure, refit with new data) or PyMC NUTS."""
+"""Sampler dispatch: nutpie (compiled once per structure, refit with new data) or PyMC NUTS.
+
+Compiled models are also kept on disk (:mod:`bayesdta.compile_cache`): a new process that fits
+a structure compiled earlier on this machine loads the machine code instead of compiling.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ class SamplerSettings:
     ----------
     backend : {"nutpie", "pymc"}
         ``nutpie`` (default): the model is compiled once per structure with numba and re-used
-        for refits with new data of the same shape; ``pymc``: PyMC's own NUTS.
+        for refits with new data of the same shape, also by later processes through the disk
+        cache (:mod:`bayesdta.compile_cache`); ``pymc``: PyMC's own NUTS.
     draws, tune, chains : int
         Kept draws and warm-up iterations per chain, number of chains. Default draws/tune
         (None): 400/400 for two-level models (measured min bulk ESS 600-2400 over 4 chains on
