@@ -54,6 +54,13 @@ FIT_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_override():
+    """Tests that point the cache somewhere else leave the process's setting as it was."""
+    yield
+    cc._override.clear()
+
+
 def _env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["BAYESDTA_CACHE_DIR"] = str(cache)
