@@ -164,6 +164,14 @@ def test_cli_cache_info_and_clear(runs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"directory: {cache}" in out
     assert "entries: 1 " in out and runs["key"] in out and "current" in out
+    # an entry made by other versions is stale: --stale removes it and keeps the current one
+    cc.write("old", {"key_payload": {"model": {}, "versions": {"numba": "0.1"}}})
+    assert main(["cache", "info", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "entries: 2 " in out and "stale (other versions)" in out
+    assert main(["cache", "clear", "--stale", "--cache-dir", str(cache)]) == 0
+    assert "removed 1 stale compiled model(s)" in capsys.readouterr().out
+    assert [p.name for p in (cache / "compiled").glob("*.nutpie")] == [f"{runs['key']}.nutpie"]
     assert main(["cache", "clear", "--cache-dir", str(cache)]) == 0
     assert "removed 1 compiled model(s)" in capsys.readouterr().out
     assert not list((cache / "compiled").iterdir())

@@ -18,6 +18,11 @@ def _configure_cache(p: argparse.ArgumentParser) -> None:
         help="info: where the cache is and what it holds; clear: delete every entry",
     )
     p.add_argument(
+        "--stale",
+        action="store_true",
+        help="clear: delete only entries the installed versions cannot use",
+    )
+    p.add_argument(
         "--cache-dir",
         default=None,
         help="cache directory (default: $BAYESDTA_CACHE_DIR, else the user's cache directory)",
@@ -39,8 +44,9 @@ def _run_cache(args: argparse.Namespace) -> int:
         cc.configure(directory=args.cache_dir, enabled=True)
     if args.action == "clear":
         where = cc.cache_dir()
-        n = cc.clear()
-        print(f"removed {n} compiled model(s) from {where}" if where else "disk cache is off")
+        n = cc.clear(stale_only=args.stale)
+        what = "stale compiled model(s)" if args.stale else "compiled model(s)"
+        print(f"removed {n} {what} from {where}" if where else "disk cache is off")
         return 0
     info = cc.info()
     if info["directory"] is None:

@@ -312,14 +312,24 @@ def info() -> dict[str, Any]:
     return out
 
 
-def clear() -> int:
-    """Delete every entry (and stale lock and temporary files); returns the entries removed."""
+def clear(*, stale_only: bool = False) -> int:
+    """Delete entries (and stale lock and temporary files); returns the entries removed.
+
+    Parameters
+    ----------
+    stale_only : bool
+        Delete only the entries that the installed versions can no longer use (other package
+        versions or bayesdta source) and unreadable ones.
+    """
     d = _entries_dir()
     if d is None or not d.is_dir():
         return 0
+    keep: set[str] = set()
+    if stale_only:
+        keep = {i["key"] for i in info()["items"] if i.get("current")}
     n = 0
     for path in d.iterdir():
-        if path.suffix in (_SUFFIX, ".lock", ".tmp"):
+        if path.suffix in (_SUFFIX, ".lock", ".tmp") and path.stem not in keep:
             with contextlib.suppress(OSError):
                 path.unlink()
                 n += path.suffix == _SUFFIX
