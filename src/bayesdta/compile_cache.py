@@ -6,7 +6,9 @@ numba cannot cache nutpie's C callbacks itself (they close over generated functi
 finished code needs nothing from the process that made it: the object code of the two C
 callbacks is stored here with the small amount of metadata nutpie needs (parameter shapes, the
 layout of the shared-data record), and a later process loads it with numba's own code loader
-(the mechanism behind ``numba.njit(cache=True)``), skipping PyTensor and numba entirely.
+(the mechanism behind ``numba.njit(cache=True)``): no numba compilation and no PyTensor graph
+work for the log-density (PyMC only builds the small start-value function). Same seed, same
+draws, with or without the cache.
 
 Entries are keyed by everything that changes the compiled code: the model structure (the
 built model's structure key and a fingerprint of its variables and data shapes), the source of
@@ -15,11 +17,11 @@ and the host CPU (the code is compiled for it). Writers take a per-entry file lo
 process waits for the first one's compilation instead of repeating it) and publish entries by
 atomic rename; entries carry a checksum, and an unreadable entry is deleted and recompiled.
 
-Location: ``BAYESDTA_CACHE_DIR`` if set (``off``, ``0``, ``no``, ``false``
-or ``none`` turn the cache off), else
-the user's cache directory (``$XDG_CACHE_HOME/bayesdta`` or ``~/.cache/bayesdta`` on Linux,
-``~/Library/Caches/bayesdta`` on macOS, ``%LOCALAPPDATA%\bayesdta\Cache`` on Windows);
-:func:`configure` overrides both for the current process.
+Location: ``BAYESDTA_CACHE_DIR`` if set (``off``, ``0``, ``no``, ``false`` or ``none`` turn the
+cache off), else the user's cache directory (``$XDG_CACHE_HOME/bayesdta`` or
+``~/.cache/bayesdta`` on Linux, ``~/Library/Caches/bayesdta`` on macOS,
+``%LOCALAPPDATA%\bayesdta\Cache`` on Windows); :func:`configure` overrides both for the current
+process.
 """
 
 from __future__ import annotations
