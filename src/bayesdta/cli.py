@@ -327,7 +327,7 @@ def _load_extra_commands() -> None:
     """Import modules that register further sub-commands (run, sensitivity, report)."""
     import importlib
 
-    for mod in ("bayesdta.cli_analysis",):
+    for mod in ("bayesdta.cli_analysis", "bayesdta.cli_cache"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
