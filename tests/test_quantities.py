@@ -91,15 +91,16 @@ def test_auc_by_quadrature_of_the_hsroc_line(dementia_fit):
     The HSROC curve of the bivariate model is the line through the summary point
     (logit fpr = -mu_sp, logit se = mu_se) with slope tau_se / tau_sp on the logit scales
     (Harbord et al. 2007); integrated here over FPR with ``scipy.integrate.quad``, over [0, 1]
-    and over the observed FPR range of the data.
+    and over the FPR range the data support (:func:`bayesdta.quantities.fpr_support`).
     """
     from scipy.integrate import quad
 
     f = dementia_fit
     mu_se, mu_sp, t_se, t_sp, _ = _bivariate_draws(f)
     auc, pauc = _flat(f, "auc"), _flat(f, "auc_partial")
-    fpr = f.data.fp / f.data.n_nondiseased
-    lo, hi = float(fpr.min()), float(fpr.max())
+    # the FPR range the tables support (its definition is checked in
+    # test_sroc_range_with_zero_false_positives_stays_off_the_axis)
+    lo, hi = Q.fpr_support(f)
     for j in np.random.default_rng(0).choice(mu_se.size, 12, replace=False):
 
         def curve(x, j=j):
