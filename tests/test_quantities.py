@@ -574,7 +574,7 @@ def test_integrated_loo_agrees_with_exact_refit(dementia_fit):
 # honest labels of meta-regressions, pooled over the covariate mix (issue 9)
 # ------------------------------------------------------------------------------------------
 REF_TEXT = (
-    "at reference levels (backbone=ResNet, dimensionality=2D, reference_standard=DXA, "
+    "at reference levels (backbone=ResNet, reference_standard=DXA, dimensionality=2D, "
     "validation=internal)"
 )
 

@@ -127,7 +127,10 @@ def test_weight_zero_refit_equals_subset_fit(dementia_fit, dementia_data):
     assert hw.attrs["typical_within_variance"] == pytest.approx(hs.attrs["typical_within_variance"])
     bad = [q for q in hs.index if not _mc_close(hw.loc[q], hs.loc[q])]
     assert not bad, bad
-    assert weighted.auc().attrs["fpr_range"] == pytest.approx(subset.auc().attrs["fpr_range"])
+    # FP = 0 tables enter the FPR range with their posterior median FPR: Monte Carlo error
+    assert weighted.auc().attrs["fpr_range"] == pytest.approx(
+        subset.auc().attrs["fpr_range"], rel=0.05
+    )
     assert weighted.sroc().attrs["fpr_range"] == pytest.approx(subset.sroc().attrs["fpr_range"])
     dw, ds = weighted.deeks(), subset.deeks()
     assert dw["labels"] == ds["labels"]
