@@ -17,7 +17,7 @@ PLUMBING = {"draws": 300, "tune": 400, "chains": 2}
 def _quiet_fit(*args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bd.SamplerWarning)
-        return bd.fit(*args, **kwargs)
+        return bd.fit(*args, verbose=False, **kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -157,8 +157,9 @@ def test_sroc_single_fit_elements(dementia_fit):
     curves = [ln for ln in ax.get_lines() if "SROC curve" in ln.get_label()]
     assert len(curves) == 1
     x = curves[0].get_xdata()
-    fpr = f.data.fp / f.data.n_nondiseased
-    assert x.min() == pytest.approx(fpr.min()) and x.max() == pytest.approx(fpr.max())
+    lo, hi = Q.fpr_support(f)  # the tables' FPRs, FP = 0 at the posterior FPR (not 0)
+    assert x.min() == pytest.approx(lo) and x.max() == pytest.approx(hi)
+    assert lo > 0 and lo <= np.min((f.data.fp / f.data.n_nondiseased)[f.data.fp > 0])
     regions = [ln.get_label() for ln in ax.get_lines() if "region" in ln.get_label()]
     assert regions == ["95% credible region", "95% prediction region"]
     texts = _legend_texts(ax)
@@ -251,8 +252,9 @@ def test_influence_plot_without_and_with_refits(dementia_fit):
     fig = P.plot_influence(f, result=res)
     a1, a2 = fig.axes
     assert _tick_labels(a1) == f.data.studies
-    n_k = _n_points(a1) - f.data.n_rows  # minus the conditional-k crosses
-    assert n_k == f.data.n_rows
+    assert _n_points(a1) == f.data.n_rows  # one Pareto k per study
+    a1c = P.plot_influence(f, result=res, show_conditional=True).axes[0]
+    assert _n_points(a1c) == 2 * f.data.n_rows  # plus the conditional-k crosses on request
     assert "elpd" in a2.get_xlabel()
     # a result with two refitted studies (numbers made up: the plot only draws them)
     fake = res.copy()
@@ -322,3 +324,86 @@ def test_lkj_prior_density_matches_simulation():
     mid = 0.5 * (edges[:-1] + edges[1:])
     dens = P._prior_pdf(Prior.make("LKJ", eta=3.0), mid)
     np.testing.assert_allclose(hist, dens, atol=0.02)
+
+
+# ------------------------------------------------------------------------------------------
+# issue 9: reference-level legends, quadrant labels, Fagan lists, legends, axis labels
+# ------------------------------------------------------------------------------------------
+REF = "at reference levels (backbone=ResNet"
+
+
+def test_meta_regression_legends_say_reference_levels(osteo_fit, dementia_fit):
+    texts = " ".join(_legend_texts(P.plot_lr_scatter(osteo_fit).axes[0])).replace("\n", " ")
+    assert REF in texts
+    texts = " ".join(_legend_texts(P.plot_sroc(osteo_fit).axes[0])).replace("\n", " ")
+    assert REF in texts
+    fig = P.plot_forest(osteo_fit, annotate=False)
+    assert any(REF in t.get_text() for t in fig.texts)
+    texts = " ".join(_legend_texts(P.plot_lr_scatter(dementia_fit).axes[0]))
+    assert "reference levels" not in texts
+
+
+def test_lr_scatter_quadrant_labels_sit_in_their_quadrants(dementia_fit):
+    """All LR- below the vertical threshold (here 10): the right quadrants must still show."""
+    for thr in (10.0, 0.1, 1e-3):
+        fig = P.plot_lr_scatter(dementia_fit, lr_negative_threshold=thr)
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        x_thr = ax.transData.transform((thr, 10.0))[0]
+        y_thr = ax.transData.transform((thr, 10.0))[1]
+        labels = {t.get_text().split("\n")[0]: t for t in ax.texts}
+        for name in ("Left upper", "Right upper", "Left lower", "Right lower"):
+            box = labels[f"{name} quadrant"].get_window_extent(renderer)
+            if name.startswith("Left"):
+                assert box.x1 <= x_thr + 1, (thr, name)
+            else:
+                assert box.x0 >= x_thr - 1, (thr, name)
+            if name.endswith("upper"):
+                assert box.y0 >= y_thr - 1, (thr, name)
+            else:
+                assert box.y1 <= y_thr + 1, (thr, name)
+
+
+def test_fagan_takes_a_list_of_pretest_probabilities(dementia_fit):
+    fig = dementia_fit.plot("fagan", pretest=[0.1, 0.3, 0.5])
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_label().startswith("Pre-test")]
+    assert len(lines) == 6  # one positive and one negative line per pre-test probability
+    texts = _legend_texts(ax)
+    for p in ("10%", "30%", "50%"):
+        assert sum(t.startswith(f"Pre-test {p}, LR") for t in texts) == 2
+    with pytest.raises(SpecError, match="between 0 and 1"):
+        P.plot_fagan(dementia_fit, pretest=[0.2, 1.5])
+
+
+def test_influence_legend_does_not_overprint(dementia_fit):
+    f = dementia_fit
+    res = Q.influence(f, refit="none")
+    fake = res.copy()
+    fake.loc[fake.index[:2], "refitted"] = True
+    fake.loc[fake.index[:2], "delta_sensitivity"] = [-0.01, 0.02]
+    fake.loc[fake.index[:2], "delta_specificity"] = [0.005, -0.003]
+    fig = P.plot_influence(f, result=fake, title="Influence")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    boxes = [lg.get_window_extent(r) for lg in legends]
+    boxes += [ax.get_window_extent(r) for ax in fig.axes]
+    if fig._suptitle is not None:
+        boxes.append(fig._suptitle.get_window_extent(r))
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (i, j)
+    texts = [t.get_text() for lg in legends for t in lg.get_texts()]
+    assert "Sensitivity" in texts and not any("conditional" in t for t in texts)
+
+
+def test_prior_posterior_axes_are_labelled(osteo_fit):
+    fig = P.plot_prior_posterior(osteo_fit)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    for ax in visible:
+        assert ax.get_xlabel() and ax.get_ylabel() == "Density"
+    labels = {ax.get_title().split("\n")[0]: ax.get_xlabel() for ax in visible}
+    assert labels["tau_sensitivity"] == "SD between studies, logit scale"
+    assert labels["rho_within"] == "correlation within studies"

@@ -37,6 +37,15 @@ def _bivariate_draws(fit):
     )
 
 
+def _fpr_support_by_hand(fit):
+    """Each table's FPR: observed, or the posterior median FPR when FP = 0 or FP = n0."""
+    d = fit.data
+    theta_sp = fit.posterior["theta"].sel(outcome="specificity").values
+    post = np.median(1.0 - special.expit(theta_sp), axis=(0, 1))
+    edge = (d.fp == 0) | (d.fp == d.n_nondiseased)
+    return np.where(edge, post, d.fp / d.n_nondiseased)
+
+
 # ------------------------------------------------------------------------------------------
 # SROC, AUC, HSROC
 # ------------------------------------------------------------------------------------------
@@ -45,7 +54,7 @@ def test_sroc_band_brackets_median_over_observed_range(dementia_fit):
     curve = Q.sroc(f)
     assert list(curve.columns) == ["fpr", "median", "lower", "upper"]
     assert np.all(curve["lower"] <= curve["median"]) and np.all(curve["median"] <= curve["upper"])
-    fpr_obs = f.data.fp / f.data.n_nondiseased
+    fpr_obs = _fpr_support_by_hand(f)  # observed FPRs, FP = 0 tables at their posterior FPR
     assert curve["fpr"].min() == pytest.approx(fpr_obs.min())
     assert curve["fpr"].max() == pytest.approx(fpr_obs.max())
     assert curve.attrs["fpr_range"] == pytest.approx((fpr_obs.min(), fpr_obs.max()))
@@ -76,25 +85,38 @@ def test_sroc_matches_hand_computation_and_passes_summary_point(dementia_fit):
     assert not np.allclose(other["median"], got["median"])
 
 
-def test_auc_equals_summary_and_subgroups(dementia_fit, osteo_fit):
-    a = Q.auc(dementia_fit)
-    s = dementia_fit.summary()
-    for q in ("auc", "auc_partial"):
-        assert a.loc[q, "median"] == pytest.approx(s.loc[q, "median"], rel=1e-9)
-        assert a.loc[q, "lower"] == pytest.approx(s.loc[q, "lower"], rel=1e-9)
-    by = Q.auc(osteo_fit, by="backbone")
-    assert list(by.index.get_level_values("group").unique()) == ["ResNet", "DenseNet", "Other"]
-    dense = Q.auc(osteo_fit, at={"backbone": "DenseNet"})
-    assert by.loc[("DenseNet", "auc"), "median"] == pytest.approx(dense.loc["auc", "median"])
-    # the reference level reproduces the summary of the meta-regression
-    ref = osteo_fit.summary().loc["auc", "median"]
-    assert by.loc[("ResNet", "auc"), "median"] == pytest.approx(ref, rel=1e-9)
+def test_auc_by_quadrature_of_the_hsroc_line(dementia_fit):
+    """AUC and partial AUC per draw against scipy quadrature of the HSROC line.
+
+    The HSROC curve of the bivariate model is the line through the summary point
+    (logit fpr = -mu_sp, logit se = mu_se) with slope tau_se / tau_sp on the logit scales
+    (Harbord et al. 2007); integrated here over FPR with ``scipy.integrate.quad``, over [0, 1]
+    and over the FPR range the data support (:func:`bayesdta.quantities.fpr_support`).
+    """
+    from scipy.integrate import quad
+
+    f = dementia_fit
+    mu_se, mu_sp, t_se, t_sp, _ = _bivariate_draws(f)
+    auc, pauc = _flat(f, "auc"), _flat(f, "auc_partial")
+    # the FPR range the tables support (its definition is checked in
+    # test_sroc_range_with_zero_false_positives_stays_off_the_axis)
+    lo, hi = Q.fpr_support(f)
+    for j in np.random.default_rng(0).choice(mu_se.size, 12, replace=False):
+
+        def curve(x, j=j):
+            return special.expit(mu_se[j] + t_se[j] / t_sp[j] * (special.logit(x) + mu_sp[j]))
+
+        assert auc[j] == pytest.approx(quad(curve, 0.0, 1.0, limit=200)[0], abs=1e-5)
+        assert pauc[j] == pytest.approx(quad(curve, lo, hi, limit=200)[0], abs=1e-5)
+    table = Q.auc(f)
+    assert table.attrs["fpr_range"] == pytest.approx((lo, hi))
+    assert table.loc["auc", "median"] == pytest.approx(np.median(auc))
 
 
 def test_sroc_by_level_uses_each_subgroups_fpr_range(osteo_fit):
     curves = Q.sroc(osteo_fit, by="backbone")
     frame = osteo_fit.data.frame
-    fpr = frame["FP"] / (frame["FP"] + frame["TN"])
+    fpr = pd.Series(_fpr_support_by_hand(osteo_fit), index=frame.index)
     for lv, g in curves.groupby("group"):
         rows = frame["backbone"] == lv
         assert g["fpr"].min() == pytest.approx(fpr[rows].min())
@@ -254,18 +276,61 @@ def test_study_effect_draws_match_their_prior_scale(smoking_fit):
 # ------------------------------------------------------------------------------------------
 # heterogeneity, Fagan, Deeks
 # ------------------------------------------------------------------------------------------
-def test_heterogeneity_matches_summary(smoking_fit, dementia_fit):
+def _logit_variances_by_hand(d):
+    """Observed logits and their variances, 0.5 added to every cell of a row with a zero."""
+    cells = np.stack([d.tp, d.fn, d.tn, d.fp], axis=-1).astype(float)
+    cells = cells + 0.5 * (cells == 0).any(axis=-1, keepdims=True)
+    tp, fn, tn, fp = cells.T
+    return (np.log(tp / fn), 1 / tp + 1 / fn), (np.log(tn / fp), 1 / tn + 1 / fp)
+
+
+def test_heterogeneity_i2_is_higgins_thompson(dementia_fit, smoking_fit):
+    """i2_* use Higgins & Thompson's typical variance: checked by their identity with Q.
+
+    Higgins & Thompson (2002) define I2 = (Q - df) / Q; with the DerSimonian-Laird tau^2 this
+    equals tau^2 / (tau^2 + s^2) for their typical within-study variance s^2. For three levels
+    the statistic uses the total (between + within) variance of the posterior draws.
+    """
     for f in (dementia_fit, smoking_fit):
         h = Q.heterogeneity(f)
-        s = f.summary()
-        for q in ("i2_sensitivity", "i2_specificity", "i2_bivariate", "tau_sensitivity", "rho"):
-            assert h.loc[q, "median"] == pytest.approx(s.loc[q, "median"], rel=1e-9), q
+        s2 = h.attrs["typical_within_variance"]
+        pairs = zip(_logit_variances_by_hand(f.data), ("sensitivity", "specificity"), strict=True)
+        for (y, v), o in pairs:
+            w = 1 / v
+            q = np.sum(w * (y - np.sum(w * y) / w.sum()) ** 2)
+            df = y.size - 1
+            assert q > df
+            tau2_dl = (q - df) / (w.sum() - np.sum(w**2) / w.sum())
+            assert S.i2_univariate(tau2_dl, s2[o]) == pytest.approx((q - df) / q, rel=1e-10)
+            t2 = f.posterior[f"tau_{o}"].values ** 2
+            if f.levels == 3:
+                t2 = t2 + f.posterior[f"tau_within_{o}"].values ** 2
+            np.testing.assert_allclose(_flat(f, f"i2_{o}"), (t2 / (t2 + s2[o])).ravel(), rtol=1e-10)
         i2 = h.loc[[i for i in h.index if i.startswith("i2_")], ["lower", "upper"]]
         assert ((i2 >= 0) & (i2 <= 1)).all().all()
     h3 = Q.heterogeneity(smoking_fit)
     assert {"tau_within_sensitivity", "between_share_sensitivity", "rho_total"} <= set(h3.index)
     assert 0 <= h3.loc["between_share_specificity", "median"] <= 1
     assert "between_share_sensitivity" not in Q.heterogeneity(dementia_fit).index
+
+
+def test_zhou_dendukuri_i2_by_quadrature(dementia_fit):
+    """i2_*_zd: the expected within-study variance E[1 / (n p (1 - p))] by Gauss-Hermite.
+
+    Zhou & Dendukuri's statistic uses the expectation of the binomial within-study variance
+    over logit p ~ N(mu, tau^2), averaged over the studies' sizes; computed here by 80-node
+    Gauss-Hermite quadrature per draw instead of their closed form.
+    """
+    f = dementia_fit
+    mu_se, _, t_se, _, _ = _bivariate_draws(f)
+    x, wq = np.polynomial.hermite_e.hermegauss(80)
+    wq = wq / wq.sum()
+    p = special.expit(mu_se[:, None] + t_se[:, None] * x[None, :])
+    expected = (1 / (p * (1 - p))) @ wq * np.mean(1 / f.data.n_diseased)
+    want = t_se**2 / (t_se**2 + expected)
+    np.testing.assert_allclose(_flat(f, "i2_sensitivity_zd"), want, rtol=1e-8)
+    h = Q.heterogeneity(f)
+    assert h.loc["i2_sensitivity_zd", "median"] == pytest.approx(np.median(want), rel=1e-8)
 
 
 def test_heterogeneity_zd_by_hand(dementia_fit):
@@ -300,14 +365,28 @@ def test_fagan_matches_hand_computation(dementia_fit):
     )
 
 
-def test_deeks_wrapper_equals_stats(smoking_fit):
-    d = smoking_fit.data
-    ref = S.deeks_test(d.tp, d.fp, d.fn, d.tn)
-    for res in (Q.deeks(smoking_fit), Q.deeks(d)):
-        for k in ("slope", "intercept", "se_slope", "t", "df", "p_value"):
-            assert res[k] == ref[k]
-        np.testing.assert_array_equal(res["x"], ref["x"])
-        assert res["labels"] == d.row_labels
+def _deeks_tables(rng, k, *, asymmetry):
+    """k tables; with asymmetry, small studies report a larger DOR (a small-study effect)."""
+    n1, n0 = rng.integers(15, 300, k), rng.integers(15, 300, k)
+    ess = 4 * n1 * n0 / (n1 + n0)
+    shift = asymmetry * (1 / np.sqrt(ess) - np.mean(1 / np.sqrt(ess))) / 0.05
+    se = special.expit(1.2 + shift / 2)
+    sp = special.expit(1.6 + shift / 2)
+    tp, tn = rng.binomial(n1, se), rng.binomial(n0, sp)
+    return tp, n0 - tn, n1 - tp, tn
+
+
+def test_deeks_test_is_calibrated_and_detects_asymmetry(smoking_fit):
+    """Simulation: P < 0.10 in about 10% of meta-analyses without small-study effects, and in
+    most with a strong one; the fit wrapper tests the fit's rows."""
+    rng = np.random.default_rng(3)
+    null = [S.deeks_test(*_deeks_tables(rng, 30, asymmetry=0.0))["p_value"] for _ in range(400)]
+    rate = np.mean(np.asarray(null) < 0.10)
+    assert 0.05 <= rate <= 0.16, rate
+    alt = [S.deeks_test(*_deeks_tables(rng, 30, asymmetry=1.0))["p_value"] for _ in range(100)]
+    assert np.mean(np.asarray(alt) < 0.10) > 0.8
+    res = Q.deeks(smoking_fit)
+    assert res["labels"] == smoking_fit.data.row_labels and res["df"] == smoking_fit.data.n_rows - 2
 
 
 # ------------------------------------------------------------------------------------------
@@ -454,9 +533,143 @@ def test_integrated_loo_agrees_with_exact_refit(dementia_fit):
     ll = Q.study_log_likelihood(f)
     assert ll.dims == ("chain", "draw", "study") and np.isfinite(ll.values).all()
     k = np.asarray(li["pareto_k"])
-    study = f.data.studies[int(np.argmin(k))]
+    i = int(np.argmax(k))  # the hardest study for importance sampling
+    study = f.data.studies[i]
     inf = Q.influence(f, studies=[study, study], draws=300)
     assert inf["refitted"].sum() == 1
     row = inf.loc[study]
     assert row["elpd_loo"] == pytest.approx(row["elpd_exact"], abs=0.5)
     assert li["elpd_loo"] < f.loo(by="study", integrated=False)["elpd_loo"]
+    # exact leave-one-study-out by brute force: refit without the study, then
+    # log mean_j p(y_s | phi_j) with the study's 2-D effect integrated on a grid
+    w = np.ones(f.data.n_rows)
+    w[i] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        r = f.refit(weights=w, draws=300)
+    mu_se, mu_sp, t_se, t_sp, rho = _bivariate_draws(r)
+    d = f.data
+    (y_se, v_se), (y_sp, v_sp) = _logit_variances_by_hand(d)
+    axes = []
+    for y, v, mu, t in ((y_se, v_se, mu_se, t_se), (y_sp, v_sp, mu_sp, t_sp)):
+        lo = min(y[i] - 8 * np.sqrt(v[i]), np.min(mu - 8 * t))
+        hi = max(y[i] + 8 * np.sqrt(v[i]), np.max(mu + 8 * t))
+        axes.append(np.linspace(lo, hi, 401))
+    gx, gy = np.meshgrid(*axes, indexing="ij")
+    loglik = sps.binom.logpmf(d.tp[i], d.n_diseased[i], special.expit(gx)) + sps.binom.logpmf(
+        d.tn[i], d.n_nondiseased[i], special.expit(gy)
+    )
+    cell = np.log(axes[0][1] - axes[0][0]) + np.log(axes[1][1] - axes[1][0])
+    log_p = np.empty(mu_se.size)
+    for j in range(mu_se.size):
+        zx, zy = (gx - mu_se[j]) / t_se[j], (gy - mu_sp[j]) / t_sp[j]
+        q = (zx**2 - 2 * rho[j] * zx * zy + zy**2) / (1 - rho[j] ** 2)
+        log_prior = -0.5 * q - np.log(2 * np.pi * t_se[j] * t_sp[j] * np.sqrt(1 - rho[j] ** 2))
+        log_p[j] = special.logsumexp(loglik + log_prior) + cell
+    exact = special.logsumexp(log_p) - np.log(log_p.size)
+    assert li["loo_i"][i] == pytest.approx(exact, abs=0.3), (k[i], li["loo_i"][i], exact)
+
+
+# ------------------------------------------------------------------------------------------
+# honest labels of meta-regressions, pooled over the covariate mix (issue 9)
+# ------------------------------------------------------------------------------------------
+REF_TEXT = (
+    "at reference levels (backbone=ResNet, reference_standard=DXA, dimensionality=2D, "
+    "validation=internal)"
+)
+
+
+def test_meta_regression_summary_is_labelled_at_reference_levels(osteo_fit, dementia_fit):
+    s = osteo_fit.summary()
+    for q in ("sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc"):
+        assert REF_TEXT in s.loc[q, "description"], q
+    assert s.attrs["reference"] == REF_TEXT
+    assert "observed covariate mix" in s.loc["sensitivity_pooled", "description"]
+    text = osteo_fit.format_summary()
+    assert "sensitivity, specificity, lr_positive, lr_negative, dor" in text
+    assert REF_TEXT in text and "sensitivity_pooled, specificity_pooled: over the observed" in text
+    # without covariates: the summary point, no reference levels, no pooled duplicates
+    d = dementia_fit.summary()
+    assert d.loc["sensitivity", "description"] == "Sensitivity (summary point)"
+    assert d.attrs["reference"] == "" and "sensitivity_pooled" not in d.index
+    assert "reference levels" not in dementia_fit.format_summary()
+
+
+def test_pooled_over_covariate_mix_matches_numpy(osteo_fit):
+    """sensitivity_pooled = invlogit(mean_r x_r beta), the design built here from the data."""
+    frame = osteo_fit.data.frame
+    for outcome in ("sensitivity", "specificity"):
+        beta = osteo_fit.posterior[f"beta_{outcome}"]
+        eta = beta.sel({f"coef_{outcome}": "Intercept"}).values.copy()
+        for cov, level in (
+            ("backbone", "DenseNet"),
+            ("backbone", "Other"),
+            ("reference_standard", "CT"),
+            ("dimensionality", "3D"),
+            ("validation", "external"),
+        ):
+            share = float(np.mean(frame[cov].astype(str) == level))
+            coef = f"{cov}[T.{level}]"
+            eta += share * beta.sel({f"coef_{outcome}": coef}).values
+        want = special.expit(eta).ravel()
+        got = osteo_fit.draws(f"{outcome}_pooled").transpose("chain", "draw").values.ravel()
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+        # not the summary point at the reference levels
+        ref = _flat(osteo_fit, outcome)
+        assert np.max(np.abs(np.median(got) - np.median(ref))) > 0.005
+    # the same number in the subgroups table (pooled row) and the summary
+    from bayesdta import regression as R
+
+    sub = R.subgroups(osteo_fit, by="backbone", pooled=True)
+    row = sub.loc[("pooled", "observed covariate mix")]
+    assert row["sensitivity"] == pytest.approx(np.median(_flat(osteo_fit, "sensitivity_pooled")))
+    assert row["n_rows"] == osteo_fit.data.n_rows
+    assert ("pooled", "observed covariate mix") not in R.subgroups(osteo_fit, by="backbone").index
+
+
+def test_summary_accepts_glob_patterns_and_names_unknown_quantities(dementia_fit):
+    s = dementia_fit.summary(quantities=["lr_*"])
+    assert list(s.index) == ["lr_positive", "lr_negative"]
+    s = dementia_fit.summary(quantities=["rho", "tau_*", "rho"])
+    assert list(s.index) == ["rho", "tau_sensitivity", "tau_specificity"]
+    with pytest.raises(SpecError, match=r"unknown quantity 'sensitivty'; known: sensitivity, "):
+        dementia_fit.summary(quantities=["sensitivty"])
+    with pytest.raises(SpecError) as info:
+        dementia_fit.summary(quantities=["nothing_*"])
+    assert "\n" not in str(info.value) and "auc" in str(info.value)
+
+
+def test_sroc_range_with_zero_false_positives_stays_off_the_axis(dementia_fit):
+    """A table with FP = 0 enters the curve's range with its posterior FPR, not 0."""
+    f = dementia_fit
+    d = f.data
+    assert (d.fp == 0).any()
+    fpr = d.fp / d.n_nondiseased
+    theta_sp = f.posterior["theta"].sel(outcome="specificity").values  # (chain, draw, row)
+    post_fpr = np.median(1.0 - special.expit(theta_sp), axis=(0, 1))
+    support = np.where(d.fp == 0, post_fpr, fpr)
+    want = (support.min(), support.max())
+    curve = Q.sroc(f)
+    assert curve["fpr"].min() == pytest.approx(want[0]) and curve["fpr"].max() == pytest.approx(
+        want[1]
+    )
+    assert curve["fpr"].min() > 0 and curve["median"].min() > 0.05  # not down to (0, 0)
+    assert Q.auc(f).attrs["fpr_range"] == pytest.approx(want)
+    assert f.summary().loc["auc_partial", "median"] == pytest.approx(
+        Q.auc(f).loc["auc_partial", "median"]
+    )
+
+
+def test_influence_reports_the_pareto_k_of_loo(dementia_fit):
+    """One Pareto k per study: influence's k is DTAFit.loo's (the report's Pareto k table)."""
+    inf = Q.influence(dementia_fit, refit="none")
+    loo = dementia_fit.loo(by="study")
+    np.testing.assert_array_equal(inf["pareto_k"].to_numpy(), np.asarray(loo["pareto_k"]))
+    np.testing.assert_array_equal(inf["elpd_loo"].to_numpy(), np.asarray(loo["loo_i"]))
+
+
+def test_summary_takes_exact_names_with_brackets(osteo_fit):
+    name = "beta_sensitivity[backbone[T.DenseNet]]"
+    s = osteo_fit.summary(quantities=[name, "beta_specificity[*"])
+    assert s.index[0] == name and len(s) == 6
+    assert "backbone DenseNet vs ResNet" in s.loc[name, "description"]

@@ -4,6 +4,7 @@ graceful skipping of missing figures, rebuilding a report from a run folder."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,103 @@ def test_table_writers(tmp_path):
     assert [p.suffix for p in files] == [".csv", ".tex", ".md"]
     back = pd.read_csv(tmp_path / "t.csv", index_col=0)
     assert back.loc["a_b", "x"] == 0.123456
+
+
+# ------------------------------------------------------------------------------------------
+# issue 9: honest labels, captions with the interval level, one Pareto k, warnings
+# ------------------------------------------------------------------------------------------
+REG_SPEC = """
+[analysis]
+name = "labels"
+title = "Labels"
+seed = 5
+
+[data]
+file = "dementia_setting.csv"
+study = "study"
+
+[model]
+levels = 2
+
+[[regression]]
+name = "setting"
+title = "By setting"
+formula = "~ setting"
+tables = ["summary", "subgroups"]
+[regression.reference]
+setting = "community"
+
+[sampler]
+chains = 2
+draws = 150
+tune = 200
+
+[outputs]
+ci = 0.9
+tables = ["summary", "influence", "deeks"]
+figures = []
+"""
+
+
+@pytest.fixture(scope="module")
+def reg_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("labels")
+    frame = bd.load_example("dementia").frame.drop(columns=["model"])
+    frame["study"] = [f"S{i + 1:02d}" for i in range(len(frame))]
+    frame["setting"] = np.where(np.arange(len(frame)) % 3 == 0, "community", "clinic")
+    frame.to_csv(folder / "dementia_setting.csv", index=False)
+    (folder / "spec.toml").write_text(REG_SPEC)
+    spec = load_spec(folder / "spec.toml")
+    rp.run_analysis(spec, folder / "run")
+    return folder / "run"
+
+
+def test_report_labels_meta_regression_rows_at_reference_levels(reg_run):
+    md = (reg_run / "report.md").read_text()
+    summary = pd.read_csv(reg_run / "tables" / "summary_setting.csv", index_col=0)
+    ref = "at reference levels (setting=community)"
+    for q in ("sensitivity", "specificity", "dor", "auc"):
+        assert ref in summary.loc[q, "description"]
+    assert "sensitivity_pooled" in summary.index
+    section = md.split("### By setting")[1]
+    assert f"Sensitivity {ref}" in section and "Sensitivity (summary point)" not in section
+    assert "sensitivity_pooled" in section and "observed covariate mix" in section
+    sub = pd.read_csv(reg_run / "tables" / "subgroups_setting.csv")
+    assert list(sub["covariate"]) == ["setting", "setting", "pooled"]
+    assert sub["sensitivity"].iloc[-1] == pytest.approx(summary.loc["sensitivity_pooled", "median"])
+    assert "summary point at the reference levels" in md  # methods paragraph
+
+
+def test_report_captions_name_the_interval_level(reg_run):
+    record = json.loads((reg_run / "run.json").read_text())
+    for t in record["tables"]:
+        if t["name"].startswith(("summary", "subgroups")):
+            assert "90%" in t["caption"] and "95%" not in t["caption"], t["name"]
+    summary = next(t for t in record["tables"] if t["name"] == "summary")
+    # the caption describes the columns the report shows
+    assert "median" in summary["caption"] and "R-hat" in summary["caption"]
+
+
+def test_report_has_one_pareto_k_per_study_and_warnings_point_to_tables(reg_run):
+    k = pd.read_csv(reg_run / "tables" / "pareto_k.csv").set_index("study")["pareto_k"]
+    inf = pd.read_csv(reg_run / "tables" / "influence.csv").set_index("study")
+    assert "pareto_k_conditional" not in inf.columns
+    np.testing.assert_allclose(inf.loc[k.index, "pareto_k"], k.to_numpy())
+    md = (reg_run / "report.md").read_text()
+    warn = "\n".join(line for line in md.splitlines() if line.startswith("> "))
+    for path in re.findall(r"tables/[\w.-]+\.csv", warn):
+        assert (reg_run / path).exists(), path
+
+
+def test_deeks_caption_notes_clustered_rows(smoking_fit, dementia_fit):
+    cap = rp._table_caption("deeks", "", ci=0.95, f=smoking_fit, data=smoking_fit.data)
+    assert "51 tables come from 26 studies" in cap and "not independent" in cap
+    cap = rp._table_caption("deeks", "", ci=0.95, f=dementia_fit, data=dementia_fit.data)
+    assert "not independent" not in cap
+
+
+def test_elpd_differences_with_high_pareto_k_are_flagged():
+    table = pd.DataFrame({"elpd_diff": [0.0, -1.2, 3.4], "max_pareto_k": [0.4, 0.9, 0.69]})
+    flagged, caption = rp._flag_elpd(table, "Subgroups.")
+    assert list(flagged["elpd_reliable"]) == ["yes", "no: Pareto k > 0.7", "yes"]
+    assert "0.7" in caption

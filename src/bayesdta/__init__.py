@@ -7,9 +7,16 @@ SROC / AUC / regions / heterogeneity, figures and reports. Sampled with NUTS (nu
 
 from __future__ import annotations
 
+from . import _quiet  # noqa: F401  (silences third-party noise, see bayesdta._quiet)
 from .data import DTAData, counts_from_metrics, split_confusion
 from .datasets import list_examples, load_example, load_truth
-from .exceptions import BayesDTAError, DTADataError, SamplerWarning, SpecError
+from .exceptions import (
+    BayesDTAError,
+    DTADataError,
+    IdentifiabilityWarning,
+    SamplerWarning,
+    SpecError,
+)
 from .fit import DTAFit, fit, load
 from .model import ModelSpec
 from .priors import DEFAULT_PRIORS, Prior, prior_predictive
@@ -48,5 +55,6 @@ __all__ = [
     "DTADataError",
     "SpecError",
     "SamplerWarning",
+    "IdentifiabilityWarning",
     "__version__",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "to_netcdf",
     "from_netcdf",
     "loo_pointwise",
+    "relative_efficiency",
     "SUMMARY_COLUMNS",
     "summary_table",
 ]
@@ -90,30 +91,77 @@ def from_netcdf(path: str | Path):
     return idata
 
 
+def relative_efficiency(log_lik: np.ndarray) -> np.ndarray:
+    """Relative efficiency of the importance weights of each observation.
+
+    ``r_eff_i = ESS(exp(log_lik_i)) / S`` with the mean-ESS of the likelihood draws over the
+    chains (as ``loo::relative_eff`` in R), ``S`` the total number of draws.
+
+    Parameters
+    ----------
+    log_lik : numpy.ndarray
+        Shape (chain, draw, n).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,); 1 where it cannot be computed (one chain or constant likelihood).
+    """
+    az = _az()
+    ll = np.asarray(log_lik, dtype=float)
+    c, d, n = ll.shape
+    out = np.ones(n)
+    if c < 2:
+        return out
+    for i in range(n):
+        x = ll[:, :, i]
+        lik = np.exp(x - np.max(x))  # ESS is invariant to the scale
+        if np.ptp(lik) > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                e = float(az.ess(lik, method="mean"))
+            if np.isfinite(e) and e > 0:
+                out[i] = e / (c * d)
+    return out
+
+
 def loo_pointwise(log_lik: xr.DataArray, *, dim: str) -> dict[str, Any]:
     """PSIS-LOO from a pointwise log-likelihood DataArray with dims (chain, draw, ``dim``).
+
+    Pareto-smoothed importance sampling (Vehtari et al. 2017) per observation, with the
+    relative efficiency of each observation's weights computed from the chains
+    (:func:`relative_efficiency`), which sets the length of the smoothed tail.
 
     Returns
     -------
     dict
         ``elpd_loo``, ``se``, ``p_loo``, ``loo_i`` (array over ``dim``), ``pareto_k`` (array),
-        ``warning`` (bool: some k > 0.7).
+        ``r_eff`` (array), ``warning`` (bool: some k > 0.7).
     """
+    from scipy.special import logsumexp
+
     az = _az()
-    idata = az.InferenceData(
-        log_likelihood=xr.Dataset({"ll": log_lik}),
-        posterior=xr.Dataset({"dummy": log_lik.isel({dim: 0}, drop=True) * 0.0}),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = az.loo(idata, pointwise=True, var_name="ll")
+    ll = np.asarray(log_lik.transpose("chain", "draw", dim).values, dtype=float)
+    c, d, n = ll.shape
+    r_eff = relative_efficiency(ll)
+    flat = ll.reshape(c * d, n)
+    loo_i = np.empty(n)
+    k = np.empty(n)
+    for i in range(n):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lw, ki = az.psislw(-flat[:, i], reff=float(r_eff[i]))
+        loo_i[i] = float(logsumexp(np.asarray(lw) + flat[:, i]))
+        k[i] = float(ki)
+    lppd = logsumexp(flat, axis=0) - np.log(c * d)
     return {
-        "elpd_loo": float(res["elpd_loo"]),
-        "se": float(res["se"]),
-        "p_loo": float(res["p_loo"]),
-        "loo_i": np.asarray(res["loo_i"]),
-        "pareto_k": np.asarray(res["pareto_k"]),
-        "warning": bool(np.any(np.asarray(res["pareto_k"]) > 0.7)),
+        "elpd_loo": float(loo_i.sum()),
+        "se": float(np.sqrt(n * np.var(loo_i))),
+        "p_loo": float(np.sum(lppd - loo_i)),
+        "loo_i": loo_i,
+        "pareto_k": k,
+        "r_eff": r_eff,
+        "warning": bool(np.any(k > 0.7)),
     }
 
 

@@ -7,7 +7,11 @@ per study); the pair (study, model) must be unique.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +22,77 @@ import pandas as pd
 
 from .exceptions import DTADataError
 
-__all__ = ["DTAData", "split_confusion", "counts_from_metrics", "COUNT_COLUMNS"]
+__all__ = [
+    "DTAData",
+    "split_confusion",
+    "counts_from_metrics",
+    "read_table",
+    "levels_reason",
+    "check_learnable",
+    "fit_note",
+    "COUNT_COLUMNS",
+    "STUDY_ID_HEADERS",
+    "MODEL_ID_HEADERS",
+]
 
 COUNT_COLUMNS: tuple[str, ...] = ("TP", "FP", "FN", "TN")
-_STUDY_CANDIDATES = ("study", "study_id", "studyid", "author", "id")
-_MODEL_CANDIDATES = ("model", "model_id", "test", "result_id")
+#: Headers recognised as the study id, in order of preference. Matching ignores case, spaces,
+#: underscores, hyphens and padding (``Study ID``, ``study_id``, `` StudyID`` all match).
+STUDY_ID_HEADERS: tuple[str, ...] = (
+    "study",
+    "study_id",
+    "study_name",
+    "first_author",
+    "author",
+    "author_year",
+    "id",
+)
+#: Headers recognised as the model (test, table) id within a study, in order of preference.
+MODEL_ID_HEADERS: tuple[str, ...] = ("model", "model_id", "test", "test_id", "result_id")
+_SEPARATORS = {
+    ",": ",",
+    ";": ";",
+    "\t": "\t",
+    "|": "|",
+    "tab": "\t",
+    "comma": ",",
+    "semicolon": ";",
+}
 
 
-def _find_column(columns: Sequence[str], name: str) -> str | None:
-    """Return the column whose name equals ``name`` ignoring case, else None."""
+def _norm(name: Any) -> str:
+    """Header key for matching: lower case, no BOM, no spaces / underscores / punctuation."""
+    return re.sub(r"[^0-9a-z]", "", str(name).replace("\ufeff", "").lower())
+
+
+def _find_column(columns: Sequence[str], name: str, *, loose: bool = False) -> str | None:
+    """Return the column named ``name``, else None.
+
+    Exact match first, then ignoring case; with ``loose`` also ignoring spaces, underscores and
+    punctuation.
+    """
     exact = [c for c in columns if str(c) == name]
     if exact:
         return exact[0]
-    matches = [c for c in columns if str(c).lower() == name.lower()]
-    if len(matches) > 1:
-        raise DTADataError(
-            f"column {name!r} matches several columns ignoring case: {matches}; map it explicitly"
-        )
-    return matches[0] if matches else None
+    tests = [lambda c: str(c).lower() == name.lower()]
+    if loose:
+        tests.append(lambda c: _norm(c) == _norm(name) and _norm(name) != "")
+    for test in tests:
+        matches = [c for c in columns if test(c)]
+        if len(matches) > 1:
+            raise DTADataError(
+                f"column {name!r} matches several columns {matches}; name the one to use"
+            )
+        if matches:
+            return matches[0]
+    return None
+
+
+def _plain(v: Any) -> str:
+    """A value as a user reads it: numpy scalars as plain numbers (``-1``, not ``np.int64(-1)``)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    return repr(v)
 
 
 def _row_name(index_label: Any, line_offset: int | None) -> str:
@@ -58,24 +115,40 @@ def _as_counts(
             s = v.strip()
             if s == "":
                 raise DTADataError(f"{where}, column {label}: missing count")
+            hint = (
+                " (counts are whole numbers, written without thousands separators)"
+                if "," in s or "." in s
+                else ""
+            )
+            comma = re.fullmatch(r"([+-]?\d+),(\d+)", s)
+            if comma is not None and len(comma.group(2)) == 3:
+                raise DTADataError(
+                    f"{where}, column {label}: count {s!r} is ambiguous (a decimal comma or a "
+                    "thousands separator); write counts as whole numbers without separators"
+                )
+            number = s if comma is None else f"{comma.group(1)}.{comma.group(2)}"  # "12,0"
             try:
-                v = float(s)
+                v = float(number)
             except ValueError:
                 raise DTADataError(
-                    f"{where}, column {label}: count {s!r} is not a number"
+                    f"{where}, column {label}: count {s!r} is not a number{hint}"
                 ) from None
+            if math.isfinite(v) and v != math.floor(v):
+                raise DTADataError(f"{where}, column {label}: count {s!r} is not an integer{hint}")
         if isinstance(v, (bool, np.bool_)):
-            raise DTADataError(f"{where}, column {label}: count {v!r} is not an integer")
+            raise DTADataError(f"{where}, column {label}: count {_plain(v)} is not an integer")
         try:
             fv = float(v)
         except (TypeError, ValueError):
-            raise DTADataError(f"{where}, column {label}: count {v!r} is not a number") from None
+            raise DTADataError(
+                f"{where}, column {label}: count {_plain(v)} is not a number"
+            ) from None
         if math.isnan(fv):
             raise DTADataError(f"{where}, column {label}: missing count")
         if not math.isfinite(fv) or fv != math.floor(fv):
-            raise DTADataError(f"{where}, column {label}: count {v!r} is not an integer")
+            raise DTADataError(f"{where}, column {label}: count {_plain(v)} is not an integer")
         if fv < 0:
-            raise DTADataError(f"{where}, column {label}: count {v!r} is negative")
+            raise DTADataError(f"{where}, column {label}: count {_plain(v)} is negative")
         out[i] = int(fv)
     return out
 
@@ -100,27 +173,219 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def read_table(
+    path: str | Path, *, sep: str | None = None, **read_csv_kwargs: Any
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV export as a table, tolerant of what spreadsheets and review software write.
+
+    Handles a UTF-8 byte-order mark (Excel), Windows line ends, ``,`` ``;`` tab or ``|``
+    separators (sniffed from the header line unless ``sep`` is given), padded headers and cells
+    (stripped), fully blank rows such as ``,,,,`` (dropped and counted), an empty trailing column
+    from a separator at the end of each line (dropped), and, in files that are not
+    comma-separated, decimal commas in covariate columns (``0,5`` read as 0.5).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    sep : str, optional
+        Column separator: ``","``, ``";"``, tab, ``"|"`` or the names ``comma``,
+        ``semicolon``, ``tab``. Default: sniffed from the header line.
+    **read_csv_kwargs
+        Passed to :func:`pandas.read_csv`.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Index = row number r (file line r + 1 when the header is line 1), blank rows removed.
+    info : dict
+        What was done: ``sep``, ``sep_sniffed``, ``encoding``, ``blank_rows``, ``empty_columns``,
+        ``decimal_comma`` (columns read with a decimal comma), ``line_offset``.
+
+    Raises
+    ------
+    DTADataError
+        When the file is missing, empty or cannot be parsed (one line).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DTADataError(f"data file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise DTADataError(f"data file {str(path)!r} is a folder, not a CSV file")
+    raw = path.read_bytes()
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8-sig")
+        encoding = "UTF-8 with BOM" if bom else "UTF-8"
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+        encoding = "cp1252 (not UTF-8)"
+    lines = text.splitlines()
+    lead = 0
+    while lead < len(lines) and lines[lead].strip() == "":
+        lead += 1
+    if lead == len(lines):
+        raise DTADataError(f"data file {str(path)!r} is empty")
+    hint = re.fullmatch(r"\s*sep=(.)\s*", lines[lead])  # Excel's separator line
+    if hint is not None:
+        lead += 1
+        if lead == len(lines):
+            raise DTADataError(f"data file {str(path)!r} is empty")
+        if sep is None:
+            sep = hint.group(1)
+    header = lines[lead]
+    if sep is None:
+        sniffed = True
+        counts = {}
+        for cand in (",", ";", "\t", "|"):
+            counts[cand] = len(next(csv.reader([header], delimiter=cand)))
+        best = max(counts.values())
+        sep = next(c for c in (",", ";", "\t", "|") if counts[c] == best) if best > 1 else ","
+    else:
+        sniffed = False
+        if sep not in _SEPARATORS:
+            raise DTADataError(
+                f"sep must be one of ',', ';', tab, '|' (or comma, semicolon, tab), got {sep!r}"
+            )
+        sep = _SEPARATORS[sep]
+    # cells are read as text and typed below: counts stay as written (errors quote them),
+    # covariates become numbers, booleans or text
+    kwargs = {
+        "skip_blank_lines": False,
+        "skipinitialspace": True,
+        "index_col": False,
+        "dtype": str,
+    }
+    kwargs.update(read_csv_kwargs)
+    # a row with more (non-empty) fields than the header would be cut short: refuse it
+    records = csv.reader(lines[lead:], delimiter=sep, skipinitialspace=True)
+    n_header = len(next(records))
+    for i, rec in enumerate(records, start=1):
+        while len(rec) > n_header and rec[-1].strip() == "":
+            rec = rec[:-1]
+        if len(rec) > n_header:
+            shown = {"\t": "tab"}.get(sep, repr(sep))
+            raise DTADataError(
+                f"row {i} (file line {lead + 1 + i}): {len(rec)} fields but the header has "
+                f"{n_header} ({shown}-separated); a wrong separator (give sep= / --sep), a "
+                "decimal comma in a comma-separated file, or an unquoted separator in a cell"
+            )
+    try:
+        with warnings.catch_warnings():
+            # rows longer than the header by empty trailing fields only (checked above)
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            df = pd.read_csv(io.StringIO("\n".join(lines[lead:])), sep=sep, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise DTADataError(f"data file {str(path)!r} is empty") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        msg = " ".join(str(exc).split())
+        raise DTADataError(f"data file {str(path)!r} could not be parsed: {msg}") from None
+    line_offset = lead + 1
+    df.index = pd.RangeIndex(1, len(df) + 1)
+    df.columns = [str(c).replace("\ufeff", "").strip() for c in df.columns]
+    # strip padded text cells; a cell of spaces is empty
+    for c in df.columns:
+        if _is_text(df[c]):
+            df[c] = df[c].map(lambda x: (x.strip() or np.nan) if isinstance(x, str) else x)
+    blank = df.isna().all(axis=1).to_numpy()
+    n_blank = int(blank.sum())
+    df = df.loc[~blank]
+    empty_cols = [
+        c for c in df.columns if (c == "" or c.startswith("Unnamed: ")) and df[c].isna().all()
+    ]
+    df = df.drop(columns=empty_cols)
+    unnamed = [c for c in df.columns if c == "" or c.startswith("Unnamed: ")]
+    if unnamed:
+        pos = list(df.columns).index(unnamed[0]) + 1
+        raise DTADataError(
+            f"data file {str(path)!r}: column {pos} has values but no header; name it"
+        )
+    if len(df) == 0:
+        raise DTADataError(f"data file {str(path)!r} has a header but no rows")
+    decimal_comma = []
+    count_keys = {k.lower() for k in COUNT_COLUMNS}
+    for c in df.columns:
+        if not _is_text(df[c]):
+            continue
+        vals = df[c].dropna()
+        if not len(vals) or not all(isinstance(v, str) for v in vals):
+            continue
+        if _norm(c) in count_keys:
+            continue  # counts in text are checked cell by cell, naming the cell as written
+        if all(_NUMBER.fullmatch(v) for v in vals):
+            df[c] = pd.to_numeric(df[c])
+        elif all(v.lower() in ("true", "false") for v in vals) and not df[c].isna().any():
+            df[c] = df[c].str.lower() == "true"
+        elif (
+            sep != ","
+            and all(_NUMBER_DECIMAL_COMMA.fullmatch(v) for v in vals)
+            and any("," in v for v in vals)
+        ):
+            df[c] = pd.to_numeric(df[c].str.replace(",", ".", regex=False))
+            decimal_comma.append(c)
+    info = {
+        "sep": sep,
+        "sep_sniffed": sniffed,
+        "encoding": encoding,
+        "blank_rows": n_blank,
+        "empty_columns": len(empty_cols),
+        "decimal_comma": decimal_comma,
+        "line_offset": line_offset,
+    }
+    return df, info
+
+
+def _is_text(col: pd.Series) -> bool:
+    return col.dtype == object or pd.api.types.is_string_dtype(col.dtype)
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER_DECIMAL_COMMA = re.compile(r"[+-]?\d+(,\d+)?")
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
+
+
+def _repeated_study(study_ids: np.ndarray, index: Sequence[Any]) -> tuple[str, Any, Any] | None:
+    seen: dict[str, Any] = {}
+    for idx, s in zip(index, study_ids, strict=True):
+        if s in seen:
+            return s, seen[s], idx
+        seen[s] = idx
+    return None
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class DTAData:
     """A validated, immutable table of 2x2 diagnostic-accuracy counts.
 
     Build it with :meth:`from_frame` or :meth:`from_csv`; do not call the constructor directly.
+    :meth:`describe` says in one line what was read and taken as what.
 
     Attributes
     ----------
     frame : pandas.DataFrame
         A copy of the validated table: columns ``study``, ``model``, ``TP``, ``FP``, ``FN``,
-        ``TN`` followed by the covariates (all other input columns, original names).
+        ``TN`` followed by the covariates (all other input columns, original names), followed
+        by the id columns under their original names when these differ from ``study`` /
+        ``model`` (so that a formula may use them, e.g. ``"~ test"``; they are not listed in
+        :attr:`covariates`).
     study_column, model_column : str or None
         The input columns the study and model ids came from (None when generated).
     source : str
         Where the data came from (file path or ``"DataFrame"``).
+    info : dict
+        How the data were read and the ids chosen (used by :meth:`describe`).
     """
 
     _frame: pd.DataFrame
     study_column: str | None
     model_column: str | None
     source: str = "DataFrame"
+    info: dict = field(default_factory=dict, compare=False)
     _cache: dict = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ construction
@@ -132,8 +397,10 @@ class DTAData:
         study: str | None = None,
         model: str | None = None,
         columns: Mapping[str, str] | None = None,
+        clustered: bool = False,
         source: str = "DataFrame",
         _line_offset: int | None = None,
+        _read_info: Mapping[str, Any] | None = None,
     ) -> DTAData:
         """Validate a DataFrame of 2x2 counts.
 
@@ -142,16 +409,25 @@ class DTAData:
         df : pandas.DataFrame
             One row per 2x2 table.
         study : str, optional
-            Column holding the study id. Default: the first of ``study``, ``study_id``,
-            ``author`` found (ignoring case); if none, every row is its own study.
+            Column holding the study id. Default: the first of :data:`STUDY_ID_HEADERS`
+            (``study``, ``study_id``, ``study_name``, ``first_author``, ``author``,
+            ``author_year``, ``id``) found, ignoring case, spaces, underscores and padding
+            (``Study ID``, ``StudyID``, ``First author`` match); if none, every row is its own
+            study.
         model : str, optional
             Column holding the model (test, result) id within a study. Default: the first of
-            ``model``, ``model_id``, ``test``, ``result_id`` found; if none, rows of a study
-            are numbered 1, 2, ... in table order.
+            :data:`MODEL_ID_HEADERS` (``model``, ``model_id``, ``test``, ``test_id``,
+            ``result_id``) found the same way. The chosen columns are stated by
+            :meth:`describe` and stay usable in formulas under their own names.
         columns : mapping, optional
             Map from count name (``TP``, ``FP``, ``FN``, ``TN``) to the column holding it, for
             tables whose count columns are named otherwise. Unmapped counts are matched by name
-            ignoring case.
+            ignoring case and padding.
+        clustered : bool
+            Confirms that a study id repeating with no model column means several tables of one
+            study (their rows are then numbered 1, 2, ... within the study, and the default
+            model has three levels). Without it such a table is refused: a repeated id may also
+            be a duplicated row or a wrong id column, and is never clustered silently.
         source : str
             Description of the origin, kept for reports.
 
@@ -164,16 +440,23 @@ class DTAData:
         DTADataError
             On an empty table, a missing count column, a missing, non-integer or negative count,
             a row with no diseased (TP + FN = 0) or no non-diseased (FP + TN = 0) participants,
-            a missing id, or a duplicated (study, model) pair. The message names row and column.
+            a missing id, a duplicated (study, model) pair, or a repeated study id without a
+            model column (unless ``clustered=True``). The message names row and column.
         """
         if not isinstance(df, pd.DataFrame):
             raise DTADataError(f"expected a pandas DataFrame, got {type(df).__name__}")
         if len(df) == 0:
             raise DTADataError("the table is empty: no rows")
         df = df.copy()
-        cols = [str(c) for c in df.columns]
+        cols = [str(c).replace("\ufeff", "").strip() for c in df.columns]
+        dups = sorted({c for c in cols if cols.count(c) > 1})
+        if dups:
+            raise DTADataError(
+                f"column {dups[0]!r} appears {cols.count(dups[0])} times in the header; "
+                "rename one of them"
+            )
         df.columns = cols
-        mapping = {k.upper(): v for k, v in (columns or {}).items()}
+        mapping = {str(k).strip().upper(): str(v).strip() for k, v in (columns or {}).items()}
         unknown = set(mapping) - set(COUNT_COLUMNS)
         if unknown:
             raise DTADataError(
@@ -182,37 +465,39 @@ class DTAData:
         source_cols: dict[str, str] = {}
         for name in COUNT_COLUMNS:
             if name in mapping:
-                if mapping[name] not in cols:
+                found = _find_column(cols, mapping[name])
+                if found is None:
                     raise DTADataError(
                         f"column {mapping[name]!r} (mapped to {name}) is not in the table; "
-                        f"columns are {cols}"
+                        f"columns are {', '.join(cols)}"
                     )
-                source_cols[name] = mapping[name]
+                source_cols[name] = found
             else:
                 found = _find_column(cols, name)
                 if found is None:
                     raise DTADataError(
-                        f"required column {name} is missing; columns are {cols} "
-                        f"(map it with columns={{'{name}': '<column>'}})"
+                        f"required column {name} is missing; columns are {', '.join(cols)} "
+                        f"(map it with columns={{'{name}': '<column>'}}, "
+                        f"on the command line --columns {name}=<column>)"
                     )
                 source_cols[name] = found
 
         def pick(arg: str | None, candidates: Sequence[str], what: str) -> str | None:
             if arg is not None:
-                found = _find_column(cols, arg)
+                found = _find_column(cols, str(arg).strip(), loose=True)
                 if found is None:
                     raise DTADataError(
-                        f"{what} column {arg!r} is not in the table; columns are {cols}"
+                        f"{what} column {arg!r} is not in the table; columns are {', '.join(cols)}"
                     )
                 return found
             for cand in candidates:
-                found = _find_column(cols, cand)
+                found = _find_column(cols, cand, loose=True)
                 if found is not None and found not in source_cols.values():
                     return found
             return None
 
-        study_col = pick(study, _STUDY_CANDIDATES, "study")
-        model_col = pick(model, _MODEL_CANDIDATES, "model")
+        study_col = pick(study, STUDY_ID_HEADERS, "study")
+        model_col = pick(model, MODEL_ID_HEADERS, "model")
         if model_col is not None and model_col == study_col:
             raise DTADataError(f"study and model ids are the same column {study_col!r}")
 
@@ -241,6 +526,17 @@ class DTAData:
         if model_col is not None:
             model_ids = _labels(df[model_col], model_col, _line_offset)
         else:
+            rep = _repeated_study(study_ids, df.index)
+            if rep is not None and not clustered:
+                s, first, second = rep
+                raise DTADataError(
+                    f"{_row_name(second, _line_offset)}, column {study_col}: study id {s!r} "
+                    f"repeats (first at {_row_name(first, _line_offset)}) and there is no model "
+                    "column: name the column that tells a study's tables apart with "
+                    "model='<column>' (command line --model), confirm that they are several "
+                    "tables of one study with clustered=True (--clustered), or choose another "
+                    "study id column with study='<column>' (--study)"
+                )
             seen: dict[str, int] = {}
             model_ids_list = []
             for s in study_ids:
@@ -274,7 +570,20 @@ class DTAData:
                     f"covariate column {c!r} clashes with a reserved name; rename it"
                 )
             out[c] = df[c].to_numpy()
-        return cls(out, study_col, model_col, source)
+        # the id columns stay available to formulas under their own names ("~ test")
+        for c in (study_col, model_col):
+            if c is not None and c not in out.columns:
+                out[c] = df[c].to_numpy()
+        info = dict(_read_info or {})
+        info.update(
+            {
+                "study_given": study is not None,
+                "model_given": model is not None,
+                "clustered_confirmed": bool(clustered) and model_col is None,
+                "count_columns": dict(source_cols),
+            }
+        )
+        return cls(out, study_col, model_col, source, info)
 
     @classmethod
     def from_csv(
@@ -284,18 +593,26 @@ class DTAData:
         study: str | None = None,
         model: str | None = None,
         columns: Mapping[str, str] | None = None,
+        clustered: bool = False,
+        sep: str | None = None,
         **read_csv_kwargs: Any,
     ) -> DTAData:
         """Read and validate a CSV file of 2x2 counts.
 
-        Rows are numbered from 1 in error messages, with the file line beside them.
+        Reads what spreadsheets export (see :func:`read_table`): ``,`` ``;`` tab or ``|``
+        separated (sniffed, or ``sep``), a UTF-8 byte-order mark, Windows line ends, padded
+        headers and cells, fully blank rows (dropped; :meth:`describe` says how many) and
+        decimal commas in covariates of ``;``-separated files. Rows are numbered from 1 in
+        error messages, with the file line beside them.
 
         Parameters
         ----------
         path : str or Path
             The CSV file (a header line, one 2x2 table per line).
-        study, model, columns
+        study, model, columns, clustered
             As in :meth:`from_frame`.
+        sep : str, optional
+            Column separator (default: sniffed from the header line).
         **read_csv_kwargs
             Passed to :func:`pandas.read_csv`.
 
@@ -303,18 +620,16 @@ class DTAData:
         -------
         DTAData
         """
-        path = Path(path)
-        if not path.exists():
-            raise DTADataError(f"data file {str(path)!r} does not exist")
-        try:
-            df = pd.read_csv(path, **read_csv_kwargs)
-        except pd.errors.EmptyDataError:
-            raise DTADataError(f"data file {str(path)!r} is empty") from None
-        except pd.errors.ParserError as exc:
-            raise DTADataError(f"data file {str(path)!r} could not be parsed: {exc}") from None
-        df.index = pd.RangeIndex(1, len(df) + 1)
+        df, info = read_table(path, sep=sep, **read_csv_kwargs)
         return cls.from_frame(
-            df, study=study, model=model, columns=columns, source=str(path), _line_offset=1
+            df,
+            study=study,
+            model=model,
+            columns=columns,
+            clustered=clustered,
+            source=str(path),
+            _line_offset=info["line_offset"],
+            _read_info=info,
         )
 
     # ------------------------------------------------------------------ views
@@ -395,7 +710,9 @@ class DTAData:
     @property
     def covariates(self) -> list[str]:
         """Names of the covariate columns."""
-        return [c for c in self._frame.columns if c not in ("study", "model", *COUNT_COLUMNS)]
+        ids = {c for c in (self.study_column, self.model_column) if c}
+        reserved = {"study", "model", *COUNT_COLUMNS} | ids
+        return [c for c in self._frame.columns if c not in reserved]
 
     @property
     def rows_per_study(self) -> np.ndarray:
@@ -415,7 +732,7 @@ class DTAData:
         if not mask.any():
             raise DTADataError("the subset is empty: no rows selected")
         df = self._frame.loc[mask].reset_index(drop=True)
-        return DTAData(df, self.study_column, self.model_column, self.source)
+        return DTAData(df, self.study_column, self.model_column, self.source, dict(self.info))
 
     def to_frame(self) -> pd.DataFrame:
         """The validated table, with observed sensitivity and specificity added."""
@@ -436,8 +753,9 @@ class DTAData:
             "study_column": self.study_column,
             "model_column": self.model_column,
             "source": self.source,
+            "info": self.info,
         }
-        return json.dumps(payload)
+        return json.dumps(payload, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> DTAData:
@@ -458,7 +776,69 @@ class DTAData:
                 df[c] = df[c].astype(object) if t == "object" else df[c].astype(t)
             except (TypeError, ValueError):
                 pass
-        return cls(df, payload["study_column"], payload["model_column"], payload["source"])
+        return cls(
+            df,
+            payload["study_column"],
+            payload["model_column"],
+            payload["source"],
+            dict(payload.get("info") or {}),
+        )
+
+    def describe(self) -> str:
+        """One line saying what was read and what each column was taken as.
+
+        Names the source, the number of rows, the study id (and how many studies), the model
+        id, the count columns and the covariates, and what was done to read the file (separator,
+        blank rows dropped, decimal commas). :func:`levels_reason` adds the number of levels a
+        fit chooses and why.
+        """
+        info = self.info
+        src = "a DataFrame" if self.source == "DataFrame" else repr(self.source)
+        how = []
+        if info.get("sep") is not None:
+            sep = {"\t": "tab", ",": "','", ";": "';'", "|": "'|'"}.get(info["sep"], info["sep"])
+            how.append(f"{sep}-separated{', sniffed' if info.get('sep_sniffed') else ''}")
+        if info.get("encoding") and info["encoding"] != "UTF-8":
+            how.append(str(info["encoding"]))
+        head = f"read {self.n_rows} rows from {src}" + (f" ({', '.join(how)})" if how else "")
+        parts = []
+        if self.study_column is not None:
+            tag = "" if info.get("study_given", True) else ", found"
+            parts.append(
+                f"study id {self.study_column!r} ({_plural(self.n_studies, 'study')}{tag})"
+            )
+        else:
+            parts.append(
+                f"no study id column (none of {', '.join(STUDY_ID_HEADERS)}): every row is "
+                f"its own study ({_plural(self.n_studies, 'study')})"
+            )
+        if self.model_column is not None:
+            tag = "" if info.get("model_given", True) else " (found)"
+            parts.append(f"model id {self.model_column!r}{tag}")
+        elif self.has_clusters:
+            parts.append("no model id: rows of a study numbered 1, 2, ... (clustered=True)")
+        else:
+            parts.append("no model id")
+        cc = info.get("count_columns") or {}
+        if cc and any(cc[k].upper() != k for k in cc):
+            parts.append(
+                "counts " + ", ".join(k if cc[k].upper() == k else f"{k}={cc[k]!r}" for k in cc)
+            )
+        else:
+            parts.append("counts " + "/".join(COUNT_COLUMNS))
+        covs = self.covariates
+        parts.append(f"covariates {', '.join(covs)}" if covs else "no covariates")
+        notes = []
+        if info.get("blank_rows"):
+            n = info["blank_rows"]
+            notes.append(f"{n} fully blank row{'s' if n != 1 else ''} dropped")
+        if info.get("empty_columns"):
+            n = info["empty_columns"]
+            notes.append(f"{n} empty unnamed column{'s' if n != 1 else ''} dropped")
+        if info.get("decimal_comma"):
+            notes.append(f"decimal commas read in {', '.join(info['decimal_comma'])}")
+        line = f"{head}: {', '.join(parts)}"
+        return line + (f"; {'; '.join(notes)}" if notes else "")
 
     def __len__(self) -> int:
         return self.n_rows
@@ -468,6 +848,150 @@ class DTAData:
             f"DTAData({self.n_rows} rows, {self.n_studies} studies, "
             f"covariates={self.covariates}, source={self.source!r})"
         )
+
+
+# ---------------------------------------------------------------------------- what is learnable
+def levels_reason(data: DTAData, levels: int | None = None) -> tuple[int, str]:
+    """The number of random-effect levels a fit uses for ``data`` and why, in words.
+
+    Parameters
+    ----------
+    data : DTAData
+    levels : {2, 3} or None
+        The requested levels (None: chosen from the data).
+
+    Returns
+    -------
+    (int, str)
+        The levels and a short reason, e.g. ``(3, "some studies have several rows")``.
+    """
+    multi = int((data.rows_per_study > 1).sum())
+    if levels is None:
+        if data.has_clusters:
+            return 3, (
+                f"chosen as {multi} of {_plural(data.n_studies, 'study')} have several rows; "
+                "levels=2 would treat every row as its own study"
+            )
+        return 2, "chosen: one row per study"
+    if levels == 3:
+        return 3, "levels=3 requested"
+    if data.has_clusters:
+        return 2, (
+            f"levels=2 requested: the {data.n_rows} rows are treated as independent studies, "
+            f"although {multi} studies have several rows"
+        )
+    return 2, "levels=2 requested"
+
+
+def fit_note(data: DTAData, levels: int | None = None) -> str:
+    """The one-line announcement of a fit: :meth:`DTAData.describe` plus the levels and why."""
+    n, why = levels_reason(data, levels)
+    return f"{data.describe()}; {n} levels ({why})"
+
+
+def check_learnable(
+    data: DTAData,
+    *,
+    levels: int | None = None,
+    design: Any = None,
+    tau_by: str | None = None,
+) -> list[str]:
+    """Refuse data that cannot be meta-analysed; list parameters the data cannot inform.
+
+    Parameters
+    ----------
+    data : DTAData
+    levels : {2, 3} or None
+        Requested levels (None: chosen from the data, see :func:`levels_reason`).
+    design : bayesdta.model.Design, optional
+        The design of a meta-regression (its categorical covariates are checked).
+    tau_by : str, optional
+        Covariate whose levels get their own between-study SDs.
+
+    Returns
+    -------
+    list of str
+        One message per parameter (or group) that the data cannot inform; :func:`bayesdta.fit`
+        issues each as an :class:`~bayesdta.exceptions.IdentifiabilityWarning`.
+
+    Raises
+    ------
+    DTADataError
+        With one study (at least two are needed), and with one study of several tables when the
+        levels are left to the default (the between-study SDs would be prior only).
+    """
+    out: list[str] = []
+    if data.n_studies < 2:
+        study = data.studies[0]
+        if data.n_rows == 1:
+            raise DTADataError(
+                f"the data hold one study ({study!r}, one 2x2 table); a meta-analysis needs at "
+                "least two studies"
+            )
+        between = "tau_sensitivity, tau_specificity and rho (between studies)"
+        if levels is None:
+            raise DTADataError(
+                f"all {data.n_rows} tables come from one study ({study!r}): {between} cannot "
+                "be learned; a meta-analysis needs at least two studies (levels=2 treats the "
+                "tables as independent studies, levels=3 fits them with the between-study SDs "
+                "from the prior)"
+            )
+        if levels == 3:
+            out.append(
+                f"{between} are not informed by the data: all {data.n_rows} tables come from "
+                f"one study ({study!r}); their posterior is the prior"
+            )
+    if levels == 3 and not data.has_clusters:
+        out.append(
+            "tau_within_sensitivity, tau_within_specificity and rho_within are not informed: "
+            "every study has one row, so only their sum with the between-study SDs is "
+            "(levels=2 fits the identified model)"
+        )
+    frame = data.frame
+    study = frame["study"].astype(str)
+
+    def studies_per_level(col: str) -> dict[str, list[str]]:
+        vals = frame[col].astype(object).map(lambda x: x if isinstance(x, str) else str(x))
+        per: dict[str, list[str]] = {}
+        for v, s in zip(vals, study, strict=True):
+            lst = per.setdefault(v, [])
+            if s not in lst:
+                lst.append(s)
+        return per
+
+    if design is not None and data.n_studies >= 2:
+        for var, lvls in getattr(design, "levels", {}).items():
+            per = studies_per_level(var)
+            for j, lv in enumerate(lvls):
+                if len(per.get(lv, [])) != 1:
+                    continue
+                verb = "are"
+                if j == 0:
+                    names = "mu_sensitivity and mu_specificity (the summary point at the reference"
+                    names += f" level {lv!r} of {var})"
+                else:
+                    coefs = [
+                        f"beta_{o}[{c}]"
+                        for o in ("sensitivity", "specificity")
+                        for c in design.columns.get(o, [])
+                        if c == f"{var}[T.{lv}]"
+                    ]
+                    names = " and ".join(coefs) or f"the coefficients of {var} level {lv!r}"
+                    verb = "is" if len(coefs) == 1 else "are"
+                out.append(
+                    f"{names} {verb} informed by one study only: level {lv!r} of {var} occurs only "
+                    f"in study {per[lv][0]!r}, so its effect cannot be told apart from that "
+                    "study's random effect"
+                )
+    if tau_by is not None and tau_by in frame.columns and data.n_studies >= 2:
+        for lv, studies in studies_per_level(tau_by).items():
+            if len(studies) == 1:
+                out.append(
+                    f"tau_sensitivity[{lv}] and tau_specificity[{lv}] are not informed: level "
+                    f"{lv!r} of {tau_by} occurs only in study {studies[0]!r}, and one study "
+                    "cannot show a between-study spread (their posterior is the prior)"
+                )
+    return out
 
 
 # ---------------------------------------------------------------------------- 2x2 builders
@@ -515,13 +1039,13 @@ def split_confusion(
                 fv = float(v)
             except (TypeError, ValueError):
                 raise DTADataError(
-                    f"confusion matrix cell [{i}, {j}]: {v!r} is not a number"
+                    f"confusion matrix cell [{i}, {j}]: {_plain(v)} is not a number"
                 ) from None
             if math.isnan(fv):
                 raise DTADataError(f"confusion matrix cell [{i}, {j}]: missing count")
             if fv < 0 or fv != math.floor(fv):
                 raise DTADataError(
-                    f"confusion matrix cell [{i}, {j}]: {v!r} is not a non-negative integer"
+                    f"confusion matrix cell [{i}, {j}]: {_plain(v)} is not a non-negative integer"
                 )
             m[i, j] = int(fv)
     if truth == "columns":
@@ -596,38 +1120,87 @@ def counts_from_metrics(
     DTADataError
         On out-of-range inputs or when no integer counts reproduce the reported metrics.
     """
-    se = np.atleast_1d(np.asarray(sensitivity, dtype=float))
-    sp = np.atleast_1d(np.asarray(specificity, dtype=float))
+
+    def column(values: Any, name: str) -> np.ndarray:
+        """One input as a 1-d float array; a bad entry is a one-line error naming its row."""
+        arr = np.asarray(values, dtype=object)
+        if arr.ndim > 1:
+            raise DTADataError(f"{name}: give one value per row (a list), not a {arr.ndim}-d table")
+        flat = np.atleast_1d(arr)
+        out = np.empty(flat.size, dtype=float)
+        for i, v in enumerate(flat):
+            if v is None or (isinstance(v, str) and not v.strip()):
+                out[i] = np.nan
+                continue
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise DTADataError(f"row {i + 1}: {name} {v!r} is not a number") from None
+        return out
+
+    def check(v: np.ndarray, name: str, kind: str) -> None:
+        for i, x in enumerate(v):
+            if np.isnan(x):
+                raise DTADataError(f"row {i + 1}: {name} is missing (NaN or empty); give {kind}")
+            if kind == "a proportion in [0, 1]" and not 0.0 <= x <= 1.0:
+                hint = f" (give {x / 100:g}, not {x:g})" if 1.0 < x <= 100.0 else ""
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}{hint}")
+            if kind == "a positive integer" and not (x >= 1 and x == np.floor(x)):
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}")
+            if kind == "a proportion strictly between 0 and 1" and not 0.0 < x < 1.0:
+                raise DTADataError(f"row {i + 1}: {name} {x:g} is not {kind}")
+
+    def same_length(arrays: dict[str, np.ndarray]) -> int:
+        sizes = {k: v.size for k, v in arrays.items()}
+        n = max(sizes.values())
+        wrong = {k: m for k, m in sizes.items() if m not in (1, n)}
+        if wrong:
+            listing = ", ".join(f"{k} has {m}" for k, m in sizes.items())
+            raise DTADataError(f"inputs differ in length ({listing}); give one value per row")
+        return n
+
+    se = column(sensitivity, "sensitivity")
+    sp = column(specificity, "specificity")
     if n_diseased is not None or n_nondiseased is not None:
         if n_diseased is None or n_nondiseased is None:
             raise DTADataError("give both n_diseased and n_nondiseased, or n_total and prevalence")
         if n_total is not None or prevalence is not None:
             raise DTADataError("give n_diseased/n_nondiseased or n_total/prevalence, not both")
-        n1 = np.atleast_1d(np.asarray(n_diseased, dtype=float))
-        n0 = np.atleast_1d(np.asarray(n_nondiseased, dtype=float))
+        n1 = column(n_diseased, "n_diseased")
+        n0 = column(n_nondiseased, "n_nondiseased")
+        inputs = {"sensitivity": se, "specificity": sp, "n_diseased": n1, "n_nondiseased": n0}
         prev = None
     elif n_total is not None and prevalence is not None:
-        nt = np.atleast_1d(np.asarray(n_total, dtype=float))
-        prev = np.atleast_1d(np.asarray(prevalence, dtype=float))
-        if np.any((prev <= 0) | (prev >= 1)):
-            raise DTADataError(f"prevalence must lie strictly between 0 and 1, got {prev}")
-        nt, prev = np.broadcast_arrays(nt, prev)
-        n1 = np.round(nt * prev)
-        n0 = nt - n1
+        nt = column(n_total, "n_total")
+        prev = column(prevalence, "prevalence")
+        inputs = {"sensitivity": se, "specificity": sp, "n_total": nt, "prevalence": prev}
     else:
         raise DTADataError("give n_diseased and n_nondiseased, or n_total and prevalence")
-    se, sp, n1, n0 = np.broadcast_arrays(se, sp, n1, n0)
-    for name, v in (("sensitivity", se), ("specificity", sp)):
-        bad = np.flatnonzero(~((v >= 0) & (v <= 1)))
-        if bad.size:
-            raise DTADataError(
-                f"row {bad[0] + 1}: {name} {v[bad[0]]!r} is not a proportion in [0, 1] "
-                "(give 0.88, not 88)"
-            )
-    for name, v in (("n_diseased", n1), ("n_nondiseased", n0)):
-        bad = np.flatnonzero(~((v >= 1) & (v == np.floor(v))))
-        if bad.size:
-            raise DTADataError(f"row {bad[0] + 1}: {name} {v[bad[0]]!r} is not a positive integer")
+    n = same_length(inputs)
+    inputs = {k: np.broadcast_to(v, (n,)) for k, v in inputs.items()}
+    kinds = {
+        "sensitivity": "a proportion in [0, 1]",
+        "specificity": "a proportion in [0, 1]",
+        "n_diseased": "a positive integer",
+        "n_nondiseased": "a positive integer",
+        "n_total": "a positive integer",
+        "prevalence": "a proportion strictly between 0 and 1",
+    }
+    for k, v in inputs.items():
+        check(v, k, kinds[k])
+    se, sp = inputs["sensitivity"], inputs["specificity"]
+    if prev is None:
+        n1, n0 = inputs["n_diseased"], inputs["n_nondiseased"]
+    else:
+        nt, prev = inputs["n_total"], inputs["prevalence"]
+        n1 = np.round(nt * prev)
+        n0 = nt - n1
+        for i in range(n):
+            if n1[i] < 1 or n0[i] < 1:
+                raise DTADataError(
+                    f"row {i + 1}: n_total {nt[i]:g} with prevalence {prev[i]:g} leaves "
+                    f"{n1[i]:g} diseased and {n0[i]:g} non-diseased; both must be at least 1"
+                )
 
     tp = np.round(se * n1).astype(np.int64)
     tn = np.round(sp * n0).astype(np.int64)
@@ -642,7 +1215,7 @@ def counts_from_metrics(
                 problems.append(
                     f"row {i + 1}: reported {name} {reported:.{d}f} but the nearest counts give "
                     f"{implied:.{d + 3}f} (n1={int(n1[i])}, n0={int(n0[i])}, "
-                    f"TP={tp[i]}, TN={tn[i]})"
+                    f"TP={int(tp[i])}, TN={int(tn[i])})"
                 )
     if problems:
         raise DTADataError("counts cannot reproduce the reported metrics: " + "; ".join(problems))

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["BayesDTAError", "DTADataError", "SpecError", "BayesDTAWarning", "SamplerWarning"]
+__all__ = [
+    "BayesDTAError",
+    "DTADataError",
+    "SpecError",
+    "BayesDTAWarning",
+    "SamplerWarning",
+    "IdentifiabilityWarning",
+]
 
 
 class BayesDTAError(Exception):
@@ -23,3 +30,11 @@ class BayesDTAWarning(UserWarning):
 
 class SamplerWarning(BayesDTAWarning):
     """Sampler trouble: divergences, R-hat above 1.01 or effective sample size below 400."""
+
+
+class IdentifiabilityWarning(BayesDTAWarning):
+    """The data cannot inform a parameter (its posterior is essentially the prior).
+
+    The message names the parameter and why, e.g. ``tau_within_*`` when every study has one row,
+    or a covariate level that occurs in one study only.
+    """

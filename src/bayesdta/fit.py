@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,8 +17,8 @@ from scipy.special import gammaln
 from . import _arviz
 from . import links as lk
 from . import stats as st
-from .data import DTAData
-from .exceptions import DTADataError, SamplerWarning, SpecError
+from .data import DTAData, check_learnable, fit_note
+from .exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
 from .model import (
     OUTCOMES,
     PARAMETER_NAMES,
@@ -50,13 +51,15 @@ def _binom_logpmf(
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
 
 
-def _as_data(data: DTAData | pd.DataFrame, study: str | None, model: str | None) -> DTAData:
+def _as_data(
+    data: DTAData | pd.DataFrame, study: str | None, model: str | None, clustered: bool = False
+) -> DTAData:
     if isinstance(data, DTAData):
         return data
     if isinstance(data, pd.DataFrame):
-        return DTAData.from_frame(data, study=study, model=model)
+        return DTAData.from_frame(data, study=study, model=model, clustered=clustered)
     if isinstance(data, (str, Path)):
-        return DTAData.from_csv(data, study=study, model=model)
+        return DTAData.from_csv(data, study=study, model=model, clustered=clustered)
     raise DTADataError(
         f"data must be a DTAData, a DataFrame or a CSV path, got {type(data).__name__}"
     )
@@ -72,7 +75,7 @@ def fit(
     levels: int | None = None,
     priors: Mapping[str, Any] | None = None,
     tau_by: str | None = None,
-    parameterization: str = "auto",
+    parameterization: str | None = None,
     link: str | None = None,
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
@@ -86,6 +89,8 @@ def fit(
     progress: bool = False,
     study: str | None = None,
     model: str | None = None,
+    clustered: bool = False,
+    verbose: bool = True,
     escalate: bool = True,
 ) -> DTAFit:
     """Fit the hierarchical bivariate binomial model (optionally three-level, with covariates).
@@ -98,10 +103,13 @@ def fit(
     formula, formula_sensitivity, formula_specificity, reference, levels, priors, tau_by
         Model settings, see :class:`~bayesdta.model.ModelSpec`.
     parameterization, link
-        Model settings, see :class:`~bayesdta.model.ModelSpec` (``link``: ``"logit"``, the
+        Model settings, see :class:`~bayesdta.model.ModelSpec` (``parameterization``:
+        ``"auto"``, the default, ``"centered"`` or ``"noncentered"``; ``link``: ``"logit"``, the
         default, or ``"probit"``). Alternatively pass ``spec``.
     spec : ModelSpec, optional
-        A complete model specification (the other model settings must then be left unset).
+        A complete model specification. The other model settings must then be left unset,
+        except ``parameterization``, which changes only how the same model is sampled and is
+        applied to ``spec``.
     weights : array, optional
         Per-row likelihood weights (0 drops a row but keeps the compiled model's shapes).
     backend : {"nutpie", "pymc"}
@@ -110,6 +118,13 @@ def fit(
         Sampler settings, see :class:`~bayesdta.sampling.SamplerSettings`.
     study, model : str, optional
         Id columns when ``data`` is a DataFrame or path.
+    clustered : bool
+        When ``data`` is a DataFrame or path: confirms that a study id repeating with no model
+        column means several tables of one study (see :meth:`DTAData.from_frame`; an explicit
+        ``levels`` confirms it too).
+    verbose : bool
+        Print the one-line announcement of what was read and which model was chosen
+        (:attr:`DTAFit.data_note`) to standard error before sampling (default True).
     escalate : bool
         When the first run is not clean (divergences, R-hat > 1.01, bulk or tail ESS < 400 on a
         reported quantity, E-BFMI < 0.3), re-run at most twice with settings that address the
@@ -121,8 +136,14 @@ def fit(
     Returns
     -------
     DTAFit
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        For every parameter the data cannot inform (see :func:`bayesdta.data.check_learnable`).
     """
-    data = _as_data(data, study, model)
+    confirmed = levels is not None or (spec is not None and spec.levels is not None)
+    data = _as_data(data, study, model, clustered or confirmed)
     if spec is None:
         spec = ModelSpec(
             levels=levels,
@@ -132,7 +153,7 @@ def fit(
             reference=reference or {},
             priors=priors or {},
             tau_by=tau_by,
-            parameterization=parameterization,  # type: ignore[arg-type]
+            parameterization=parameterization or "auto",  # type: ignore[arg-type]
             link="logit" if link is None else link,
         )
     elif any(
@@ -149,6 +170,8 @@ def fit(
         )
     ):
         raise SpecError("give either spec= or individual model settings, not both")
+    elif parameterization is not None:
+        spec = spec.replace(parameterization=parameterization)
     settings = SamplerSettings(
         backend=backend,  # type: ignore[arg-type]
         draws=draws,
@@ -159,7 +182,13 @@ def fit(
         cores=cores,
         progress=progress,
     )
-    return _fit(data, spec, settings, weights=weights, escalate=escalate)
+    check_learnable(data, levels=spec.levels)  # one study: an error before anything else
+    design = make_design(data, spec)
+    for msg in check_learnable(data, levels=spec.levels, design=design, tau_by=spec.tau_by):
+        warnings.warn(msg, IdentifiabilityWarning, stacklevel=2)
+    if verbose:
+        print(fit_note(data, spec.levels), file=sys.stderr, flush=True)
+    return _fit(data, spec, settings, weights=weights, design=design, escalate=escalate)
 
 
 #: Most runs one fit makes (the first plus at most two escalations).
@@ -279,6 +308,7 @@ def _fit(
 ) -> DTAFit:
     from dataclasses import replace as _replace
 
+    from ._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
     from .model import _label, centering_weights, choose_parameterization
     from .sampling import resolve_defaults
 
@@ -316,9 +346,6 @@ def _fit(
     total = {"compile_s": 0.0, "sample_s": 0.0}
     for k in range(MAX_ATTEMPTS if escalate else 1):
         mode = plan["centering"]
-        if mode not in built_by_mode:
-            built_by_mode[mode] = build_model(data, spec, weights=w, design=design, centering=mode)
-        built = built_by_mode[mode]
         run = _replace(
             resolved,
             seed=_attempt_seed(seed, k),
@@ -326,7 +353,13 @@ def _fit(
             tune=plan["tune"],
             target_accept=plan["target_accept"],
         )
-        raw, timing, run = sample(built, run)
+        with quiet():
+            if mode not in built_by_mode:
+                built_by_mode[mode] = build_model(
+                    data, spec, weights=w, design=design, centering=mode
+                )
+            built = built_by_mode[mode]
+            raw, timing, run = sample(built, run)
         total["compile_s"] += timing["compile_s"]
         total["sample_s"] += timing["sample_s"]
         idata = _postprocess(raw, built, data, w, link=spec.link)
@@ -411,7 +444,17 @@ def _postprocess(
     ds = post[keep].isel(row=slice(0, n))
     if "group" in ds.dims:
         ds = ds.isel(group=slice(0, g))
-    ds = ds.assign_coords(row=data.row_labels, outcome=list(OUTCOMES))
+    # Labels come from this fit's own design and data, never from the compiled model: a
+    # compiled model is re-used by every fit of the same structure (same numbers of rows,
+    # coefficients and tau_by levels), and its coordinates are those of the first such fit.
+    coords: dict[str, Any] = {"row": data.row_labels, "outcome": list(OUTCOMES)}
+    for o in OUTCOMES:
+        coords[f"coef_{o}"] = list(built.design.columns[o])
+    if "tau_level" in ds.dims:
+        coords["tau_level"] = list(built.tau_levels)
+    if "group" in ds.dims:
+        coords["group"] = list(built.group_labels)
+    ds = ds.assign_coords(coords)
     ds = xr.Dataset({k: ds[k].astype(float) for k in ds.data_vars}, attrs={})
     ds.attrs = {"created_by": "bayesdta"}
     theta = ds["theta"].values
@@ -421,7 +464,11 @@ def _postprocess(
         tn, n0, theta[..., 1], link=link
     )
     sidx = data.study_index
-    ll_study = np.stack([ll[..., sidx == s].sum(axis=-1) for s in range(data.n_studies)], axis=-1)
+    w = np.ones(n) if weights is None else weights
+    # a study's log-likelihood sums its rows in the fit (weight > 0)
+    ll_study = np.stack(
+        [ll[..., (sidx == s) & (w > 0)].sum(axis=-1) for s in range(data.n_studies)], axis=-1
+    )
     log_lik = xr.Dataset(
         {
             "dta": (("chain", "draw", "row"), ll),
@@ -434,7 +481,6 @@ def _postprocess(
             "study": data.studies,
         },
     )
-    w = np.ones(n) if weights is None else weights
     observed = xr.Dataset({"TP": ("row", tp), "TN": ("row", tn)}, coords={"row": data.row_labels})
     const = xr.Dataset(
         {
@@ -495,7 +541,7 @@ class DTAFit:
         self.data = data
         self.spec = spec
         self.sampler = dict(sampler)
-        self.design = design or make_design(data, spec)
+        self.design = design or make_design(data, spec, weights=self.weights)
         self.timing = dict(timing or {})
         self._draw_cache: dict[str, xr.DataArray] = {}
         self._diag_stats: tuple | None = None
@@ -517,6 +563,11 @@ class DTAFit:
     def levels(self) -> int:
         """Number of random-effect levels fitted (2 or 3)."""
         return 3 if "tau_within_sensitivity" in self.idata.posterior else 2
+
+    @property
+    def data_note(self) -> str:
+        """One line: what was read (ids, counts, covariates) and how many levels, and why."""
+        return fit_note(self.data, self.spec.levels)
 
     @property
     def weights(self) -> np.ndarray:
@@ -601,24 +652,27 @@ class DTAFit:
             for k in ("tau_within_sensitivity", "tau_within_specificity", "rho_within"):
                 out[k] = p[k]
         for outcome in OUTCOMES:
+            # per unit of each model-matrix column, with this fit's own design (Design.units)
             coef = self._coef(outcome)
-            for c in coef.coords[f"coef_{outcome}"].values:
+            scale = self.design.column_scale(outcome)
+            for c in self.design.columns[outcome]:
                 if c == "Intercept":
                     continue
                 v = coef.sel({f"coef_{outcome}": c}, drop=True)
-                var = _continuous_name(str(c), self.design.scaling)
-                if var is not None:
-                    v = v / self.design.scaling[var][1]
-                out[f"beta_{outcome}[{c}]"] = v
+                out[f"beta_{outcome}[{c}]"] = v / scale[c]
         # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
         out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
-        fpr = self.data.fp / self.data.n_nondiseased
-        lo, hi = float(fpr.min()), float(fpr.max())
-        if hi > lo:
-            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=(lo, hi), link=link))
-        lv = st.link_variances(self.data.tp, self.data.fp, self.data.fn, self.data.tn, link=link)
+        # data-derived statistics use only the rows in the fit (weight > 0), so that a fit with
+        # weight-0 rows reports what a fit of the subset reports
+        from .quantities import fpr_support  # FP = 0 tables enter with their posterior FPR
+
+        d, act = self.data, self.weights > 0
+        fpr_range = fpr_support(self)
+        if fpr_range is not None:
+            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=fpr_range, link=link))
+        lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
         s2_se = float(st.typical_within_variance(lv.se))
         s2_sp = float(st.typical_within_variance(lv.sp))
         out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
@@ -628,6 +682,38 @@ class DTAFit:
                 h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
             )
         )
+        if link == "logit":
+            # Zhou & Dendukuri's model-based versions (expected within-study variance)
+            t2_se, t2_sp = h["tau_se"].values ** 2, h["tau_sp"].values ** 2
+            e_se = st.expected_within_variance(mu_se.values, t2_se, d.n_diseased[act])
+            e_sp = st.expected_within_variance(mu_sp.values, t2_sp, d.n_nondiseased[act])
+            out["i2_sensitivity_zd"] = se.copy(data=st.i2_univariate(t2_se, e_se))
+            out["i2_specificity_zd"] = se.copy(data=st.i2_univariate(t2_sp, e_sp))
+            out["i2_bivariate_zd"] = se.copy(
+                data=st.i2_bivariate(
+                    h["tau_se"].values, h["tau_sp"].values, h["rho"].values, e_se, e_sp
+                )
+            )
+        out.update(self._pooled_over_mix(se.dims))
+        return out
+
+    def _pooled_over_mix(self, dims: tuple[str, ...]) -> dict[str, xr.DataArray]:
+        """Meta-regressions: ``sensitivity_pooled`` / ``specificity_pooled`` (bayesdta.labels).
+
+        The inverse link of the mean over the included rows (weight > 0) of the linear
+        predictor ``x_r beta``, per draw: the summary point over the observed covariate mix,
+        as the summary point without covariates is the inverse link of the mean logit.
+        """
+        if not self.design.has_covariates:
+            return {}
+        keep = self.weights > 0
+        out = {}
+        for o in OUTCOMES:
+            xbar = np.asarray(self.design.X[o], dtype=float)[keep].mean(axis=0)
+            beta = self._coef(o).transpose(*dims, f"coef_{o}")
+            eta = np.asarray(beta.values, dtype=float) @ xbar
+            da = beta.isel({f"coef_{o}": 0}, drop=True).copy(data=eta)
+            out[f"{o}_pooled"] = xr.apply_ufunc(lk.inverse, da, kwargs={"link": self.spec.link})
         return out
 
     def quantity_names(self) -> list[str]:
@@ -645,37 +731,74 @@ class DTAFit:
         ci : float
             Probability of the equal-tailed credible interval.
         quantities : sequence of str, optional
-            Which quantities (default: all of :meth:`quantity_names`).
+            Which quantities, by name or glob pattern (``["sensitivity", "lr_*", "tau_*"]``),
+            in that order (default: all of :meth:`quantity_names`). A name or pattern that
+            matches nothing raises :class:`~bayesdta.SpecError` listing the known names.
 
         Returns
         -------
         pandas.DataFrame
             Indexed by quantity; columns ``mean``, ``median``, ``sd``, ``lower``, ``upper``,
-            ``ess_bulk``, ``r_hat``, ``ess_tail``. ``df.attrs["warnings"]`` lists sampler trouble
-            (divergences, R-hat > 1.01, bulk or tail ESS < 400, E-BFMI < 0.3; each naming the option
-            to change), also shown when the fit is printed.
+            ``ess_bulk``, ``r_hat``, ``ess_tail`` and ``description`` (what the row is, e.g.
+            ``"Sensitivity at reference levels (backbone=ResNet, validation=internal)"``,
+            :func:`bayesdta.labels.quantity_descriptions`). ``df.attrs["warnings"]`` lists
+            sampler trouble (divergences, R-hat > 1.01, bulk or tail ESS < 400, E-BFMI < 0.3;
+            each naming the option to change), also shown when the fit is printed;
+            ``df.attrs["reference"]`` says where a meta-regression's summary point sits
+            (``""`` without covariates); ``df.attrs["units"]`` states the unit of every
+            ``beta_*`` coefficient (per unit of its model-matrix column, or a level
+            against the reference level; see :meth:`bayesdta.model.Design.units`).
 
         Notes
         -----
         ``sensitivity`` and ``specificity`` are the summary point: the inverse link of the mean
-        linear predictor, e.g. invlogit of the mean logit (for meta-regressions: at the
-        reference levels and covariate means). ``lr_positive`` =
+        linear predictor, e.g. invlogit of the mean logit. **In a meta-regression they are the
+        summary point at the reference levels** of the categorical covariates (and the means
+        of the continuous ones), and so are ``lr_positive``, ``lr_negative``, ``dor``,
+        ``mu_*``, ``auc`` and ``auc_partial``; ``tau_*`` and ``rho`` are then residual SDs and
+        correlation. Beside them, ``sensitivity_pooled`` and ``specificity_pooled`` are the
+        summary point over the observed covariate mix: per draw, the inverse link of the mean
+        over the included rows (weight > 0) of the linear predictor ``x_r beta`` (without
+        covariates they would equal ``sensitivity`` / ``specificity`` and are not listed).
+        ``lr_positive`` =
         se / (1 - sp), ``lr_negative`` = (1 - se) / sp, ``dor`` = LR+ / LR-, per draw.
         ``tau_*`` and ``rho`` are between-study; ``*_within`` are between rows of a study.
         ``auc`` is the area under the HSROC curve (Harbord et al. 2007) over FPR in [0, 1];
-        ``auc_partial`` over the observed FPR range. ``i2_*`` follow Higgins & Thompson (2002)
-        with the typical within-study variance of the observed logits (probits for
-        ``link="probit"``, see :func:`bayesdta.stats.link_variances`), and ``i2_bivariate``
-        Zhou & Dendukuri (2014); for three levels both use the total (between + within) SDs.
+        ``auc_partial`` over the FPR range the tables in the fit support
+        (:func:`bayesdta.quantities.fpr_support`). I2 statistics
+        (for three levels all use the total, between + within, SDs; rows with weight 0 are
+        not used):
+
+        * ``i2_sensitivity``, ``i2_specificity``: Higgins & Thompson's (2002) I2,
+          ``tau^2 / (tau^2 + s^2)`` with their "typical" within-study variance ``s^2`` of the
+          observed logits (probits for ``link="probit"``, see
+          :func:`bayesdta.stats.link_variances` and
+          :func:`bayesdta.stats.typical_within_variance`).
+        * ``i2_bivariate``: Zhou & Dendukuri's (2014) bivariate formula
+          ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` evaluated with the same
+          Higgins-Thompson typical variances in ``S`` (not with Zhou & Dendukuri's expected
+          within-study variance).
+        * ``i2_sensitivity_zd``, ``i2_specificity_zd``, ``i2_bivariate_zd`` (logit fits):
+          Zhou & Dendukuri's (2014) model-based statistics, with the expected within-study
+          variance under the binomial-normal model
+          (:func:`bayesdta.stats.expected_within_variance`), which avoid the underestimate
+          of the typical variance (and overestimate of I2) when ``tau`` is large.
         """
+        from .labels import expand_names, quantity_descriptions, reference_text
+
         if not 0 < ci < 1:
             raise SpecError(f"ci must lie in (0, 1), got {ci}")
-        names = list(quantities) if quantities is not None else self.quantity_names()
+        known = self.quantity_names()
+        names = expand_names(quantities, known) if quantities is not None else known
         df = _arviz.summary_table(
             {n: self.draws(n).transpose("chain", "draw").values for n in names}, ci
         )
+        desc = quantity_descriptions(self, names)
+        df["description"] = [desc[n] for n in df.index]
         df.attrs["warnings"] = self.diagnostics()["warnings"]
         df.attrs["ci"] = ci
+        df.attrs["reference"] = reference_text(self.design)
+        df.attrs["units"] = {k: u for k, u in self.design.units().items() if k in df.index}
         return df
 
     def diagnostics(self) -> dict[str, Any]:
@@ -833,8 +956,9 @@ class DTAFit:
             f"{self.sampler['seed']})"
         )
         lines.append(f"sampling: {self.sampling_note()}")
+        lines += _summary_notes(self, df)
         with pd.option_context("display.width", 120, "display.max_columns", 20):
-            lines.append(df.round(round_to).to_string())
+            lines.append(df.drop(columns="description").round(round_to).to_string())
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -862,7 +986,8 @@ class DTAFit:
         -------
         dict
             ``elpd_loo``, ``se``, ``p_loo``, ``loo_i``, ``pareto_k``, ``warning`` and ``labels``.
-            Rows with weight 0 (left out of the fit) are excluded.
+            Rows with weight 0 (left out of the fit) are excluded, and so are studies whose
+            rows all have weight 0.
         """
         if by == "study" and integrated:
             from .quantities import loo_integrated
@@ -875,9 +1000,14 @@ class DTAFit:
             res = _arviz.loo_pointwise(ll, dim="row")
             res["labels"] = list(ll.coords["row"].values)
         elif by == "study":
-            grouped = self.idata.log_likelihood["dta_study"]
+            # studies with every row at weight 0 are not in the fit
+            in_fit = np.bincount(
+                self.data.study_index, weights=self.weights > 0, minlength=self.data.n_studies
+            )
+            keep = np.flatnonzero(in_fit > 0)
+            grouped = self.idata.log_likelihood["dta_study"].isel(study=keep)
             res = _arviz.loo_pointwise(grouped.transpose("chain", "draw", "study"), dim="study")
-            res["labels"] = self.data.studies
+            res["labels"] = [self.data.studies[i] for i in keep]
         else:
             raise SpecError(f"by must be 'study' or 'row', got {by!r}")
         return res
@@ -1038,5 +1168,22 @@ def load(path: str | Path) -> DTAFit:
     return DTAFit(idata, data, spec, sampler, timing=timing)
 
 
-def _continuous_name(column: str, scaling: Mapping[str, tuple[float, float]]) -> str | None:
-    return column if column in scaling else None
+def _summary_notes(fit: DTAFit, df: pd.DataFrame) -> list[str]:
+    """Lines under the header of :meth:`DTAFit.format_summary` saying where the summary point is."""
+    from .labels import AT_SUMMARY_POINT, POOLED_QUANTITIES, pooled_definition
+
+    ref = df.attrs.get("reference", "")
+    if not ref:
+        return []
+    at_ref = [n for n in df.index if n in AT_SUMMARY_POINT]
+    lines = []
+    if at_ref:
+        lines.append(f"{', '.join(at_ref)}: {ref}")
+    pooled = [n for n in df.index if n in POOLED_QUANTITIES]
+    if pooled:
+        n_in = int((fit.weights > 0).sum())
+        lines.append(
+            f"{', '.join(pooled)}: over the observed covariate mix "
+            f"({pooled_definition(fit.spec.link, n_in)})"
+        )
+    return lines

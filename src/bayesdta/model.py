@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -182,15 +183,25 @@ class Design:
     ----------
     X : dict
         ``{"sensitivity": array (rows, p_se), "specificity": array (rows, p_sp)}`` on the
-        internal (centered and scaled) scale.
+        internal scale: every model-matrix column minus its value at the reference point
+        (reference levels, continuous covariates at their means), divided by ``scale``.
     columns : dict
-        Column names per outcome, formulaic's naming (``Intercept``, ``backbone[T.DenseNet]``).
+        Column names per outcome, formulaic's naming (``Intercept``, ``backbone[T.DenseNet]``,
+        ``np.log(age)``, ``age:backbone[T.DenseNet]``).
     scaling : dict
-        For each continuous covariate, (mean, sd) used to center and scale it.
+        For each continuous covariate (a numeric column not wrapped in ``C()``), its (mean, SD)
+        over the rows in the fit: the mean is the covariate's value at the reference point.
     levels : dict
         For each categorical covariate, its levels (reference first).
     formulas : dict
         The formulas used.
+    variables : list of str
+        The data columns the formulas use.
+    center, scale : dict
+        Per outcome, the value of every model-matrix column at the reference point and its
+        SD over the rows in the fit (1 for 0/1 indicator columns and for the intercept).
+        ``internal = (column - center) / scale``, so a coefficient per unit of its column is
+        the internal coefficient divided by ``scale``.
     """
 
     X: dict[str, np.ndarray]
@@ -199,27 +210,74 @@ class Design:
     levels: dict[str, list[str]]
     formulas: dict[str, str]
     variables: list[str]
+    center: dict[str, np.ndarray] = field(default_factory=dict)
+    scale: dict[str, np.ndarray] = field(default_factory=dict)
+    model_specs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def has_covariates(self) -> bool:
         """True when either outcome has more than an intercept."""
         return any(len(c) > 1 for c in self.columns.values())
 
+    def column_scale(self, outcome: str) -> dict[str, float]:
+        """SD used to standardize each column of ``outcome`` (1 when not standardized)."""
+        cols = self.columns[outcome]
+        s = self.scale.get(outcome)
+        if s is None:
+            return {c: 1.0 for c in cols}
+        return {c: float(v) for c, v in zip(cols, s, strict=False)}
+
+    def units(self) -> dict[str, str]:
+        """The unit of every reported coefficient, keyed ``beta_<outcome>[<column>]``.
+
+        Every coefficient is reported per unit of its model-matrix column on the link scale:
+        ``age``: per year (the column's unit); ``np.log(age)``: per unit of log(age);
+        ``age:year``: per unit of the product; ``backbone[T.DenseNet]``: DenseNet minus the
+        reference level; ``age:backbone[T.DenseNet]``: per unit of age, DenseNet minus the
+        reference level's slope.
+        """
+        out = {}
+        for o in OUTCOMES:
+            for c in self.columns[o]:
+                if c == "Intercept":
+                    continue
+                out[f"beta_{o}[{c}]"] = _column_unit(c, self.levels)
+        return out
+
     def encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Design matrices for new covariate values, with the fitted coding and scaling."""
-        return _encode(frame, self.formulas, self.levels, self.scaling, self.columns)
+        if not self.model_specs:
+            raise SpecError("this design has no formula state to encode new values with")
+        prepared = _prepare_frame(frame, self.variables, self.levels)
+        X = {}
+        for o in OUTCOMES:
+            raw = self.model_specs[o].get_model_matrix(prepared, na_action="raise")
+            raw = raw.reindex(columns=self.columns[o], fill_value=0.0)
+            X[o] = (np.asarray(raw, dtype=float) - self.center[o]) / self.scale[o]
+        return X
+
+
+def _column_unit(column: str, levels: Mapping[str, list[str]]) -> str:
+    parts = []
+    for factor in column.split(":"):
+        m = re.fullmatch(r"(.+)\[T\.(.+)\]", factor)
+        if m:
+            var = re.sub(r"^C\((\w+).*\)$", r"\1", m.group(1))
+            ref = levels.get(var, ["reference"])[0]
+            parts.append(f"{m.group(1)} {m.group(2)} vs {ref}")
+        else:
+            parts.append(f"per unit of {factor}")
+    return "; ".join(parts)
 
 
 def _prepare_frame(
-    frame: pd.DataFrame,
-    variables: Sequence[str],
-    levels: Mapping[str, list[str]],
-    scaling: Mapping[str, tuple[float, float]],
+    frame: pd.DataFrame, variables: Sequence[str], levels: Mapping[str, list[str]]
 ) -> pd.DataFrame:
+    """The formula variables: categoricals with their levels (reference first), numbers raw."""
     out = pd.DataFrame(index=range(len(frame)))
     for v in variables:
         if v in levels:
-            vals = frame[v].astype(object).map(lambda x: x if isinstance(x, str) else str(x))
+            vals = frame[v].astype(object).map(_level_str)
             unknown = sorted(set(vals) - set(levels[v]))
             if unknown:
                 row = int(np.flatnonzero(vals.isin(unknown).to_numpy())[0])
@@ -229,65 +287,129 @@ def _prepare_frame(
                 )
             out[v] = pd.Categorical(vals, categories=levels[v])
         else:
-            mean, sd = scaling[v]
-            out[v] = (frame[v].astype(float).to_numpy() - mean) / sd
+            out[v] = frame[v].astype(float).to_numpy()
     return out
 
 
-def _encode(frame, formulas, levels, scaling, columns) -> dict[str, np.ndarray]:
-    from formulaic import model_matrix
-
-    variables = list(levels) + list(scaling)
-    prepared = _prepare_frame(frame, variables, levels, scaling)
-    X = {}
-    for outcome in OUTCOMES:
-        mm = model_matrix(formulas[outcome], prepared, na_action="raise")
-        mm = mm.reindex(columns=columns[outcome], fill_value=0.0)
-        X[outcome] = np.asarray(mm, dtype=float)
-    return X
+def _level_str(x: Any) -> str:
+    if isinstance(x, str):
+        return x
+    if isinstance(x, (float, np.floating)) and float(x).is_integer():
+        return str(int(x))
+    return str(x)
 
 
-def _formula_variables(formula: str, frame: pd.DataFrame) -> list[str]:
+#: Names formulaic's evaluation namespace provides (numpy as ``np``, ``C``, ``I``, ``center``...).
+_FORMULA_NAMESPACE = frozenset(
+    {"np", "numpy", "I", "C", "Q", "center", "scale", "standardize", "log", "log2", "log10"}
+    | {"exp", "exp2", "exp10", "poly", "bs", "cr", "cs", "cc", "lag", "contr", "hashed"}
+    | {"Treatment", "Sum", "Helmert", "Diff", "Poly", "True", "False", "None"}
+    | set(dir(__import__("builtins")))
+)
+
+
+def _formula_variables(formula: str, frame: pd.DataFrame) -> tuple[list[str], set[str]]:
+    """The data columns a formula uses, and those it wraps in ``C()`` (categorical).
+
+    Any formulaic syntax is accepted (``np.log(x)``, ``I(x**2)``, ``C(x)``, ``center(x)``,
+    ``x:y``, ``x*y``); every name of a factor that is neither a column nor in formulaic's
+    namespace is reported as not a column.
+    """
+    import ast
+
     from formulaic import Formula
 
     try:
         f = Formula(formula)
     except Exception as exc:  # formulaic raises several parser exception types
         raise SpecError(f"cannot parse formula {formula!r}: {exc}") from None
-    names = set()
+    cols = [str(c) for c in frame.columns]
+    names: list[str] = []
+    categorical: set[str] = set()
+    unknown: list[str] = []
+
+    def use(name: str) -> None:
+        if name not in names:
+            names.append(name)
+
     for term in f.rhs if hasattr(f, "rhs") else f:
         for factor in term.factors:
-            names.update(str(v) for v in getattr(factor, "variables", ()) or ())
-            if not getattr(factor, "variables", None):
-                names.add(str(factor.expr))
-    out = []
-    for n in sorted(names):
-        if n in ("1", "0"):
-            continue
-        if n not in frame.columns:
-            raise SpecError(
-                f"formula {formula!r} uses {n!r}, which is not a column of the data; "
-                f"covariates are {[c for c in frame.columns if c not in ('TP', 'FP', 'FN', 'TN')]}"
-            )
-        out.append(n)
-    return out
+            expr = str(factor.expr)
+            method = getattr(factor.eval_method, "name", str(factor.eval_method)).upper()
+            if method == "LITERAL" or expr in ("0", "1"):
+                continue
+            if method == "LOOKUP" or expr in cols:
+                (use if expr in cols else unknown.append)(expr)
+                continue
+            try:
+                tree = ast.parse(expr, mode="eval")
+            except SyntaxError:
+                raise SpecError(f"cannot parse formula term {expr!r} of {formula!r}") from None
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name):
+                    if node.id in cols:
+                        use(node.id)
+                    elif node.id not in _FORMULA_NAMESPACE:
+                        unknown.append(node.id)
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+                    arg = node.args[0]
+                    if node.func.id == "Q" and isinstance(arg, ast.Constant):
+                        (use if str(arg.value) in cols else unknown.append)(str(arg.value))
+                    if node.func.id == "C" and isinstance(arg, ast.Name) and arg.id in cols:
+                        categorical.add(arg.id)
+    if unknown:
+        raise SpecError(
+            f"formula {formula!r} uses {unknown[0]!r}, which is not a column of the data; "
+            f"covariates are {[c for c in cols if c not in ('TP', 'FP', 'FN', 'TN')]}"
+        )
+    return names, categorical
 
 
-def make_design(data: DTAData, spec: ModelSpec) -> Design:
+def make_design(
+    data: DTAData, spec: ModelSpec, *, weights: Sequence[float] | np.ndarray | None = None
+) -> Design:
     """Validate covariates and build the design matrices for ``data`` under ``spec``.
 
-    Continuous covariates are centered at their mean and divided by their SD before entering
-    the model (coefficients are reported per original unit by :class:`~bayesdta.fit.DTAFit`);
-    categorical covariates use treatment coding with the first level (or ``spec.reference``) as
-    reference. Raises :class:`DTADataError` / :class:`SpecError` on missing values, unknown
-    reference levels, constant covariates and collinear designs.
+    Formulas use formulaic's syntax (right-hand side only): ``~ age + backbone``,
+    ``~ np.log(age)``, ``~ I(age**2)``, ``~ C(year)``, ``~ center(age)``, ``~ age * backbone``.
+
+    Which covariates are categorical (the rule is explicit, whatever the number of values):
+    string, boolean and categorical columns, and any column wrapped in ``C()``; every other
+    numeric column is continuous, also when it takes only two values (``~ C(x)`` treats a 0/1
+    column as two levels; as a continuous 0/1 column its coefficient is the same difference).
+    Categorical covariates use treatment coding with the first level (sorted; or
+    ``spec.reference``) as reference.
+
+    Every model-matrix column is centred at its value at the reference point (reference levels,
+    continuous covariates at their means over the rows in the fit), so that the intercept is
+    the summary point there, and non-indicator columns are divided by their SD before they enter
+    the model (the prior of a coefficient is per SD of its column). Coefficients are reported per
+    unit of their column (:meth:`Design.units`). Raises :class:`DTADataError` /
+    :class:`SpecError` on missing values, unknown reference levels, constant covariates and
+    collinear designs.
+
+    Parameters
+    ----------
+    data : DTAData
+        The table.
+    spec : ModelSpec
+        Formulas, reference levels.
+    weights : array, optional
+        Per-row likelihood weights: means, SDs and the reference point use the rows with weight
+        > 0 only (as a fit of that subset would); rows with weight 0 are still encoded.
     """
     frame = data.frame
+    active = np.ones(data.n_rows, dtype=bool) if weights is None else np.asarray(weights) > 0
+    if not active.any():
+        active = np.ones(data.n_rows, dtype=bool)
     f_se, f_sp = spec.formulas()
     formulas = {"sensitivity": f_se, "specificity": f_sp}
     variables: list[str] = []
+    forced: set[str] = set()
     for f in formulas.values():
-        for v in _formula_variables(f, frame):
+        names, cat = _formula_variables(f, frame)
+        forced |= cat
+        for v in names:
             if v not in variables:
                 variables.append(v)
     if spec.tau_by and spec.tau_by not in frame.columns:
@@ -306,13 +428,15 @@ def make_design(data: DTAData, spec: ModelSpec) -> Design:
             row = int(np.flatnonzero(missing)[0])
             raise DTADataError(f"row {row + 1}, column {v}: missing covariate value")
         is_numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-        if is_numeric and col.nunique() > 2:
+        if is_numeric and v not in forced:
             x = col.astype(float).to_numpy()
-            sd = float(np.std(x, ddof=1))
-            scaling[v] = (float(np.mean(x)), sd)
+            sd = float(np.std(x[active], ddof=1)) if active.sum() > 1 else 0.0
+            if not sd > 0:
+                raise DTADataError(f"column {v}: covariate is constant; drop it from the formula")
+            scaling[v] = (float(np.mean(x[active])), sd)
         else:
-            vals = col.astype(object).map(lambda x: x if isinstance(x, str) else str(x))
-            lv = sorted(pd.unique(vals), key=str)
+            order = sorted(pd.unique(col), key=lambda x: (str(type(x)), x))
+            lv = list(dict.fromkeys(_level_str(x) for x in order))
             if len(lv) < 2:
                 raise DTADataError(
                     f"column {v}: covariate is constant (only level {lv[0]!r}); "
@@ -320,28 +444,50 @@ def make_design(data: DTAData, spec: ModelSpec) -> Design:
                 )
             ref = spec.reference.get(v)
             if ref is not None:
-                ref = str(ref)
+                ref = _level_str(ref)
                 if ref not in lv:
                     raise SpecError(f"reference level {ref!r} of {v} is not among its levels {lv}")
                 lv = [ref] + [x for x in lv if x != ref]
             levels[v] = lv
-        if v in scaling and scaling[v][1] == 0:
-            raise DTADataError(f"column {v}: covariate is constant; drop it from the formula")
 
     from formulaic import model_matrix
 
-    prepared = _prepare_frame(frame, variables, levels, scaling)
+    prepared = _prepare_frame(frame, variables, levels)
+    point = {v: levels[v][0] if v in levels else scaling[v][0] for v in variables}
+    point_frame = _prepare_frame(pd.DataFrame(point, index=[0]), variables, levels)
     X: dict[str, np.ndarray] = {}
     columns: dict[str, list[str]] = {}
+    centers: dict[str, np.ndarray] = {}
+    scales: dict[str, np.ndarray] = {}
+    specs: dict[str, Any] = {}
     for outcome, f in formulas.items():
         try:
-            mm = model_matrix(f, prepared, na_action="raise")
+            with np.errstate(all="ignore"):  # non-finite values are reported below
+                mm = model_matrix(f, prepared, na_action="ignore", context={})
+            ref_row = mm.model_spec.get_model_matrix(point_frame, na_action="raise")
         except Exception as exc:
-            raise SpecError(f"formula {f!r} could not be built: {exc}") from None
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SpecError(f"formula {f!r} could not be built: {msg}") from None
         cols = [str(c) for c in mm.columns]
         if "Intercept" not in cols:
             raise SpecError(f"formula {f!r} has no intercept; the summary point needs one")
-        x = np.asarray(mm, dtype=float)
+        raw = np.asarray(mm, dtype=float)
+        if not np.all(np.isfinite(raw)):
+            row, j = (int(a[0]) for a in np.nonzero(~np.isfinite(raw)))
+            raise DTADataError(
+                f"row {row + 1}: column {cols[j]!r} of formula {f!r} is not finite "
+                f"(e.g. the log of a value <= 0)"
+            )
+        center = np.array(ref_row.reindex(columns=cols, fill_value=0.0), dtype=float)[0].copy()
+        scale = np.ones(len(cols))
+        for j, c in enumerate(cols):
+            x = raw[active, j]
+            indicator = np.all((raw[:, j] == 0) | (raw[:, j] == 1))
+            if c == "Intercept":
+                center[j] = 0.0
+            elif not indicator and x.size > 1 and np.std(x, ddof=1) > 0:
+                scale[j] = float(np.std(x, ddof=1))
+        x = (raw - center) / scale
         rank = np.linalg.matrix_rank(x)
         if rank < x.shape[1]:
             # name a column that is a combination of the others
@@ -358,7 +504,10 @@ def make_design(data: DTAData, spec: ModelSpec) -> Design:
             )
         X[outcome] = x
         columns[outcome] = cols
-    return Design(X, columns, scaling, levels, formulas, variables)
+        centers[outcome] = center
+        scales[outcome] = scale
+        specs[outcome] = mm.model_spec
+    return Design(X, columns, scaling, levels, formulas, variables, centers, scales, specs)
 
 
 # ------------------------------------------------------------------------------ builder
@@ -374,6 +523,7 @@ class BuiltModel:
     group_labels: list[str] = field(default_factory=list)
     n_rows: int = 0
     n_groups: int = 0
+    tau_levels: list[str] = field(default_factory=list)
 
 
 def _bucket(n: int, step: int = 16) -> int:
@@ -693,7 +843,6 @@ def build_model(
     import pymc as pm
     import pytensor.tensor as pt
 
-    design = design or make_design(data, spec)
     levels = spec.resolved_levels(data)
     n = data.n_rows
     if weights is None:
@@ -701,6 +850,7 @@ def build_model(
     weights = np.asarray(weights, dtype=float)
     if weights.shape != (n,) or np.any(weights < 0) or not np.all(np.isfinite(weights)):
         raise SpecError(f"weights must be {n} finite non-negative numbers")
+    design = design or make_design(data, spec, weights=weights)
 
     if levels == 2:
         # every row its own "study" when the data are clustered (rows-independent analysis)
@@ -851,4 +1001,6 @@ def build_model(
         "link": spec.link,
     }
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
-    return BuiltModel(model, dv, key, levels, design, list(group_labels), n, n_groups)
+    return BuiltModel(
+        model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
+    )

@@ -207,6 +207,22 @@ def _at_text(fit: DTAFit, at: Mapping[str, Any] | None) -> str:
     return " (" + ", ".join(f"{k}={v}" for k, v in at.items()) + ")"
 
 
+def _where(fit: DTAFit, at: Mapping[str, Any] | None = None) -> str:
+    """Where the summary point of a meta-regression sits (:func:`bayesdta.labels.reference_text`).
+
+    ``"at reference levels (backbone=ResNet, validation=internal)"``; ``""`` without covariates.
+    """
+    from .labels import reference_text
+
+    return reference_text(fit.design, at=at)
+
+
+def _wrap(text: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
+
+
 def plot_forest(
     fit: DTAFit,
     *,
@@ -454,10 +470,26 @@ def plot_forest(
             handles.append(
                 Line2D([], [], color=PALETTE[2], lw=2.0, label=f"{ci:.0%} prediction interval")
             )
+        where = _where(fit, at) if (show_pooled or show_predictive) else ""
+        foot = 0.22 if where else 0.0  # inches for the footnote line
         fig.legend(
-            handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, 0.0)
+            handles=handles,
+            loc="lower center",
+            ncol=len(handles),
+            bbox_to_anchor=(0.5, foot / figsize[1]),
         )
-        fig.subplots_adjust(bottom=min(0.4, 0.72 / figsize[1]), top=1.0 - 0.3 / figsize[1])
+        if where:
+            fig.text(
+                0.5,
+                0.04 / figsize[1],
+                f"Summary and prediction {where}",
+                ha="center",
+                va="bottom",
+                fontsize=6.5,
+            )
+        fig.subplots_adjust(
+            bottom=min(0.45, (0.72 + foot) / figsize[1]), top=1.0 - 0.3 / figsize[1]
+        )
         if title:
             fig.suptitle(title)
     return fig
@@ -522,8 +554,11 @@ def plot_sroc(
     credible region of the summary point (solid) and the prediction region of a new study
     (dashed) from :func:`bayesdta.quantities.regions`; the SROC curve (default: HSROC,
     Harbord et al. 2007) with its pointwise credible band from
-    :func:`bayesdta.quantities.sroc`, over the observed FPR range unless ``extrapolate``;
-    the legend gives the AUC with its credible interval.
+    :func:`bayesdta.quantities.sroc`, over the FPR range of the tables unless ``extrapolate``
+    (:func:`bayesdta.quantities.fpr_support`: a table with FP = 0 enters with its posterior
+    FPR, so the curve does not run down the y-axis to (0, 0)); the legend gives the AUC with
+    its credible interval and, for a meta-regression, where the summary point sits ("at
+    reference levels (...)").
 
     Parameters
     ----------
@@ -543,7 +578,7 @@ def plot_sroc(
     levels : sequence of float
         Levels of the credible and prediction regions.
     extrapolate : bool
-        Draw the curve over FPR in [0, 1] instead of the observed range.
+        Draw the curve over FPR in [0, 1] instead of the FPR range of the tables.
     show_points, show_band, show_confidence, show_prediction, show_diagonal : bool
         Which elements to draw.
     colors : sequence of str, optional
@@ -649,9 +684,19 @@ def plot_sroc(
             )
         # style proxies shared by all groups
         neutral = colors[0] if len(groups) == 1 else "0.3"
+        summary_label = "Summary point"
+        if not (isinstance(fit, Sequence) and not isinstance(fit, (str, bytes))):
+            where = _where(fit, {**dict(at or {}), by: "x"} if by else at)
+            if where and by:
+                _, _, rest = where.partition(" (other covariates: ")
+                where = f"per {by} level" + (
+                    f" (other covariates at {rest.rstrip(')')})" if rest else ""
+                )
+            if where:
+                summary_label = _wrap(f"Summary point {where}", 48)
         proxies = [
             Line2D(
-                [], [], marker="o", ls="none", mfc=neutral, mec="black", ms=6, label="Summary point"
+                [], [], marker="o", ls="none", mfc=neutral, mec="black", ms=6, label=summary_label
             ),
         ]
         if show_confidence:
@@ -734,7 +779,7 @@ def _clip_logit(p: float | np.ndarray) -> np.ndarray:
 def plot_fagan(
     fit: DTAFit,
     *,
-    pretest: float = 0.2,
+    pretest: float | Sequence[float] = 0.2,
     ci: float = 0.95,
     at: Mapping[str, Any] | None = None,
     predictive: bool = False,
@@ -755,12 +800,13 @@ def plot_fagan(
     ----------
     fit : DTAFit
         The fitted model.
-    pretest : float
-        Pre-test probability (prevalence) in (0, 1).
+    pretest : float or sequence of float
+        Pre-test probabilities (prevalences) in (0, 1): one pair of lines (positive and
+        negative result) per value, e.g. ``[0.1, 0.2, 0.5]``.
     ci : float
         Level of the intervals.
     at : mapping, optional
-        Covariate values of a meta-regression.
+        Covariate values of a meta-regression (default: the reference levels).
     predictive : bool
         Use a new study's se/sp (wider intervals) instead of the summary point.
     ax : matplotlib.axes.Axes, optional
@@ -773,13 +819,19 @@ def plot_fagan(
     Returns
     -------
     matplotlib.figure.Figure
+        One line per pre-test probability and result (labelled ``"LR+ ..."`` / ``"LR- ..."``
+        in the legend), one marker per pre-test probability on the left scale.
     """
-    if not 0.0 < float(pretest) < 1.0:
-        raise SpecError(f"pretest must lie strictly between 0 and 1, got {pretest!r}")
-    table = Q.fagan(fit, pretest=[float(pretest)], ci=ci, at=at, predictive=predictive)
-    res, attrs = table.iloc[0], table.attrs
+    values = np.atleast_1d(np.asarray(pretest, dtype=float)).ravel()
+    if values.size == 0:
+        raise SpecError("pretest must name at least one probability")
+    for v in values:
+        if not 0.0 < float(v) < 1.0:
+            raise SpecError(f"pretest must lie strictly between 0 and 1, got {float(v):g}")
+    table = Q.fagan(fit, pretest=values, ci=ci, at=at, predictive=predictive)
+    attrs = table.attrs
     lrp, lrn = attrs["lr_positive"], attrs["lr_negative"]
-    y0 = -float(_clip_logit(pretest))
+    several = values.size > 1
     with _style():
         fig, ax = _figure(ax, figsize)
         lr_end = math.log(_LR_TICKS[-1]) / 2.0
@@ -808,50 +860,71 @@ def plot_fagan(
         ax.text(-1.0, top, "Pre-test\nprobability (%)", ha="center", va="bottom", fontsize=7.5)
         ax.text(0.0, top, "Likelihood\nratio", ha="center", va="bottom", fontsize=7.5)
         ax.text(1.0, top, "Post-test\nprobability (%)", ha="center", va="bottom", fontsize=7.5)
-        handles = [
-            Line2D(
-                [],
-                [],
-                marker="o",
-                color="black",
-                ls="none",
-                ms=4,
-                label=f"Pre-test probability {_pct(pretest)}",
-            )
-        ]
-        for sign, lr, post, color in (
-            ("+", lrp, (res["positive"], res["positive_lower"], res["positive_upper"]), PALETTE[1]),
-            (
-                "\u2212",
-                lrn,
-                (res["negative"], res["negative_lower"], res["negative_upper"]),
-                PALETTE[0],
-            ),
-        ):
-            y_med, y_lo, y_hi = (float(_clip_logit(v)) for v in post)
-            ax.fill([-1.0, 1.0, 1.0], [y0, y_lo, y_hi], color=color, alpha=0.18, lw=0, zorder=2)
-            (line,) = ax.plot(
-                [-1.0, 1.0],
-                [y0, y_med],
-                color=color,
-                lw=1.4,
-                zorder=3,
-                label=(
-                    f"LR{sign} {_ci_text(*lr, fmt='.2f' if lr[0] < 10 else '.1f')}; "
-                    f"post-test {_pct(post[0])} ({_pct(post[1])}\u2013{_pct(post[2])})"
+        handles: list[Any] = []
+        styles = ["-", "--", ":", "-."]
+        for i, res in enumerate(table.itertuples(index=False)):
+            p0 = float(res.pretest)
+            y0 = -float(_clip_logit(p0))
+            ls = styles[i % len(styles)] if several else "-"
+            for sign, lr, post, color in (
+                ("+", lrp, (res.positive, res.positive_lower, res.positive_upper), PALETTE[1]),
+                (
+                    "\u2212",
+                    lrn,
+                    (res.negative, res.negative_lower, res.negative_upper),
+                    PALETTE[0],
+                ),
+            ):
+                y_med, y_lo, y_hi = (float(_clip_logit(v)) for v in post)
+                ax.fill(
+                    [-1.0, 1.0, 1.0],
+                    [y0, y_lo, y_hi],
+                    color=color,
+                    alpha=0.18 if not several else 0.08,
+                    lw=0,
+                    zorder=2,
+                )
+                head = f"Pre-test {_pct(p0)}, " if several else ""
+                (line,) = ax.plot(
+                    [-1.0, 1.0],
+                    [y0, y_med],
+                    color=color,
+                    lw=1.4 if not several else 1.1,
+                    ls=ls,
+                    zorder=3,
+                    label=(
+                        f"{head}LR{sign} {_ci_text(*lr, fmt='.2f' if lr[0] < 10 else '.1f')}; "
+                        f"post-test {_pct(post[0])} ({_pct(post[1])}\u2013{_pct(post[2])})"
+                    ),
+                )
+                handles.append(line)
+            ax.plot([-1.0], [y0], "o", color="black", ms=4, zorder=4)
+        if not several:
+            handles.insert(
+                0,
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    color="black",
+                    ls="none",
+                    ms=4,
+                    label=f"Pre-test probability {_pct(float(values[0]))}",
                 ),
             )
-            handles.append(line)
-        ax.plot([-1.0], [y0], "o", color="black", ms=4, zorder=4)
         ax.set_xlim(-1.6, 1.6)
         ax.set_ylim(-7.2, 8.6)
         ax.axis("off")
+        where = _where(fit, at)
+        legend_title = f"{ci:.0%} credible intervals" + (", new study" if predictive else "")
+        if where:
+            legend_title += "; " + ("new study " if predictive else "summary point ") + where
         ax.legend(
             handles=handles,
             loc="upper center",
             bbox_to_anchor=(0.5, 0.0),
             fontsize=6.5,
-            title=f"{ci:.0%} credible intervals" + (", new study" if predictive else ""),
+            title=_wrap(legend_title, 70),
             title_fontsize=6.5,
         )
         if title:
@@ -880,7 +953,10 @@ def plot_lr_scatter(
     LR- < 0.1, "exclusion and confirmation" (left upper); LR+ > 10 only, "confirmation"
     (right upper); LR- < 0.1 only, "exclusion" (left lower); neither (right lower). The rows'
     observed LRs (0.5 added to every cell of a table with a zero cell) are drawn with the
-    summary LRs and their credible intervals (per-draw ``se / (1 - sp)`` and ``(1 - se) / sp``).
+    summary LRs and their credible intervals (per-draw ``se / (1 - sp)`` and ``(1 - se) / sp``;
+    for a meta-regression at the reference levels, as the legend says). The axes span whole
+    decades with every quadrant at least a decade wide, so each quadrant label sits inside its
+    quadrant even when all the LRs fall on one side of a threshold.
 
     Parameters
     ----------
@@ -913,13 +989,25 @@ def plot_lr_scatter(
     lrs = st.likelihood_ratios(pooled_se, lk.inverse(mu_sp, fit.spec.link).ravel())
     pos = Q._interval(lrs["lr_positive"], ci)
     neg = Q._interval(lrs["lr_negative"], ci)
-    xs = np.concatenate([obs["lr_negative"], [neg[1], neg[2], lr_negative_threshold]])
-    ys = np.concatenate([obs["lr_positive"], [pos[1], pos[2], lr_positive_threshold]])
-    xlim = (10 ** math.floor(math.log10(xs.min() / 1.5)), 10 ** math.ceil(math.log10(xs.max())))
-    ylim = (
-        10 ** math.floor(math.log10(max(ys.min(), 1e-3) / 1.5)),
-        10 ** math.ceil(math.log10(ys.max() * 1.5)),
-    )
+    xs = np.concatenate([obs["lr_negative"], [neg[1], neg[2]]])
+    ys = np.concatenate([obs["lr_positive"], [pos[1], pos[2]]])
+    # whole decades, with every quadrant at least one decade wide (the quadrant labels sit
+    # inside their quadrant even when all the LRs fall on one side of a threshold)
+    tx, ty = math.log10(lr_negative_threshold), math.log10(lr_positive_threshold)
+
+    def decades(lo: float, hi: float, t: float, share: float) -> tuple[float, float]:
+        a = min(math.floor(math.log10(lo)), math.floor(t) - 1)
+        b = max(math.ceil(math.log10(hi)), math.ceil(t) + 1)
+        # widen the smaller side until it holds ``share`` of the axis (room for the labels)
+        while min(t - a, b - t) < share * (b - a):
+            if t - a < b - t:
+                a -= 1
+            else:
+                b += 1
+        return 10.0**a, 10.0**b
+
+    xlim = decades(max(xs.min(), 1e-6) / 1.5, xs.max() * 1.5, tx, 0.4)
+    ylim = decades(max(ys.min(), 1e-3) / 1.5, ys.max() * 1.5, ty, 0.25)
     with _style():
         fig, ax = _figure(ax, figsize)
         ax.set_xscale("log")
@@ -951,24 +1039,27 @@ def plot_lr_scatter(
             lw=1.2,
             capsize=2.5,
             zorder=4,
-            label=(
-                f"Summary: LR+ {_ci_text(*pos, fmt='.1f')}, LR\u2212 {_ci_text(*neg, fmt='.2f')}"
+            label=_wrap(
+                f"Summary{' ' + _where(fit, at) if _where(fit, at) else ''}: "
+                f"LR+ {_ci_text(*pos, fmt='.1f')}, LR\u2212 {_ci_text(*neg, fmt='.2f')} "
+                f"({ci:.0%} credible intervals)",
+                70,
             ),
         )
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
-        kw = {"fontsize": 6.5, "color": "0.3", "transform": ax.transAxes}
-        ax.text(0.02, 0.98, "Left upper quadrant\nexclusion & confirmation", va="top", **kw)
-        ax.text(0.98, 0.98, "Right upper quadrant\nconfirmation only", va="top", ha="right", **kw)
-        ax.text(0.02, 0.02, "Left lower quadrant\nexclusion only", va="bottom", **kw)
-        ax.text(
-            0.98,
-            0.02,
-            "Right lower quadrant\nno exclusion or confirmation",
-            va="bottom",
-            ha="right",
-            **kw,
-        )
+        # quadrant labels in data coordinates: the outer corners of each quadrant
+        kw = {"fontsize": 6, "color": "0.3", "zorder": 1}
+        pad = 10**0.08
+        x_lo, x_hi = xlim[0] * pad, xlim[1] / pad
+        y_lo, y_hi = ylim[0] * pad, ylim[1] / pad
+        for x, y, ha, va, text in (
+            (x_lo, y_hi, "left", "top", "Left upper quadrant\nexclusion & confirmation"),
+            (x_hi, y_hi, "right", "top", "Right upper quadrant\nconfirmation only"),
+            (x_lo, y_lo, "left", "bottom", "Left lower quadrant\nexclusion only"),
+            (x_hi, y_lo, "right", "bottom", "Right lower quadrant\nno exclusion or\nconfirmation"),
+        ):
+            ax.text(x, y, text, ha=ha, va=va, **kw)
         ax.set_xlabel("Negative likelihood ratio (LR\u2212)")
         ax.set_ylabel("Positive likelihood ratio (LR+)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=6.5)
@@ -1055,6 +1146,7 @@ def plot_influence(
     result: pd.DataFrame | None = None,
     k_threshold: float = 0.7,
     labels: str | Mapping[str, str] | None = None,
+    show_conditional: bool = False,
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
     **influence_kwargs: Any,
@@ -1062,11 +1154,12 @@ def plot_influence(
     """Study influence: Pareto k of PSIS-LOO by study and the change in the summary point.
 
     Left: Pareto k of each study's leave-one-study-out PSIS-LOO (Vehtari et al. 2017) on the
-    integrated study likelihood (dots; :func:`bayesdta.quantities.loo_integrated`) and on the
-    likelihood conditional on the study's own parameters (crosses; :meth:`DTAFit.loo`), with
-    0.7 (unreliable importance sampling) marked. Right: for refitted studies, the change of the
-    posterior median summary sensitivity and specificity when the study is left out (exact
-    refits of :func:`bayesdta.quantities.influence`); without refits, each study's ``elpd_loo``.
+    integrated study likelihood (:func:`bayesdta.quantities.loo_integrated`, the same k as
+    :meth:`DTAFit.loo` and the report's tables), with 0.7 (unreliable importance sampling)
+    marked. Right: for refitted studies, the change of the posterior median summary
+    sensitivity and specificity when the study is left out (exact refits of
+    :func:`bayesdta.quantities.influence`); without refits, each study's ``elpd_loo``. One
+    legend below both panels.
 
     Parameters
     ----------
@@ -1079,6 +1172,9 @@ def plot_influence(
         Pareto k marked as the reliability threshold.
     labels : str or mapping, optional
         Study display names (see :func:`plot_forest`).
+    show_conditional : bool
+        Also draw (crosses) the Pareto k of the PSIS-LOO conditional on each study's own
+        parameters (``DTAFit.loo(integrated=False)``), a diagnostic of that approximation only.
     figsize : tuple of float, optional
         Figure size.
     title : str, optional
@@ -1099,14 +1195,14 @@ def plot_influence(
     k = result["pareto_k"].to_numpy(dtype=float)
     refitted = result["refitted"].to_numpy(dtype=bool)
     if figsize is None:
-        figsize = (6.4, 1.2 + 0.16 * len(result))
+        figsize = (6.4, 1.5 + 0.16 * len(result))
     with _style():
         fig, (a1, a2) = plt.subplots(
             1, 2, figsize=figsize, sharey=True, gridspec_kw={"wspace": 0.08}
         )
         high = k > k_threshold
         a1.hlines(yy, np.minimum(k, 0.0), k, color="0.75", lw=0.8)
-        if "pareto_k_conditional" in result:
+        if show_conditional and "pareto_k_conditional" in result:
             a1.scatter(
                 result["pareto_k_conditional"].to_numpy(dtype=float),
                 yy,
@@ -1129,7 +1225,6 @@ def plot_influence(
         a1.set_yticks(yy)
         a1.set_yticklabels(ylab)
         a1.tick_params(axis="y", length=0)
-        a1.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, fontsize=6.5)
         if refitted.any():
             ds = result["delta_sensitivity"].to_numpy(dtype=float)
             dp = result["delta_specificity"].to_numpy(dtype=float)
@@ -1153,7 +1248,6 @@ def plot_influence(
                 label="Specificity",
             )
             a2.set_xlabel("Change in summary when left out (without \u2212 with)")
-            a2.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=6.5)
         else:
             e = result["elpd_loo"].to_numpy(dtype=float)
             a2.hlines(yy, e.min(), e, color="0.75", lw=0.8)
@@ -1161,6 +1255,17 @@ def plot_influence(
             a2.set_xlabel("elpd_loo of the study (integrated PSIS-LOO)")
         a2.tick_params(axis="y", length=0)
         a1.set_ylim(yy.min() - 0.7, 0.7)
+        # one legend below both panels (legends above the panels overprinted each other)
+        handles, texts = [], []
+        for ax in (a1, a2):
+            h, t = ax.get_legend_handles_labels()
+            handles += h
+            texts += t
+        h_in = figsize[1]
+        fig.legend(handles, texts, loc="lower center", ncol=min(len(handles), 4), fontsize=6.5)
+        fig.subplots_adjust(
+            bottom=min(0.5, 0.78 / h_in), top=1.0 - (0.45 if title else 0.12) / h_in
+        )
         if title:
             fig.suptitle(title)
     return fig
@@ -1326,6 +1431,21 @@ def _hyperparameters(fit: DTAFit) -> list[tuple[str, np.ndarray, Any]]:
     return out
 
 
+def _hyper_axis_label(name: str, link: str, covariates: bool = False) -> str:
+    """x-axis label of a prior-posterior panel: what the parameter is and its scale."""
+    if name.startswith("mu_"):
+        return f"mean {link} {name[3:]}" + (" (reference levels)" if covariates else "")
+    if name.startswith("beta_"):
+        return f"coefficient, {link} scale"
+    if name.startswith("rho"):
+        return "correlation" + (" within studies" if "within" in name else " between studies")
+    if name.startswith("tau_within"):
+        return f"SD within studies, {link} scale"
+    if name.startswith("tau"):
+        return f"SD between studies, {link} scale"
+    return name
+
+
 def plot_prior_posterior(
     fit: DTAFit,
     *,
@@ -1392,8 +1512,11 @@ def plot_prior_posterior(
                 grid = np.linspace(-0.999, 0.999, 400)
             ax.plot(grid, _prior_pdf(prior, grid), color=PALETTE[1], lw=1.2, label="Prior")
             ax.set_title(f"{name}\nprior {prior}", fontsize=7)
-            ax.set_yticks([])
-            ax.spines["left"].set_visible(False)
+            ax.set_xlabel(
+                _hyper_axis_label(name, fit.spec.link, fit.design.has_covariates), fontsize=7
+            )
+            ax.set_ylabel("Density", fontsize=7)
+            ax.tick_params(axis="y", labelsize=6)
         for ax in flat[n:]:
             ax.set_visible(False)
         flat[0].legend(loc="upper left", fontsize=6)

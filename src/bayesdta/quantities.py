@@ -59,6 +59,7 @@ __all__ = [
     "shrunken",
     "observed",
     "posterior_predictive",
+    "fpr_support",
     "DEFAULT_PRETEST",
 ]
 
@@ -254,10 +255,53 @@ def _fpr_grid(lo: float, hi: float, n_points: int) -> np.ndarray:
     return np.unique(np.concatenate(parts))
 
 
+def _in_fit(fit: DTAFit) -> np.ndarray:
+    """Rows in the fit (likelihood weight > 0): the rows that data-derived statistics use."""
+    return np.asarray(fit.weights, dtype=float) > 0
+
+
+def fpr_support(fit: DTAFit, mask: np.ndarray | None = None) -> tuple[float, float] | None:
+    """The FPR range over which the data support the SROC curve (default curve, partial AUC).
+
+    The range of the tables' false-positive rates, over the rows in ``mask`` that are in the
+    fit (weight > 0). A table with ``FP = 0`` (or ``FP = n0``) enters with its posterior
+    (shrunken) FPR, the posterior median of ``1 - F(theta_sp,r)``, instead of its observed 0
+    (or 1): an observed 0 would put the end of the range at ``logit(fpr) = -inf``, where every
+    SROC curve runs down the y-axis to (0, 0), far outside what any table supports.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        The fitted model.
+    mask : numpy.ndarray of bool, optional
+        Rows to consider (default: all).
+
+    Returns
+    -------
+    tuple of float or None
+        ``(lower, upper)``, strictly inside (0, 1); None when all the FPRs are equal.
+    """
+    d = fit.data
+    keep = np.ones(d.n_rows, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    w = np.asarray(fit.idata.constant_data["weight"].values, dtype=float)
+    if (keep & (w > 0)).any():
+        keep = keep & (w > 0)
+    n0 = np.asarray(d.n_nondiseased, dtype=float)
+    fp = np.asarray(d.fp, dtype=float)
+    fpr = fp / n0
+    edge = keep & ((fp == 0) | (fp == n0))
+    if edge.any():
+        theta_sp = _cd(fit.posterior["theta"].sel(outcome="specificity"))[..., edge]
+        shrunk = np.median(lk.inverse(-theta_sp, fit.spec.link), axis=(0, 1))
+        fpr = fpr.copy()
+        fpr[edge] = shrunk
+    lo, hi = float(fpr[keep].min()), float(fpr[keep].max())
+    return (lo, hi) if hi > lo else None
+
+
 def _observed_fpr_range(fit: DTAFit, mask: np.ndarray) -> tuple[float, float]:
-    fpr = fit.data.fp[mask] / fit.data.n_nondiseased[mask]
-    lo, hi = float(fpr.min()), float(fpr.max())
-    return (lo, hi) if hi > lo else (0.0, 1.0)
+    rng_ = fpr_support(fit, mask)
+    return rng_ if rng_ is not None else (0.0, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,10 +333,12 @@ def sroc(
     fit : DTAFit
         The fitted model.
     fpr : array_like, optional
-        False-positive rates at which to evaluate the curve. Default: a grid over the observed
-        FPR range (of the subgroup's rows with ``by``/``at``), the region where the data support
-        the curve, or over [0, 1] with ``extrapolate=True``: ``n_points`` equally spaced values
-        plus ``n_points`` values equally spaced in ``logit(fpr)`` (for the steep part near 0).
+        False-positive rates at which to evaluate the curve. Default: a grid over the FPR
+        range the data support (:func:`fpr_support`: the tables' FPRs, of the subgroup's rows
+        with ``by``/``at``, a table with FP = 0 entering with its posterior FPR, so that the
+        curve does not run down the y-axis to (0, 0)), or over [0, 1] with
+        ``extrapolate=True``: ``n_points`` equally spaced values plus ``n_points`` values
+        equally spaced in ``logit(fpr)`` (for the steep part near 0).
     method : {"hsroc", "regression_se_on_sp", "regression_sp_on_se", "major_axis"}
         SROC definition.
     ci : float
@@ -358,10 +404,11 @@ def auc(
     by: str | None = None,
     fpr_range: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Area under the SROC curve and partial area over the observed FPR range.
+    """Area under the SROC curve and partial area over the FPR range the data support.
 
     ``auc`` integrates the SROC curve of every draw over FPR in [0, 1] and ``auc_partial`` over
-    ``fpr_range`` (default: the observed range of the rows, or of the subgroup's rows), see
+    ``fpr_range`` (default: :func:`fpr_support` of the rows, or of the subgroup's rows: the
+    observed FPRs, a table with FP = 0 entering with its posterior FPR), see
     :func:`bayesdta.stats.auc_sroc` and :func:`bayesdta.stats.partial_auc` (not normalized:
     divide by the width of the range for the mean sensitivity over it). At the defaults this is
     the ``auc`` / ``auc_partial`` of :meth:`DTAFit.summary`.
@@ -718,10 +765,13 @@ def heterogeneity(
         ``v`` is the delta-method variance of the observed probit,
         ``p (1 - p) / (n phi(Phi^{-1}(p))^2)`` (:func:`bayesdta.stats.link_variances`).
     ``i2_bivariate``
-        Zhou & Dendukuri (2014): ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with
-        ``Sigma`` the between-study covariance and ``S = diag(s^2_se, s^2_sp)``.
+        Zhou & Dendukuri's (2014) bivariate formula
+        ``|Sigma|^{1/2} / (|Sigma|^{1/2} + |S|^{1/2})`` with ``Sigma`` the between-study
+        covariance and ``S = diag(s^2_se, s^2_sp)`` the Higgins-Thompson typical variances
+        above (a hybrid: Zhou & Dendukuri use their expected variance, see ``i2_*_zd``).
     ``i2_*_zd``
-        The same three statistics with Zhou & Dendukuri's model-based typical within-study
+        Zhou & Dendukuri's own statistics: the same three formulas with their model-based
+        typical within-study
         variance ``(e^{mu + tau^2/2} + e^{-mu + tau^2/2} + 2) mean(1/n)``
         (:func:`bayesdta.stats.expected_within_variance`), which does not need continuity
         corrections. Logit fits only: on the probit scale that expectation is infinite once
@@ -774,9 +824,9 @@ def heterogeneity(
             between_share_sensitivity=tb[0] ** 2 / t_se**2,
             between_share_specificity=tb[1] ** 2 / t_sp**2,
         )
-    d = fit.data
+    d, act = fit.data, _in_fit(fit)  # rows with weight 0 are not in the fit
     link = fit.spec.link
-    lv = st.link_variances(d.tp, d.fp, d.fn, d.tn, link=link)
+    lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
     s2_se = float(st.typical_within_variance(lv.se))
     s2_sp = float(st.typical_within_variance(lv.sp))
     draws["i2_sensitivity"] = st.i2_univariate(t_se**2, s2_se)
@@ -784,8 +834,8 @@ def heterogeneity(
     draws["i2_bivariate"] = st.i2_bivariate(t_se, t_sp, r, s2_se, s2_sp)
     notes = []
     if link == "logit":
-        e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased)
-        e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased)
+        e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased[act])
+        e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased[act])
         draws["i2_sensitivity_zd"] = st.i2_univariate(t_se**2, e_se)
         draws["i2_specificity_zd"] = st.i2_univariate(t_sp**2, e_sp)
         draws["i2_bivariate_zd"] = st.i2_bivariate(t_se, t_sp, r, e_se, e_sp)
@@ -913,9 +963,12 @@ def deeks(fit_or_data: DTAFit | DTAData) -> dict[str, Any]:
     sample size effects in systematic reviews of diagnostic test accuracy was assessed.
     J Clin Epidemiol 2005;58:882-893.
     """
-    data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
-    res = st.deeks_test(data.tp, data.fp, data.fn, data.tn)
-    res["labels"] = list(data.row_labels)
+    if isinstance(fit_or_data, DTAData):
+        data, act = fit_or_data, np.ones(fit_or_data.n_rows, dtype=bool)
+    else:
+        data, act = fit_or_data.data, _in_fit(fit_or_data)  # rows with weight 0 are left out
+    res = st.deeks_test(data.tp[act], data.fp[act], data.fn[act], data.tn[act])
+    res["labels"] = [lab for lab, a in zip(data.row_labels, act, strict=True) if a]
     return res
 
 
@@ -1144,19 +1197,21 @@ def study_log_likelihood(
     2016;17(103):1-38.
     """
     rng = np.random.default_rng(seed)
-    d = fit.data
+    d, act = fit.data, _in_fit(fit)
+    rows = [np.flatnonzero((d.study_index == s) & act) for s in range(d.n_studies)]
+    studies = [s for s in range(d.n_studies) if rows[s].size]  # weight-0 studies are not in
     ll = np.stack(
-        [
-            _study_log_marginal(fit, np.flatnonzero(d.study_index == s), rng, n_inner=n_inner)
-            for s in range(d.n_studies)
-        ],
-        axis=-1,
+        [_study_log_marginal(fit, rows[s], rng, n_inner=n_inner) for s in studies], axis=-1
     )
     post = fit.posterior
     return xr.DataArray(
         ll,
         dims=("chain", "draw", "study"),
-        coords={"chain": post.chain.values, "draw": post.draw.values, "study": d.studies},
+        coords={
+            "chain": post.chain.values,
+            "draw": post.draw.values,
+            "study": [d.studies[s] for s in studies],
+        },
         name="log_likelihood_study",
     )
 
@@ -1195,7 +1250,7 @@ def loo_integrated(
     """
     ll = study_log_likelihood(fit, n_inner=n_inner, seed=seed)
     res = _arviz.loo_pointwise(ll, dim="study")
-    res["labels"] = list(fit.data.studies)
+    res["labels"] = [str(s) for s in ll.coords["study"].values]
     return res
 
 
@@ -1239,7 +1294,10 @@ def influence(
     studies : sequence of str, optional
         Refit exactly these studies (overrides ``refit``).
     seed : int, optional
-        Seed of the refits (default: the fit's seed) and of the integration.
+        Seed of the refits (default: the fit's seed) and of the integration (default: 0, the
+        default of :meth:`DTAFit.loo`, so that ``pareto_k`` and ``elpd_loo`` are those of
+        ``fit.loo(by="study")``, of the report's Pareto k table and of
+        :func:`bayesdta.regression.subgroup_table`).
     at : mapping, optional
         Covariate values at which the summary point is compared (meta-regressions).
     n_inner : int
@@ -1269,14 +1327,19 @@ def influence(
         unknown = [s for s in studies if s not in labels]
         if unknown:
             raise SpecError(f"studies= {unknown} are not studies of the data")
-    inner_seed = seed if seed is not None else fit.sampler.get("seed")
+    # the integration seed of DTAFit.loo (0) by default: the same Pareto k everywhere
+    inner_seed = seed if seed is not None else 0
     loo = loo_integrated(fit, n_inner=n_inner, seed=inner_seed)
     cond = fit.loo(by="study", integrated=False)
-    k = np.asarray(loo["pareto_k"], dtype=float)
+    # studies whose rows all have weight 0 are not in the fit: NaN, never refitted
+    k = pd.Series(np.asarray(loo["pareto_k"], float), loo["labels"]).reindex(labels).to_numpy()
+    elpd = pd.Series(np.asarray(loo["loo_i"], float), loo["labels"]).reindex(labels).to_numpy()
+    k_c = pd.Series(np.asarray(cond["pareto_k"], float), cond["labels"]).reindex(labels)
+    elpd_c = pd.Series(np.asarray(cond["loo_i"], float), cond["labels"]).reindex(labels)
     if studies is not None:
         chosen = list(dict.fromkeys(studies))
     elif refit == "all":
-        chosen = labels
+        chosen = [s for s in labels if s in loo["labels"]]
     elif refit == "high_k":
         chosen = [s for s, kk in zip(labels, k, strict=True) if kk > k_threshold]
     else:
@@ -1290,9 +1353,9 @@ def influence(
         {
             "n_rows": np.bincount(fit.data.study_index, minlength=len(labels)),
             "pareto_k": k,
-            "elpd_loo": np.asarray(loo["loo_i"], dtype=float),
-            "pareto_k_conditional": np.asarray(cond["pareto_k"], dtype=float),
-            "elpd_loo_conditional": np.asarray(cond["loo_i"], dtype=float),
+            "elpd_loo": elpd,
+            "pareto_k_conditional": k_c.to_numpy(),
+            "elpd_loo_conditional": elpd_c.to_numpy(),
             "refitted": False,
             "sensitivity_without": np.nan,
             "specificity_without": np.nan,

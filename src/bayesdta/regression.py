@@ -206,6 +206,7 @@ def subgroups(
     by: str | Sequence[str] | None = None,
     at: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ci: float = 0.95,
+    pooled: bool = False,
 ) -> pd.DataFrame:
     """Subgroup-specific pooled sensitivity, specificity, LR+, LR- and DOR of a meta-regression.
 
@@ -223,6 +224,11 @@ def subgroups(
         covariate values, e.g. ``[{"n_test": 100}, {"n_test": 500}]``) and excludes ``by``.
     ci : float
         Probability of the equal-tailed credible intervals.
+    pooled : bool
+        Append the summary point over the observed covariate mix, row (``"pooled"``,
+        ``"observed covariate mix"``): per draw the inverse link of the mean linear predictor
+        ``x_r beta`` over the rows in the fit (weight > 0), as ``sensitivity_pooled`` /
+        ``specificity_pooled`` of :meth:`DTAFit.summary` (meta-regressions only).
 
     Returns
     -------
@@ -292,9 +298,28 @@ def subgroups(
                 tau = fit.posterior[f"tau_{o}"].sel(tau_level=label)
                 row[f"tau_{o}"] = float(np.median(_cd(tau)))
         rows.append(row)
+    if pooled and design.has_covariates:
+        rows.append(_pooled_row(fit, ci))
     df = pd.DataFrame(rows).set_index(["covariate", "level"])
     df.attrs["ci"] = ci
     return df
+
+
+def _pooled_row(fit: DTAFit, ci: float) -> dict[str, Any]:
+    """The subgroups row of the summary point over the observed covariate mix."""
+    keep = fit.weights > 0
+    se = _cd(fit.draws("sensitivity_pooled")).ravel()
+    sp = _cd(fit.draws("specificity_pooled")).ravel()
+    q = {"sensitivity": se, "specificity": sp, **st.likelihood_ratios(se, sp)}
+    row: dict[str, Any] = {
+        "covariate": "pooled",
+        "level": "observed covariate mix",
+        "n_rows": int(keep.sum()),
+        "n_studies": int(len(set(fit.data.frame["study"][keep]))),
+    }
+    for name in _QUANTITIES:
+        _put(row, name, q[name], ci)
+    return row
 
 
 # ------------------------------------------------------------------------------ contrasts

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import BayesDTAError, SamplerWarning
+from .labels import QUANTITY_LABELS as _LABELS
 from .spec import DATA_TABLES, FIGURES, REGRESSION_TABLES, TABLES, AnalysisSpec, derive_seed
 
 __all__ = [
@@ -69,27 +70,8 @@ _SOFTWARE = (
     "formulaic",
 )
 
-#: Readable names of the summary quantities (report tables).
-QUANTITY_LABELS = {
-    "sensitivity": "Sensitivity (summary point)",
-    "specificity": "Specificity (summary point)",
-    "lr_positive": "Positive likelihood ratio",
-    "lr_negative": "Negative likelihood ratio",
-    "dor": "Diagnostic odds ratio",
-    "mu_sensitivity": "Mean logit sensitivity",
-    "mu_specificity": "Mean logit specificity",
-    "tau_sensitivity": "Between-study SD, logit sensitivity",
-    "tau_specificity": "Between-study SD, logit specificity",
-    "rho": "Between-study correlation",
-    "tau_within_sensitivity": "Within-study SD, logit sensitivity",
-    "tau_within_specificity": "Within-study SD, logit specificity",
-    "rho_within": "Within-study correlation",
-    "auc": "SROC AUC",
-    "auc_partial": "SROC partial AUC (observed FPR range)",
-    "i2_sensitivity": "I2, sensitivity",
-    "i2_specificity": "I2, specificity",
-    "i2_bivariate": "Bivariate I2 (Zhou & Dendukuri)",
-}
+#: Readable names of the summary quantities (report tables); see :mod:`bayesdta.labels`.
+QUANTITY_LABELS = _LABELS
 
 
 # ------------------------------------------------------------------------------ table output
@@ -310,6 +292,174 @@ def _suffix(fit_name: str, is_main: bool) -> str:
     return "" if is_main else f"_{fit_name}"
 
 
+# ------------------------------------------------------------------------------ captions
+#: Captions of the tables, naming what the table shows and its interval level ({ci}).
+_TABLE_CAPTIONS: dict[str, str] = {
+    "summary": (
+        "Summary estimates: posterior median and {ci} equal-tailed credible interval (lower, "
+        "upper), bulk ESS and R-hat (mean, SD and tail ESS in the CSV)."
+    ),
+    "heterogeneity": (
+        "Heterogeneity on the {link} scale: between-study SDs and correlation (for three levels "
+        "also within-study and total), the share of the variance between studies and I2 "
+        "statistics: posterior mean, median, SD, {ci} credible interval (lower, upper), ESS "
+        "and R-hat."
+    ),
+    "predictive": (
+        "Predicted sensitivity and specificity of a new study (three levels: also of a new "
+        "model in a typical study): posterior predictive mean, median and {ci} prediction "
+        "interval (lower, upper)."
+    ),
+    "hsroc": (
+        "HSROC (Rutter-Gatsonis) parameters implied by the bivariate parameters: posterior "
+        "mean, median, SD and {ci} credible interval (lower, upper), ESS and R-hat."
+    ),
+    "auc": (
+        "Area under the SROC curve over FPR in [0, 1] and over the FPR range of the tables: "
+        "posterior mean, median, SD and {ci} credible interval (lower, upper)."
+    ),
+    "fagan": (
+        "Post-test probabilities after a positive and after a negative result at each pre-test "
+        "probability (Fagan), from the LR+ and LR- of the summary point: posterior median and "
+        "{ci} credible interval."
+    ),
+    "deeks": (
+        "Deeks' funnel-plot asymmetry test (classical): weighted regression of the log DOR of "
+        "each table on 1/sqrt(effective sample size); slope, intercept, their SEs, t, degrees "
+        "of freedom and the P-value of the slope (P < 0.10 suggests small-study effects)."
+    ),
+    "influence": (
+        "Study influence: leave-one-study-out PSIS-LOO by study with the study's random "
+        "effects integrated out (Pareto k and elpd_loo, the same k as in the diagnostics), and "
+        "exact refits of the studies with k > 0.7 (posterior medians of the summary point "
+        "without the study and their change)."
+    ),
+    "observed": (
+        "Observed sensitivity and specificity of every table, with {ci} exact "
+        "(Clopper-Pearson) confidence intervals."
+    ),
+    "shrunken": (
+        "Posterior (shrunken) sensitivity and specificity of every table: posterior median "
+        "and {ci} credible interval."
+    ),
+    "subgroups": (
+        "Subgroup estimates from the meta-regression: sensitivity, specificity, LR+, LR- and "
+        "DOR at each covariate level, the other covariates {where_others}; posterior median "
+        "and {ci} credible interval. Last row (pooled): the summary point "
+        "over the observed covariate mix."
+    ),
+    "contrasts": (
+        "Contrasts of each level with the reference level: log odds ratios, differences and "
+        "ratios (posterior median and {ci} credible interval) and the posterior probability "
+        "that the level is better."
+    ),
+    "heterogeneity_explained": (
+        "Residual heterogeneity and the proportion of the heterogeneity variance explained by "
+        "the covariates, relative to the main model: posterior medians and {ci} credible "
+        "intervals."
+    ),
+}
+
+
+def _ci_text(ci: float) -> str:
+    return f"{ci:.0%}" if round(ci * 100, 6) == round(ci * 100) else f"{ci:.1%}"
+
+
+def _where_text(f) -> str:
+    """Where a meta-regression's summary point sits ("" without covariates)."""
+    from .labels import reference_text
+
+    return reference_text(f.design)
+
+
+def _table_caption(name: str, default: str, *, ci: float, f=None, data=None) -> str:
+    """The caption of a table: what it shows, its interval level, where the summary point sits."""
+    text = _TABLE_CAPTIONS.get(name)
+    where = _where_text(f) if f is not None else ""
+    link = f.spec.link if f is not None else "logit"
+    if text is None:
+        text = default.rstrip(".") + f" ({_ci_text(ci)} credible intervals)."
+    others = "at their reference level"
+    if where.startswith("at reference levels ("):
+        others = "at their reference level (" + where[len("at reference levels (") :]
+    text = text.format(ci=_ci_text(ci), link=link, where_others=others)
+    if name == "summary" and where:
+        n_in = int((f.weights > 0).sum())
+        text += (
+            f" Sensitivity, specificity, LR+, LR-, DOR, the mean {link}s and the AUCs are the "
+            f"summary point {where}; sensitivity_pooled and specificity_pooled are the summary "
+            f"point over the observed covariate mix of the {n_in} tables (inverse {link} of the "
+            "mean linear predictor); coefficients are differences on the "
+            f"{link} scale against the reference level."
+        )
+    if name == "fagan" and where:
+        text += f" Summary point {where}."
+    if name == "deeks" and data is not None and data.has_clusters:
+        text += (
+            f" The {data.n_rows} tables come from {data.n_studies} studies: tables of the same "
+            "study are not independent, so the P-value is too small (optimistic)."
+        )
+    return text
+
+
+#: Figure captions, naming the interval levels ({ci}).
+_FIGURE_CAPTIONS: dict[str, str] = {
+    "forest": (
+        "Forest plot: observed sensitivity and specificity of every table ({ci} exact "
+        "intervals, squares) and its posterior (shrunken) estimate ({ci} credible interval, "
+        "circles), the summary point ({ci} credible interval, diamond) and the {ci} prediction "
+        "interval of a new study."
+    ),
+    "sroc": (
+        "Summary ROC (HSROC) curve implied by the bivariate model with its {ci} pointwise "
+        "credible band, drawn over the FPR range of the tables (a table with no false "
+        "positives at its posterior FPR); the summary point with its {ci} credible region "
+        "(solid) and the {ci} prediction region of a new study (dashed); circles are the "
+        "tables (area proportional to size)."
+    ),
+    "fagan": (
+        "Fagan nomogram: post-test probability after a positive and after a negative result, "
+        "from the LR+ and LR- of the summary point (lines: posterior medians; wedges: {ci} "
+        "credible intervals)."
+    ),
+    "lr_scatter": (
+        "Likelihood-ratio scatter plot: observed LR+ against LR- of every table (0.5 added to "
+        "the cells of tables with a zero cell) and the summary LRs with {ci} credible "
+        "intervals, with the quadrants of clinical utility (LR+ > 10, LR- < 0.1)."
+    ),
+    "deeks": (
+        "Deeks' funnel plot: diagnostic odds ratio of every table against 1/sqrt(effective "
+        "sample size), with the regression line of the asymmetry test."
+    ),
+    "influence": (
+        "Study influence: Pareto k of leave-one-study-out PSIS-LOO per study (the k of the "
+        "tables; 0.7 marked) and the change in the summary point when a study with k > 0.7 is "
+        "left out (exact refit), else each study's elpd_loo."
+    ),
+    "ppc": (
+        "Posterior predictive check: observed true positives and true negatives of every table "
+        "against the median of their replicates, with {ci} predictive intervals."
+    ),
+    "prior_posterior": (
+        "Prior (line) and posterior (histogram) densities of the hyperparameters, on the "
+        "scale on which each prior is set."
+    ),
+}
+
+
+def _figure_caption(name: str, default: str, *, ci: float, f=None) -> str:
+    text = _FIGURE_CAPTIONS.get(name, default).format(ci=_ci_text(ci))
+    where = _where_text(f) if f is not None else ""
+    if where and name in ("forest", "fagan", "lr_scatter", "sroc"):
+        text += f" Summary point {where}."
+    if name == "deeks" and f is not None and f.data.has_clusters:
+        text += (
+            f" The {f.data.n_rows} tables come from {f.data.n_studies} studies; tables of the "
+            "same study are not independent (the test's P-value is optimistic)."
+        )
+    return text
+
+
 # ------------------------------------------------------------------------------ running
 @dataclass
 class _Run:
@@ -333,23 +483,42 @@ class _Run:
                 index = not isinstance(df.index, pd.RangeIndex)
         o = self.spec.outputs
         digits = self.spec.report["round_to"]
-        files = write_table(
-            df,
-            self.out / "tables" / name,
-            formats=o["table_formats"] + (["csv"] if "csv" not in o["table_formats"] else []),
-            index=index,
-            digits=digits,
-            caption=caption,
-        )
-        self.record.setdefault("tables", []).append(
-            {
-                "name": name,
-                "fit": fit,
-                "caption": caption,
-                "index": index,
-                "files": [str(p.relative_to(self.out)) for p in files],
-            }
-        )
+        formats = o["table_formats"] + (["csv"] if "csv" not in o["table_formats"] else [])
+        stem = self.out / "tables" / name
+        if "description" in df.columns:
+            # the long descriptions stay in the CSV (and the report); the LaTeX table keeps
+            # the numbers, its caption says where a meta-regression's summary point sits
+            files = write_table(df, stem, formats=["csv"], index=index, digits=digits)
+            rest = [x for x in formats if x != "csv"]
+            files += write_table(
+                df.drop(columns="description"),
+                stem,
+                formats=rest,
+                index=index,
+                digits=digits,
+                caption=caption,
+            )
+        else:
+            files = write_table(
+                df, stem, formats=formats, index=index, digits=digits, caption=caption
+            )
+        entry: dict[str, Any] = {
+            "name": name,
+            "fit": fit,
+            "caption": caption,
+            "index": index,
+            "files": [str(p.relative_to(self.out)) for p in files],
+        }
+        if "elpd_reliable" in df.columns:
+            bad = df["elpd_reliable"].astype(str).str.startswith("no").to_numpy()
+            labels = (
+                df.loc[bad].iloc[:, 0].astype(str)
+                if not index
+                else df.index[bad].astype(str).to_series()
+            )
+            entry["columns"] = [str(c) for c in df.columns]
+            entry["elpd_unreliable"] = list(dict.fromkeys(labels))
+        self.record.setdefault("tables", []).append(entry)
 
 
 def run_analysis(
@@ -521,7 +690,10 @@ def _loo(run: _Run, f, fs) -> dict[str, Any]:
         table,
         f"pareto_k{_suffix(fs.name, fs.is_main)}",
         fit=fs.name,
-        caption=f"PSIS-LOO by study ({fs.title}): Pareto k and pointwise elpd.",
+        caption=(
+            f"PSIS-LOO by study ({fs.title}), the study's random effects integrated out: "
+            "Pareto k (the k used everywhere in this report) and pointwise elpd."
+        ),
         index=False,
     )
     return {
@@ -545,9 +717,17 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
     else:
         names, registry = list(fs.tables), REGRESSION_TABLES
     for name in names:
-        target, caption = registry[name]
+        target, default_caption = registry[name]
+        caption = _table_caption(name, default_caption, ci=ci, f=f, data=f.data)
+        if not fs.is_main:
+            caption = f"{fs.title}: {caption[0].lower()}{caption[1:]}"
         if name == "summary":
             qs = spec.quantities(f.quantity_names()) if fs.is_main else f.quantity_names()
+            qs += [
+                q
+                for q in ("sensitivity_pooled", "specificity_pooled")
+                if q in f.quantity_names() and q not in qs
+            ]
             df = f.summary(ci, quantities=qs)
             run.add_table(df, f"summary{suffix}", fit=fs.name, caption=caption)
             continue
@@ -564,6 +744,8 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
         groups = [g for g in fs.subgroups if g in f.data.covariates]
         if name == "subgroups" and groups:
             defaults["by"] = groups
+        if name == "subgroups":
+            defaults["pooled"] = True
         if name == "contrasts" and groups:
             defaults["covariate"] = groups
         if name == "heterogeneity_explained":
@@ -578,7 +760,43 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             continue
         if name == "influence":
             run.influence[fs.name] = res
+            df, caption = _influence_table(df, caption)
         run.add_table(df, f"{name}{suffix}", fit=fs.name, caption=caption)
+
+
+def _influence_table(df: pd.DataFrame, caption: str) -> tuple[pd.DataFrame, str]:
+    """The influence table as reported: one Pareto k per study, refit columns if any refit.
+
+    The k is the integrated PSIS-LOO's, as in the Pareto k table.
+    """
+    df = df.drop(columns=["pareto_k_conditional", "elpd_loo_conditional"], errors="ignore")
+    if "refitted" in df and not df["refitted"].astype(bool).any():
+        refit_cols = [
+            "refitted",
+            "sensitivity_without",
+            "specificity_without",
+            "delta_sensitivity",
+            "delta_specificity",
+            "elpd_exact",
+            "refit_warnings",
+        ]
+        df = df.drop(columns=[c for c in refit_cols if c in df])
+        caption = caption.rstrip(".") + "; no study had k > 0.7, so none was refitted."
+    return df, caption
+
+
+def _flag_elpd(df: pd.DataFrame, caption: str) -> tuple[pd.DataFrame, str]:
+    """Flag ELPD differences whose PSIS-LOO has a Pareto k > 0.7 (column ``elpd_reliable``)."""
+    if "elpd_diff" not in df or "max_pareto_k" not in df:
+        return df, caption
+    df = df.copy()
+    k = pd.to_numeric(df["max_pareto_k"], errors="coerce")
+    df["elpd_reliable"] = np.where(k > 0.7, "no: Pareto k > 0.7", "yes")
+    caption = caption.rstrip(".") + (
+        ". elpd_reliable: 'no' where a study's Pareto k exceeds 0.7, so that ELPD difference "
+        "is unreliable (refit without the study, or use K-fold cross-validation)."
+    )
+    return df, caption
 
 
 def _data_tables(run: _Run, data) -> None:
@@ -588,6 +806,7 @@ def _data_tables(run: _Run, data) -> None:
     ci = float(spec.outputs["ci"])
     for name in [t for t in spec.outputs["tables"] if t in DATA_TABLES]:
         target, caption = TABLES[name]
+        caption = _table_caption(name, caption, ci=ci)
         fn, why = _resolve(target)
         if fn is None:
             run.note(f"table '{name}' skipped: {why}")
@@ -626,6 +845,7 @@ def _data_tables(run: _Run, data) -> None:
             run.note(_error_note(f"table '{name}'", exc))
             continue
         run.log(f"  done in {time.perf_counter() - t0:.1f} s")
+        df, caption = _flag_elpd(df, caption)
         run.add_table(df, name, fit="", caption=caption)
 
 
@@ -652,10 +872,11 @@ def _fit_figures(run: _Run, f, fs) -> None:
     suffix = _suffix(fs.name, fs.is_main)
     for name in names:
         fn_name, default_caption = FIGURES[name]
+        built = _figure_caption(name, default_caption, ci=ci, f=f)
         caption = (
-            spec.outputs["captions"].get(name, default_caption)
+            spec.outputs["captions"].get(name, built)
             if fs.is_main
-            else (f"{fs.title}: {default_caption[0].lower()}{default_caption[1:]}")
+            else (f"{fs.title}: {built[0].lower()}{built[1:]}")
         )
         fn = getattr(plots, fn_name, None)
         entry = {"name": f"{name}{suffix}", "figure": name, "fit": fs.name, "caption": caption}
@@ -671,6 +892,8 @@ def _fit_figures(run: _Run, f, fs) -> None:
             defaults["result"] = run.influence[fs.name]
         if name == "influence":
             defaults["refit"] = "high_k"
+        if name == "sroc":
+            defaults["levels"] = [ci]
         fig = None
         try:
             with warnings.catch_warnings():
@@ -857,7 +1080,12 @@ def methods_text(record: Mapping[str, Any]) -> list[str]:
             "specificity with separate coefficients (treatment coding; continuous covariates "
             "centred and scaled; coefficients are logit odds ratios): "
             + "; ".join(regs)
-            + ". Subgroup estimates are the summary points at each covariate level, the other "
+            + ". In a meta-regression, sensitivity, specificity, LR+, LR-, DOR and the AUC "
+            "are the summary point at the reference levels of the covariates (and the means of "
+            "continuous ones), not a pooled estimate; beside them, sensitivity_pooled and "
+            "specificity_pooled give the summary point over the observed covariate mix (per "
+            "draw, the inverse logit of the mean linear predictor of the tables in the fit). "
+            "Subgroup estimates are the summary points at each covariate level, the other "
             "covariates at their reference level."
         )
     has_cov = any(len(f["columns"]["sensitivity"]) > 1 for f in fits)
@@ -1064,7 +1292,35 @@ def _report_summary(df: pd.DataFrame) -> pd.DataFrame:
     """The summary table as shown in reports: label, median and interval, ESS and R-hat."""
     cols = [c for c in ("median", "lower", "upper", "ess_bulk", "r_hat") if c in df.columns]
     out = df[cols].copy()
-    out.insert(0, "description", [QUANTITY_LABELS.get(str(q), "") for q in df.index])
+    if "description" in df.columns:  # written by DTAFit.summary (bayesdta.labels)
+        desc = [str(x) if isinstance(x, str) else "" for x in df["description"]]
+    else:
+        desc = [QUANTITY_LABELS.get(str(q), "") for q in df.index]
+    out.insert(0, "description", desc)
+    return out
+
+
+def _compact_intervals(df: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Display form of a table: ``x``, ``x_lower``, ``x_upper`` become one column.
+
+    The column ``x (interval)`` holds "median (lower to upper)"; the CSV keeps all three.
+    """
+    cols = [str(c) for c in df.columns]
+    trios = [c for c in cols if f"{c}_lower" in cols and f"{c}_upper" in cols]
+    if not trios:
+        return df
+    out = df.copy()
+    out.columns = cols
+    for c in trios:
+        cells = []
+        for m, lo, hi in zip(out[c], out[f"{c}_lower"], out[f"{c}_upper"], strict=True):
+            if any(isinstance(v, float) and math.isnan(v) for v in (m, lo, hi)):
+                cells.append("")
+            else:
+                cells.append(f"{_fmt(m, digits)} ({_fmt(lo, digits)} to {_fmt(hi, digits)})")
+        pos = list(out.columns).index(c)
+        out = out.drop(columns=[c, f"{c}_lower", f"{c}_upper"])
+        out.insert(pos, f"{c} (interval)", cells)
     return out
 
 
@@ -1120,14 +1376,25 @@ def build_report(out: str | Path) -> dict[str, Path]:
         for f in record["fits"]
         for w in f["diagnostics"]["warnings"]
     ]
+    table_names = {t["name"]: t for t in record.get("tables", [])}
     for f in record["fits"]:
         loo = f.get("loo") or {}
         if loo.get("n_k_above_0.7"):
+            sfx = "" if f["is_main"] else f"_{f['name']}"
+            where = [f"the Pareto k table of this fit in Diagnostics (tables/pareto_k{sfx}.csv)"]
+            if f"influence{sfx}" in table_names:
+                where.append(f"the influence table (exact refits, tables/influence{sfx}.csv)")
             all_warn.append(
                 f"{f['title']} ({f['name']}): Pareto k > 0.7 for {loo['n_k_above_0.7']} "
                 f"stud{'ies' if loo['n_k_above_0.7'] > 1 else 'y'} "
-                f"({', '.join(loo['high_k_studies'])}): PSIS-LOO is unreliable there; see the "
-                "influence table (exact refits)"
+                f"({', '.join(loo['high_k_studies'])}): PSIS-LOO is unreliable there; see "
+                + " and ".join(where)
+            )
+    for t in record.get("tables", []):
+        if "elpd_reliable" in (t.get("columns") or []) and t.get("elpd_unreliable"):
+            all_warn.append(
+                f"ELPD differences with Pareto k > 0.7 in the table '{t['name']}' "
+                f"({', '.join(t['elpd_unreliable'])}): column elpd_reliable = 'no'"
             )
     if all_warn:
         doc.warn("Sampler and diagnostic warnings — resolve before reporting", all_warn)
@@ -1149,7 +1416,7 @@ def build_report(out: str | Path) -> dict[str, Path]:
             if df is None:
                 continue
             is_summary = t["name"].startswith("summary")
-            shown = _report_summary(df) if is_summary else df
+            shown = _report_summary(df) if is_summary else _compact_intervals(df, doc.digits)
             if len(shown) > _MAX_INLINE_ROWS and not is_summary:
                 doc.p(f"{t['caption']} ({len(shown)} rows; full table in {', '.join(t['files'])})")
                 continue
@@ -1162,7 +1429,12 @@ def build_report(out: str | Path) -> dict[str, Path]:
             df = _read_table(out, t)
             if df is None:
                 continue
-            doc.table(df, t["caption"], index=t.get("index", True), files=t["files"])
+            doc.table(
+                _compact_intervals(df, doc.digits),
+                t["caption"],
+                index=t.get("index", True),
+                files=t["files"],
+            )
 
     figs = record.get("figures", [])
     if figs:
@@ -1213,17 +1485,21 @@ def build_report(out: str | Path) -> dict[str, Path]:
         "E-BFMI >= 0.3, Pareto k <= 0.7."
         + (" All fits pass." if not all_warn else " See the warnings at the top.")
     )
-    main = record["fits"][0]
-    kt = next((t for t in tables if t["name"] == "pareto_k"), None)
-    if kt is not None:
+    for f in record["fits"]:
+        sfx = "" if f["is_main"] else f"_{f['name']}"
+        kt = next((t for t in tables if t["name"] == f"pareto_k{sfx}"), None)
+        if kt is None:
+            continue
         dfk = _read_table(out, kt)
         if dfk is not None and len(dfk):
             top = dfk.sort_values("pareto_k", ascending=False).head(5)
             doc.table(
                 top,
-                f"Largest Pareto k by study ({main['title']}); all studies in "
-                f"{', '.join(kt['files'])}.",
+                f"Largest Pareto k by study ({f['title']}): PSIS-LOO by study with the study's "
+                "random effects integrated out, the k used everywhere in this report; all "
+                f"studies in {', '.join(kt['files'])}.",
                 index=False,
+                files=kt["files"],
             )
     notes = record.get("notes", [])
     if notes:

@@ -1,4 +1,8 @@
-"""Sampler dispatch: nutpie (compiled once per structure, refit with new data) or PyMC NUTS."""
+"""Sampler dispatch: nutpie (compiled once per structure, refit with new data) or PyMC NUTS.
+
+Compiled models are also kept on disk (:mod:`bayesdta.compile_cache`): a new process that fits
+a structure compiled earlier on this machine loads the machine code instead of compiling.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ __all__ = ["SamplerSettings", "sample", "clear_cache", "cache_info"]
 
 _COMPILED: dict[str, Any] = {}
 _LOCK = threading.Lock()
-_STATS = {"compiles": 0, "reuses": 0}
+_STATS = {"compiles": 0, "reuses": 0, "disk_hits": 0, "disk_writes": 0, "disk_errors": 0}
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,8 @@ class SamplerSettings:
     ----------
     backend : {"nutpie", "pymc"}
         ``nutpie`` (default): the model is compiled once per structure with numba and re-used
-        for refits with new data of the same shape; ``pymc``: PyMC's own NUTS.
+        for refits with new data of the same shape, also by later processes through the disk
+        cache (:mod:`bayesdta.compile_cache`); ``pymc``: PyMC's own NUTS.
     draws, tune, chains : int
         Kept draws and warm-up iterations per chain, number of chains. Default draws/tune
         (None): 400/400 for two-level models (measured min bulk ESS 600-2400 over 4 chains on
@@ -90,17 +95,27 @@ class SamplerSettings:
 
 
 def clear_cache() -> None:
-    """Forget all compiled models."""
+    """Forget the compiled models held by this process.
+
+    The disk cache stays (see :func:`bayesdta.compile_cache.clear`).
+    """
     with _LOCK:
         _COMPILED.clear()
 
 
 def cache_info() -> dict[str, int]:
-    """Number of compiled models held, compilations and re-uses so far."""
+    """Number of compiled models held, compilations and re-uses so far.
+
+    ``disk_hits``: compiled models loaded from the disk cache (:mod:`bayesdta.compile_cache`)
+    instead of compiled; ``disk_writes``: models stored there; ``disk_errors``: unusable
+    entries recompiled and failed writes.
+    """
     return {"cached": len(_COMPILED), **_STATS}
 
 
-def _neutral_initial_points(model) -> dict[str, np.ndarray]:
+def _neutral_initial_points(
+    model, shapes: dict[str, tuple[int, ...]] | None = None
+) -> dict[str, np.ndarray]:
     """Data-free starting values (before nutpie's jitter) for every free variable.
 
     PyMC's default start is the "support point" of each variable, which for centered effects
@@ -108,12 +123,16 @@ def _neutral_initial_points(model) -> dict[str, np.ndarray]:
     points that depend on the data it was first compiled with, and the same data and seed
     would give different draws in a fresh process. Constants remove that dependence: 0 for
     coefficients and standardized or centered effects, 1 for SDs, 0.5 for the Beta behind
-    each correlation.
+    each correlation. ``shapes`` (by variable name, e.g. from the disk cache) saves
+    evaluating the model's initial point to find them.
     """
-    point = model.initial_point()
+    point = model.initial_point() if shapes is None else None
     out = {}
     for rv in model.free_RVs:
-        shape = np.shape(point[model.rvs_to_values[rv].name])
+        if shapes is None:
+            shape = np.shape(point[model.rvs_to_values[rv].name])
+        else:
+            shape = tuple(shapes[rv.name])
         op = type(rv.owner.op).__name__
         value = 1.0 if op.startswith("Half") else 0.5 if op == "BetaRV" else 0.0
         out[rv.name] = np.full(shape, value)
@@ -121,22 +140,64 @@ def _neutral_initial_points(model) -> dict[str, np.ndarray]:
 
 
 def _compiled_for(built: BuiltModel):
-    import nutpie
-
     with _LOCK:
         compiled = _COMPILED.get(built.structure_key)
         if compiled is None:
-            compiled = nutpie.compile_pymc_model(
-                built.model, initial_points=_neutral_initial_points(built.model)
-            )
+            compiled = _load_or_compile(built)
             _COMPILED[built.structure_key] = compiled
-            _STATS["compiles"] += 1
         else:
             _STATS["reuses"] += 1
     # the compiled graph keeps only the data it uses (e.g. no group index in two-level models)
     return compiled.with_data(
         **{k: v for k, v in built.data_values.items() if k in compiled.shared_data}
     )
+
+
+def _load_or_compile(built: BuiltModel):
+    """The compiled model from the disk cache, else compiled now (and stored on disk)."""
+    import nutpie
+
+    from . import compile_cache as cc
+
+    key = None
+    if cc.cache_dir() is not None:
+        try:
+            key, key_payload = cc.entry_key(built)
+        except Exception as exc:  # noqa: BLE001 - the cache must never stop a fit
+            cc.warn(f"compiled-model cache off for this model: {type(exc).__name__}: {exc}")
+    if key is None:
+        return _compile(nutpie, built, _neutral_initial_points(built.model))
+    with cc.lock(key):
+        try:
+            entry = cc.read(key)
+            if entry is not None:
+                initial_points = _neutral_initial_points(built.model, entry["rv_shapes"])
+                compiled = cc.import_compiled(entry, built, initial_points)
+                _STATS["disk_hits"] += 1
+                return compiled
+        except Exception as exc:  # noqa: BLE001 - corrupt or unusable entry: recompile
+            cc.discard(key)
+            _STATS["disk_errors"] += 1
+            cc.warn(
+                f"compiled-model cache entry {key} could not be used and was recompiled "
+                f"({type(exc).__name__}: {exc})"
+            )
+        initial_points = _neutral_initial_points(built.model)
+        compiled = _compile(nutpie, built, initial_points)
+        try:
+            entry = cc.export_compiled(compiled, built, key_payload)
+            entry["rv_shapes"] = {k: tuple(np.shape(v)) for k, v in initial_points.items()}
+            cc.write(key, entry)
+            _STATS["disk_writes"] += 1
+        except Exception as exc:  # noqa: BLE001
+            _STATS["disk_errors"] += 1
+            cc.warn(f"could not store the compiled model in the cache: {exc}")
+    return compiled
+
+
+def _compile(nutpie, built: BuiltModel, initial_points):
+    _STATS["compiles"] += 1
+    return nutpie.compile_pymc_model(built.model, initial_points=initial_points)
 
 
 #: Two-level fits of fewer effects (studies) than this start with the settings of

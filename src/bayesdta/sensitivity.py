@@ -65,8 +65,12 @@ KNOWN_QUANTITIES = (
     "i2_sensitivity",
     "i2_specificity",
     "i2_bivariate",
+    "i2_sensitivity_zd",
+    "i2_specificity_zd",
+    "i2_bivariate_zd",
 )
-_CACHE_VERSION = 1
+#: 2: weight-0 rows no longer enter I2, partial AUC or the design (issue 10).
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,28 @@ def _check_quantities(spec: AnalysisSpec, quantities: Sequence[str]) -> None:
             f"{spec.source}: sensitivity.quantities[{i}]: unknown quantity {q!r}{hint}; "
             f"known: {', '.join(KNOWN_QUANTITIES)} and beta_*[...] coefficients"
         )
+
+
+#: Link names that are recognised but not offered (listed as "not implemented" variants).
+UNAVAILABLE_LINKS = ("cloglog", "loglog", "cauchit", "log")
+
+
+def _check_links(spec: AnalysisSpec, links: Sequence[str]) -> None:
+    """Reject unknown link names (typos) before anything is fitted."""
+    known = (*LINKS, *UNAVAILABLE_LINKS)
+    for i, link in enumerate(links):
+        if link not in known:
+            import difflib
+
+            close = difflib.get_close_matches(str(link), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(
+                f"{spec.source}: sensitivity.links[{i}]: unknown link {link!r}{hint}; "
+                f"available: {', '.join(LINKS)}"
+            )
+    dup = sorted({x for x in links if list(links).count(x) > 1})
+    if dup:
+        raise SpecError(f"{spec.source}: sensitivity.links: {dup[0]!r} is listed twice")
 
 
 def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
@@ -261,6 +287,7 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
             else "two levels"
         )
         add(f"levels:{lv}", "levels", text + extra, m)
+    _check_links(spec, sw.links)
     for link in sw.links:
         if link in LINKS:
             m = dict(base)

@@ -773,16 +773,18 @@ class AnalysisSpec:
             study = d.get("study", info["study"])
             model = d.get("model", info["model"])
             source = f"packaged example {d['example']!r}"
+            read_info = None
         else:
+            from .data import read_table
+            from .exceptions import DTADataError
+
             path = Path(d["file"])
             if not path.exists():
                 raise SpecError(f"{self.source}: data.file: {str(path)!r} does not exist")
             try:
-                frame = pd.read_csv(path)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-                raise SpecError(
-                    f"{self.source}: data.file: {str(path)!r} could not be read: {exc}"
-                ) from None
+                frame, read_info = read_table(path, sep=d.get("sep"))
+            except DTADataError as exc:
+                raise SpecError(f"{self.source}: data.file: {exc}") from None
             study, model = d.get("study"), d.get("model")
             source = str(path)
         mask = np.ones(len(frame), dtype=bool)
@@ -805,15 +807,20 @@ class AnalysisSpec:
                     mask &= ~hit
         if not mask.any():
             raise SpecError(f"{self.source}: data.include / data.exclude leave no row")
-        frame = frame.loc[mask].reset_index(drop=True)
-        frame.index = pd.RangeIndex(1, len(frame) + 1)
+        if read_info is None:
+            frame = frame.loc[mask].reset_index(drop=True)
+            frame.index = pd.RangeIndex(1, len(frame) + 1)
+        else:  # a file: keep the row numbers, so that errors name the file line
+            frame = frame.loc[mask]
         return DTAData.from_frame(
             frame,
             study=study,
             model=model,
             columns=d.get("columns") or None,
+            clustered=bool(d.get("clustered", False)),
             source=source,
-            _line_offset=None,
+            _line_offset=None if read_info is None else read_info["line_offset"],
+            _read_info=read_info,
         )
 
     def is_simulated(self) -> bool:
@@ -961,7 +968,17 @@ _TOP_KEYS = (
     "sensitivity",
 )
 _ANALYSIS_KEYS = ("name", "title", "description", "seed")
-_DATA_KEYS = ("example", "file", "study", "model", "columns", "include", "exclude")
+_DATA_KEYS = (
+    "example",
+    "file",
+    "study",
+    "model",
+    "columns",
+    "sep",
+    "clustered",
+    "include",
+    "exclude",
+)
 _OUTPUT_KEYS = (
     "ci",
     "quantities",
@@ -1006,9 +1023,13 @@ def _parse_data(chk: _Checker, value: Any, base_dir: Path | None) -> dict[str, A
         if not p.is_absolute() and base_dir is not None:
             p = base_dir / p
         out["file"] = str(p.resolve())
-    for k in ("study", "model"):
+    for k in ("study", "model", "sep"):
         if k in t:
             out[k] = chk.string(t[k], f"data.{k}", allow_none=False)
+    if "clustered" in t:
+        if not isinstance(t["clustered"], bool):
+            raise chk.error("data.clustered", f"must be true or false, got {t['clustered']!r}")
+        out["clustered"] = t["clustered"]
     if "columns" in t:
         cols = chk.table(t["columns"], "data.columns")
         chk.keys(cols, ("TP", "FP", "FN", "TN"), "data.columns")

@@ -1,0 +1,83 @@
+"""Sub-command ``bayesdta cache info | clear``: the disk cache of compiled models.
+
+Registered in ``bayesdta.cli._COMMANDS``; the cache itself is :mod:`bayesdta.compile_cache`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cli import _COMMANDS
+
+
+def _configure_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "action",
+        choices=("info", "clear"),
+        help="info: where the cache is and what it holds; clear: delete every entry",
+    )
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="clear: delete only entries the installed versions cannot use",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="cache directory (default: $BAYESDTA_CACHE_DIR, else the user's cache directory)",
+    )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    from . import compile_cache as cc
+
+    if args.cache_dir is not None:
+        cc.configure(directory=args.cache_dir, enabled=True)
+    if args.action == "clear":
+        where = cc.cache_dir()
+        n = cc.clear(stale_only=args.stale)
+        what = "stale compiled model(s)" if args.stale else "compiled model(s)"
+        print(f"removed {n} {what} from {where}" if where else "disk cache is off")
+        return 0
+    info = cc.info()
+    if info["directory"] is None:
+        print("disk cache is off (BAYESDTA_CACHE_DIR is set to turn it off)")
+        return 0
+    print(f"directory: {info['directory']}")
+    print(f"entries: {info['entries']} ({_size(info['bytes'])})")
+    for item in info["items"]:
+        if item.get("corrupt"):
+            state = "unreadable (will be recompiled)"
+        else:
+            state = "current" if item.get("current") else "stale (other versions)"
+        print(
+            f"  {item['key']}  levels={item.get('levels')}  "
+            f"structure={item.get('structure_key')}  {_size(item['bytes'])}  "
+            f"{item.get('created') or ''}  {state}"
+        )
+    return 0
+
+
+def _register(name: str, entry) -> None:
+    _COMMANDS[name] = entry
+    # `python -m bayesdta.cli` runs cli.py as __main__ with its own registry: register there too
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    registry = getattr(main, "_COMMANDS", None)
+    if spec is not None and spec.name == "bayesdta.cli" and isinstance(registry, dict):
+        registry[name] = entry
+
+
+_register(
+    "cache",
+    (_configure_cache, _run_cache, "show or clear the disk cache of compiled models"),
+)
