@@ -202,9 +202,9 @@ def _problems(diag: Mapping[str, Any]) -> dict[str, bool]:
     bf = diag.get("min_bfmi", float("nan"))
     return {
         "divergences": diag["divergences"] > 0,
-        "r_hat": not diag["max_r_hat"] <= RHAT_MAX,
+        "r_hat": diag["max_r_hat"] > RHAT_MAX,
         "bfmi": bool(np.isfinite(bf) and bf < BFMI_MIN),
-        "ess": not min(diag["min_ess_bulk"], diag["min_ess_tail"]) >= ESS_MIN,
+        "ess": min(diag["min_ess_bulk"], diag["min_ess_tail"]) < ESS_MIN,
     }
 
 
@@ -222,6 +222,8 @@ def _score(diag: Mapping[str, Any]) -> tuple:
 
 def _draws_for_ess(draws: int, min_ess: float, cap: int) -> int:
     """Draws per chain expected to lift the smallest ESS above ESS_MIN (ESS ~ linear in draws)."""
+    if not np.isfinite(min_ess):
+        return max(draws, min(2 * draws, cap))
     factor = 1.3 * ESS_MIN / max(min_ess, 1.0)
     new = int(np.ceil(draws * min(max(factor, 1.5), 4.0) / 100.0) * 100)
     return max(draws, min(new, cap))
@@ -250,7 +252,7 @@ def _next_attempt(
     p = _problems(last["diagnostics"])
     # divergences, low E-BFMI or chains far apart: the geometry (parameterization, step size);
     # an R-hat a little above 1.01 without those, or a low ESS: too short chains
-    far = not last["diagnostics"]["max_r_hat"] <= RHAT_FAR
+    far = last["diagnostics"]["max_r_hat"] > RHAT_FAR
     geometry = p["divergences"] or p["bfmi"] or (p["r_hat"] and far)
     final = len(history) == MAX_ATTEMPTS - 1
     nxt = {k: last[k] for k in ("centering", "draws", "tune", "target_accept")}
@@ -838,17 +840,15 @@ class DTAFit:
         ss = self.idata.sample_stats
         div = int(ss["diverging"].sum()) if "diverging" in ss else 0
         bf = float(np.min(_arviz.bfmi(ss["energy"].values))) if "energy" in ss else float("nan")
-        ok = np.isfinite(rh)
-        if not ok.any():
-            rh = eb = et = np.array([np.nan])
-            names, ok = ["-"], np.array([True])
+        if not names:
+            names, rh, eb, et = ["-"], np.array([np.nan]), np.array([np.nan]), np.array([np.nan])
         return names, rh, eb, et, div, bf
 
     def _diagnostic_messages(self, names, rh, eb, et, div, bf) -> dict[str, Any]:
-        ok = np.isfinite(rh)
-        i_rh = int(np.nanargmax(np.where(ok, rh, -np.inf)))
-        i_eb = int(np.nanargmin(np.where(ok, eb, np.inf)))
-        i_et = int(np.nanargmin(np.where(ok, et, np.inf)))
+        # NaN (one chain, constant draws) never raises a warning nor wins the extremes
+        i_rh = int(np.argmax(np.where(np.isfinite(rh), rh, -np.inf)))
+        i_eb = int(np.argmin(np.where(np.isfinite(eb), eb, np.inf)))
+        i_et = int(np.argmin(np.where(np.isfinite(et), et, np.inf)))
         s = self.sampler
         draws = int(s.get("draws") or 0)
         tune = int(s.get("tune") or 0)
@@ -924,10 +924,10 @@ class DTAFit:
             issues = []
             if d["divergences"]:
                 issues.append(f"{d['divergences']} divergences")
-            if not d["max_r_hat"] <= RHAT_MAX:
+            if d["max_r_hat"] > RHAT_MAX:
                 issues.append(f"R-hat {d['max_r_hat']:.3f}")
             ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-            if not ess >= ESS_MIN:
+            if ess < ESS_MIN:
                 issues.append(f"ESS {ess:.0f}")
             if np.isfinite(d.get("min_bfmi", np.nan)) and d["min_bfmi"] < BFMI_MIN:
                 issues.append(f"E-BFMI {d['min_bfmi']:.2f}")
