@@ -249,3 +249,18 @@ def test_readme_cli_example_is_valid_shell():
         args = parser.parse_args(shlex.split(c)[1:])
         for p in args.prior:
             parse_prior_assignment(p)
+
+
+def test_no_escalate_samples_once_and_escalation_is_recorded(tmp_path, capsys):
+    """Too few draws: by default the run is repeated; with --no-escalate it is not."""
+    csv = tmp_path / "dementia.csv"
+    bd.load_example("dementia").frame.drop(columns=["model"]).to_csv(csv, index=False)
+    attempts = {}
+    for flag in ([], ["--no-escalate"]):
+        out = tmp_path / ("once" if flag else "escalated")
+        args = ["fit", str(csv), "--out", str(out), "--seed", "3", "--draws", "30", "--tune", "200"]
+        assert main([*args, "--chains", "2", *flag]) == 0
+        attempts[bool(flag)] = bd.load(out / "posterior.nc").sampler["attempts"]
+    capsys.readouterr()
+    assert len(attempts[True]) == 1
+    assert len(attempts[False]) > 1  # 60 draws cannot give ESS 400: the run is repeated

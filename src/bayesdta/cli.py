@@ -52,6 +52,12 @@ def _add_sampler_args(p: argparse.ArgumentParser) -> None:
         ),
     )
     p.add_argument("--backend", choices=["nutpie", "pymc"], default="nutpie")
+    p.add_argument(
+        "--no-escalate",
+        dest="escalate",
+        action="store_false",
+        help="sample once: do not repeat a run that is not clean with adjusted settings",
+    )
 
 
 def _configure_fit(p: argparse.ArgumentParser) -> None:
@@ -246,6 +252,7 @@ def _run_fit(args: argparse.Namespace) -> int:
             chains=args.chains,
             target_accept=args.target_accept,
             backend=args.backend,
+            escalate=args.escalate,
             verbose=False,
         )
     for w in caught:
@@ -308,6 +315,7 @@ def _run_example(args: argparse.Namespace) -> int:
             chains=args.chains,
             target_accept=args.target_accept,
             backend=args.backend,
+            escalate=args.escalate,
         )
     print(result.format_summary())
     if args.out:
