@@ -17,7 +17,7 @@ from scipy import integrate, special  # noqa: E402
 from bayesdta import plots as P  # noqa: E402
 from bayesdta import quantities as Q  # noqa: E402
 from bayesdta.exceptions import SpecError  # noqa: E402
-from bayesdta.priors import Prior  # noqa: E402
+from bayesdta.families.priors import Prior  # noqa: E402
 
 PLOTS = [
     P.plot_forest,

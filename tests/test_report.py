@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import bayesdta as bd
-from bayesdta import report as rp
-from bayesdta import sensitivity as sens
-from bayesdta.spec import load_spec
+from bayesdta.reporting import report as rp
+from bayesdta.reporting import sensitivity as sens
+from bayesdta.reporting.spec import load_spec
 
 SPEC = """
 [analysis]
@@ -142,7 +142,8 @@ def test_report_rebuilds_from_the_run_folder(runs, tmp_path):
 
 def test_missing_or_failing_figures_and_tables_are_skipped_with_a_note(runs, monkeypatch):
     spec, folder, _ = runs
-    from bayesdta import plots, quantities
+    from bayesdta.plots import figures as plots
+    from bayesdta.posterior import quantities
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")

@@ -30,12 +30,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .data import DTAData
-from .exceptions import DTADataError, SpecError
+from ..data.tables import DTAData
+from ..exceptions import DTADataError, SpecError
 from .links import LINKS, pt_log_inverse
 from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 
-__all__ = ["ModelSpec", "Design", "build_model", "make_design"]
+__all__ = ["ModelSpec", "Design", "build_model", "make_design", "prior_predictive"]
 
 OUTCOMES = ("sensitivity", "specificity")
 #: SDs and correlations of the random effects (between studies; ``_within``: within studies).
@@ -741,7 +741,7 @@ def centering_weights(
     return w, info
 
 
-def _label(w: np.ndarray) -> str:
+def parameterization_label(w: np.ndarray) -> str:
     if np.all(w >= _LABEL_CUT):
         return "centered"
     if np.all(w <= 1 - _LABEL_CUT):
@@ -792,7 +792,7 @@ def choose_parameterization(
     """
     levels = levels or spec.resolved_levels(data)
     w, info = centering_weights(data, spec, levels=levels, weights=weights, design=design)
-    label = _label(w)
+    label = parameterization_label(w)
     out = {"group": label, "row": label if levels == 2 else "noncentered"}
     if spec.parameterization != "auto":
         out["reason"] = info["reason"]
@@ -1004,3 +1004,79 @@ def build_model(
     return BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
     )
+
+
+def prior_predictive(
+    data: Any,
+    *,
+    spec: Any = None,
+    draws: int = 1000,
+    seed: int | None = None,
+    **spec_kwargs: Any,
+):
+    """Draw from the prior and the prior predictive distribution of the counts.
+
+    Parameters
+    ----------
+    data : DTAData
+        The table (its sample sizes and covariates define the predictive distribution).
+    spec : ModelSpec, optional
+        Model settings (or give them as keyword arguments, e.g. ``priors=...``).
+    draws : int
+        Number of prior draws.
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``draw`` and ``row``: the hyperparameters, ``sensitivity`` and ``specificity``
+        (summary point, inverse link of the intercepts), per-row ``theta`` and simulated ``TP``,
+        ``TN``, plus observed ``TP_observed``, ``TN_observed`` for comparison.
+    """
+    import numpy as np
+    import pymc as pm
+    import xarray as xr
+
+    from .links import inverse
+
+    spec = spec or ModelSpec(**spec_kwargs)
+    built = build_model(data, spec)
+    import warnings
+
+    # the Potential is the likelihood: ignoring it is what prior sampling means
+    with built.model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed).prior
+    prior = prior.isel(chain=0, drop=True)
+    n = data.n_rows
+    theta = prior["theta"].values[:, :n, :]
+    rng = np.random.default_rng(seed)
+
+    def expit(x):  # the inverse link of the model
+        return inverse(x, spec.link)
+
+    tp = rng.binomial(data.n_diseased, expit(theta[..., 0]))
+    tn = rng.binomial(data.n_nondiseased, expit(theta[..., 1]))
+    ds = xr.Dataset(
+        {
+            "theta": (("draw", "row", "outcome"), theta),
+            "TP": (("draw", "row"), tp),
+            "TN": (("draw", "row"), tn),
+            "TP_observed": ("row", data.tp),
+            "TN_observed": ("row", data.tn),
+            "sensitivity": (
+                "draw",
+                expit(prior["beta_sensitivity"].sel(coef_sensitivity="Intercept").values),
+            ),
+            "specificity": (
+                "draw",
+                expit(prior["beta_specificity"].sel(coef_specificity="Intercept").values),
+            ),
+        },
+        coords={"row": data.row_labels, "outcome": ["sensitivity", "specificity"]},
+    )
+    for k in SCALE_PARAMETERS:
+        if k in prior and "tau_level" not in prior[k].dims:
+            ds[k] = ("draw", prior[k].values)
+    return ds

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .exceptions import SpecError
+from ..exceptions import SpecError
 
 __all__ = [
     "LINKS",

@@ -31,8 +31,8 @@ from numpy.typing import ArrayLike
 from scipy import special
 from scipy import stats as sps
 
-from bayesdta import links as lk
-from bayesdta.exceptions import DTADataError, SpecError
+from ..exceptions import DTADataError, SpecError
+from . import links as lk
 
 __all__ = [
     "SROC_METHODS",

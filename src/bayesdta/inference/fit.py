@@ -14,12 +14,11 @@ import pandas as pd
 import xarray as xr
 from scipy.special import gammaln
 
-from . import _arviz
-from . import links as lk
-from . import stats as st
-from .data import DTAData, check_learnable, fit_note
-from .exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
-from .model import (
+from ..data.tables import DTAData, check_learnable, fit_note
+from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
+from ..families import links as lk
+from ..families import stats as st
+from ..families.bivariate import (
     OUTCOMES,
     PARAMETER_NAMES,
     SCALE_PARAMETERS,
@@ -29,6 +28,8 @@ from .model import (
     build_model,
     make_design,
 )
+from . import _arviz
+from . import registry as _registry
 from .sampling import SamplerSettings, sample
 
 __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
@@ -51,7 +52,7 @@ def _binom_logpmf(
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
 
 
-def _as_data(
+def as_data(
     data: DTAData | pd.DataFrame, study: str | None, model: str | None, clustered: bool = False
 ) -> DTAData:
     if isinstance(data, DTAData):
@@ -143,7 +144,7 @@ def fit(
         For every parameter the data cannot inform (see :func:`bayesdta.data.check_learnable`).
     """
     confirmed = levels is not None or (spec is not None and spec.levels is not None)
-    data = _as_data(data, study, model, clustered or confirmed)
+    data = as_data(data, study, model, clustered or confirmed)
     if spec is None:
         spec = ModelSpec(
             levels=levels,
@@ -188,7 +189,7 @@ def fit(
         warnings.warn(msg, IdentifiabilityWarning, stacklevel=2)
     if verbose:
         print(fit_note(data, spec.levels), file=sys.stderr, flush=True)
-    return _fit(data, spec, settings, weights=weights, design=design, escalate=escalate)
+    return fit_design(data, spec, settings, weights=weights, design=design, escalate=escalate)
 
 
 #: Most runs one fit makes (the first plus at most two escalations).
@@ -298,7 +299,7 @@ def _next_attempt(
     return nxt
 
 
-def _fit(
+def fit_design(
     data: DTAData,
     spec: ModelSpec,
     settings: SamplerSettings,
@@ -310,8 +311,12 @@ def _fit(
 ) -> DTAFit:
     from dataclasses import replace as _replace
 
-    from ._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
-    from .model import _label, centering_weights, choose_parameterization
+    from .._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
+    from ..families.bivariate import (
+        centering_weights,
+        choose_parameterization,
+        parameterization_label,
+    )
     from .sampling import resolve_defaults
 
     w = None if weights is None else np.asarray(weights, dtype=float)
@@ -374,7 +379,7 @@ def _fit(
             {
                 "attempt": k + 1,
                 "centering": mode,
-                "parameterization": _label(cw),
+                "parameterization": parameterization_label(cw),
                 "draws": int(run.draws),
                 "tune": int(run.tune),
                 "target_accept": float(run.target_accept),
@@ -668,7 +673,7 @@ class DTAFit:
         out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
         # data-derived statistics use only the rows in the fit (weight > 0), so that a fit with
         # weight-0 rows reports what a fit of the subset reports
-        from .quantities import fpr_support  # FP = 0 tables enter with their posterior FPR
+        fpr_support = _registry.quantity("fpr_support")  # FP = 0 tables: posterior FPR
 
         d, act = self.data, self.weights > 0
         fpr_range = fpr_support(self)
@@ -990,7 +995,7 @@ class DTAFit:
             rows all have weight 0.
         """
         if by == "study" and integrated:
-            from .quantities import loo_integrated
+            loo_integrated = _registry.quantity("loo_integrated")
 
             return loo_integrated(self, n_inner=n_inner, seed=seed)
         ll = self.idata.log_likelihood["dta"]
@@ -1015,69 +1020,47 @@ class DTAFit:
     # ---------------------------------------------------------------- quantities and figures
     def sroc(self, **kwargs: Any) -> pd.DataFrame:
         """Posterior SROC curve with credible band (:func:`bayesdta.quantities.sroc`)."""
-        from . import quantities
-
-        return quantities.sroc(self, **kwargs)
+        return _registry.quantity("sroc")(self, **kwargs)
 
     def auc(self, **kwargs: Any) -> pd.DataFrame:
         """AUC and partial AUC (:func:`bayesdta.quantities.auc`)."""
-        from . import quantities
-
-        return quantities.auc(self, **kwargs)
+        return _registry.quantity("auc")(self, **kwargs)
 
     def hsroc_parameters(self, *, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """Rutter-Gatsonis parameters (:func:`bayesdta.quantities.hsroc_parameters`)."""
-        from . import quantities
-
-        return quantities.hsroc_parameters(self, ci=ci, **kwargs)
+        return _registry.quantity("hsroc_parameters")(self, ci=ci, **kwargs)
 
     def regions(self, **kwargs: Any) -> dict[str, Any]:
         """Credible and prediction regions (:func:`bayesdta.quantities.regions`)."""
-        from . import quantities
-
-        return quantities.regions(self, **kwargs)
+        return _registry.quantity("regions")(self, **kwargs)
 
     def predictive(self, **kwargs: Any) -> pd.DataFrame:
         """Predictive se/sp of a new study or model (:func:`bayesdta.quantities.predictive`)."""
-        from . import quantities
-
-        return quantities.predictive(self, **kwargs)
+        return _registry.quantity("predictive")(self, **kwargs)
 
     def heterogeneity(self, *, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """SDs, correlations and I2 (:func:`bayesdta.quantities.heterogeneity`)."""
-        from . import quantities
-
-        return quantities.heterogeneity(self, ci=ci, **kwargs)
+        return _registry.quantity("heterogeneity")(self, ci=ci, **kwargs)
 
     def fagan(self, **kwargs: Any) -> pd.DataFrame:
         """Post-test probabilities (:func:`bayesdta.quantities.fagan`)."""
-        from . import quantities
-
-        return quantities.fagan(self, **kwargs)
+        return _registry.quantity("fagan")(self, **kwargs)
 
     def deeks(self) -> dict[str, Any]:
         """Deeks' funnel-plot asymmetry test (:func:`bayesdta.quantities.deeks`)."""
-        from . import quantities
-
-        return quantities.deeks(self)
+        return _registry.quantity("deeks")(self)
 
     def influence(self, **kwargs: Any) -> pd.DataFrame:
         """Study influence with exact refits (:func:`bayesdta.quantities.influence`)."""
-        from . import quantities
-
-        return quantities.influence(self, **kwargs)
+        return _registry.quantity("influence")(self, **kwargs)
 
     def shrunken(self, *, ci: float = 0.95) -> pd.DataFrame:
         """Posterior per-row se/sp (:func:`bayesdta.quantities.shrunken`)."""
-        from . import quantities
-
-        return quantities.shrunken(self, ci=ci)
+        return _registry.quantity("shrunken")(self, ci=ci)
 
     def posterior_predictive(self, **kwargs: Any) -> xr.Dataset:
         """Replicated TP/TN (:func:`bayesdta.quantities.posterior_predictive`)."""
-        from . import quantities
-
-        return quantities.posterior_predictive(self, **kwargs)
+        return _registry.quantity("posterior_predictive")(self, **kwargs)
 
     def plot(self, kind: str = "sroc", **kwargs: Any):
         """Draw one figure of :mod:`bayesdta.plots` and return it.
@@ -1085,12 +1068,7 @@ class DTAFit:
         ``kind`` is one of forest, sroc, fagan, lr_scatter, deeks, influence, ppc,
         prior_posterior; keyword arguments go to the ``plot_<kind>`` function.
         """
-        from . import plots
-
-        func = getattr(plots, f"plot_{kind}", None)
-        if func is None:
-            raise SpecError(f"unknown plot kind {kind!r}")
-        return func(self, **kwargs)
+        return _registry.figure(kind)(self, **kwargs)
 
     # ---------------------------------------------------------------- refits
     def refit(
@@ -1130,7 +1108,7 @@ class DTAFit:
         escalate = sampler.pop("escalate", self.sampler.get("escalate", True))
         s.update(sampler)
         s["seed"] = self.sampler["seed"] if seed is None else seed
-        return _fit(
+        return fit_design(
             data or self.data, spec, SamplerSettings(**s), weights=weights, escalate=escalate
         )
 

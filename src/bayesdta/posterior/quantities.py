@@ -35,14 +35,15 @@ import xarray as xr
 from scipy import special
 from scipy import stats as sps
 
-from . import _arviz
-from . import links as lk
-from . import stats as st
-from .data import DTAData
-from .exceptions import SamplerWarning, SpecError
+from ..data.tables import DTAData
+from ..exceptions import SamplerWarning, SpecError
+from ..families import links as lk
+from ..families import stats as st
+from ..inference import _arviz
+from ..inference import registry as _registry
 
 if TYPE_CHECKING:
-    from .fit import DTAFit
+    from ..inference.fit import DTAFit
 
 __all__ = [
     "sroc",
@@ -1567,3 +1568,23 @@ def _mixed_theta(fit: DTAFit, rng: np.random.Generator) -> np.ndarray:
         u = np.einsum("cdij,cdj->cdi", L, rng.standard_normal((*theta.shape[:2], 2)))
         theta[:, :, rows, :] += u[:, :, None, :]
     return theta
+
+
+# DTAFit's convenience methods (fit.sroc(), ...) find these here, without importing this module
+_registry.QUANTITIES.update(
+    sroc=sroc,
+    auc=auc,
+    hsroc_parameters=hsroc_parameters,
+    regions=regions,
+    predictive=predictive,
+    heterogeneity=heterogeneity,
+    fagan=fagan,
+    deeks=deeks,
+    influence=influence,
+    study_log_likelihood=study_log_likelihood,
+    loo_integrated=loo_integrated,
+    shrunken=shrunken,
+    observed=observed,
+    posterior_predictive=posterior_predictive,
+    fpr_support=fpr_support,
+)
