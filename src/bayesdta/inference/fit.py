@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln
 
 from ..data.tables import DTAData, check_learnable, fit_note
 from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
@@ -41,15 +40,6 @@ BFMI_MIN = 0.3
 RHAT_FAR = 1.05
 #: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
 _KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "theta")
-
-
-def _binom_logpmf(
-    k: np.ndarray, n: np.ndarray, theta: np.ndarray, *, link: str = "logit"
-) -> np.ndarray:
-    """Log Binomial(k | n, F(theta)), F the inverse link, stable for large |theta|."""
-    log_p = lk.log_inverse(theta, link)
-    log_q = lk.log_inverse(-theta, link)
-    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
 
 
 def as_data(
@@ -467,7 +457,7 @@ def _postprocess(
     theta = ds["theta"].values
     tp, tn = data.tp, data.tn
     n1, n0 = data.n_diseased, data.n_nondiseased
-    ll = _binom_logpmf(tp, n1, theta[..., 0], link=link) + _binom_logpmf(
+    ll = lk.binomial_logpmf(tp, n1, theta[..., 0], link=link) + lk.binomial_logpmf(
         tn, n0, theta[..., 1], link=link
     )
     sidx = data.study_index
@@ -613,10 +603,8 @@ class DTAFit:
             return b
         p = self.posterior
         tw_se, tw_sp, rw = p["tau_within_sensitivity"], p["tau_within_specificity"], p["rho_within"]
-        v_se = b["tau_se"] ** 2 + tw_se**2
-        v_sp = b["tau_sp"] ** 2 + tw_sp**2
-        cov = b["rho"] * b["tau_se"] * b["tau_sp"] + rw * tw_se * tw_sp
-        return {"tau_se": np.sqrt(v_se), "tau_sp": np.sqrt(v_sp), "rho": cov / np.sqrt(v_se * v_sp)}
+        t_se, t_sp, r = st.total_covariance(b["tau_se"], b["tau_sp"], b["rho"], tw_se, tw_sp, rw)
+        return {"tau_se": t_se, "tau_sp": t_sp, "rho": r}
 
     # ---------------------------------------------------------------- derived draws
     def draws(self, name: str) -> xr.DataArray:
@@ -670,37 +658,26 @@ class DTAFit:
         # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
-        out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
         # data-derived statistics use only the rows in the fit (weight > 0), so that a fit with
-        # weight-0 rows reports what a fit of the subset reports
+        # weight-0 rows reports what a fit of the subset reports; the same functions of
+        # bayesdta.families.stats compute the tables of bayesdta.posterior (one code path)
         fpr_support = _registry.quantity("fpr_support")  # FP = 0 tables: posterior FPR
-
         d, act = self.data, self.weights > 0
-        fpr_range = fpr_support(self)
-        if fpr_range is not None:
-            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=fpr_range, link=link))
-        lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
-        s2_se = float(st.typical_within_variance(lv.se))
-        s2_sp = float(st.typical_within_variance(lv.sp))
-        out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
-        out["i2_specificity"] = se.copy(data=st.i2_univariate(h["tau_sp"].values ** 2, s2_sp))
-        out["i2_bivariate"] = se.copy(
-            data=st.i2_bivariate(
-                h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
-            )
+        areas = st.sroc_areas(*args, fpr_range=fpr_support(self), link=link)
+        i2, _ = st.i2_statistics(
+            h["tau_se"].values,
+            h["tau_sp"].values,
+            h["rho"].values,
+            mu_se.values,
+            mu_sp.values,
+            tp=d.tp[act],
+            fp=d.fp[act],
+            fn=d.fn[act],
+            tn=d.tn[act],
+            link=link,
         )
-        if link == "logit":
-            # Zhou & Dendukuri's model-based versions (expected within-study variance)
-            t2_se, t2_sp = h["tau_se"].values ** 2, h["tau_sp"].values ** 2
-            e_se = st.expected_within_variance(mu_se.values, t2_se, d.n_diseased[act])
-            e_sp = st.expected_within_variance(mu_sp.values, t2_sp, d.n_nondiseased[act])
-            out["i2_sensitivity_zd"] = se.copy(data=st.i2_univariate(t2_se, e_se))
-            out["i2_specificity_zd"] = se.copy(data=st.i2_univariate(t2_sp, e_sp))
-            out["i2_bivariate_zd"] = se.copy(
-                data=st.i2_bivariate(
-                    h["tau_se"].values, h["tau_sp"].values, h["rho"].values, e_se, e_sp
-                )
-            )
+        for k, v in {**areas, **i2}.items():
+            out[k] = se.copy(data=v)
         out.update(self._pooled_over_mix(se.dims))
         return out
 

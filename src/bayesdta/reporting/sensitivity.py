@@ -157,7 +157,7 @@ def _check_quantities(spec: AnalysisSpec, quantities: Sequence[str]) -> None:
             continue
         import difflib
 
-        close = difflib.get_closematches(q, KNOWN_QUANTITIES, n=1)
+        close = difflib.get_close_matches(q, KNOWN_QUANTITIES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError(
             f"{spec.source}: sensitivity.quantities[{i}]: unknown quantity {q!r}{hint}; "
@@ -176,7 +176,7 @@ def _check_links(spec: AnalysisSpec, links: Sequence[str]) -> None:
         if link not in known:
             import difflib
 
-            close = difflib.get_closematches(str(link), known, n=1)
+            close = difflib.get_close_matches(str(link), known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise SpecError(
                 f"{spec.source}: sensitivity.links[{i}]: unknown link {link!r}{hint}; "

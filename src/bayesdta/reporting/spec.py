@@ -201,7 +201,7 @@ def spec_hash(payload: Any, length: int = 16) -> str:
 
 
 def _suggest(key: str, allowed: Sequence[str]) -> str:
-    close = difflib.get_closematches(key, list(allowed), n=1)
+    close = difflib.get_close_matches(key, list(allowed), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
