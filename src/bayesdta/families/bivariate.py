@@ -308,12 +308,42 @@ _FORMULA_NAMESPACE = frozenset(
 )
 
 
-def _formula_variables(formula: str, frame: pd.DataFrame) -> tuple[list[str], set[str]]:
+class _Columns:
+    """Membership in the data's columns; without columns, any name outside the namespace."""
+
+    def __init__(self, columns: Sequence[str] | None) -> None:
+        self.columns = None if columns is None else [str(c) for c in columns]
+
+    def __contains__(self, name: object) -> bool:
+        if self.columns is None:
+            return isinstance(name, str) and name.isidentifier() and name not in _FORMULA_NAMESPACE
+        return name in self.columns
+
+    def __iter__(self):
+        return iter(self.columns or ())
+
+
+def formula_variables(
+    formula: str, columns: Sequence[str] | None = None
+) -> tuple[list[str], set[str]]:
     """The data columns a formula uses, and those it wraps in ``C()`` (categorical).
 
     Any formulaic syntax is accepted (``np.log(x)``, ``I(x**2)``, ``C(x)``, ``center(x)``,
     ``x:y``, ``x*y``); every name of a factor that is neither a column nor in formulaic's
     namespace is reported as not a column.
+
+    Parameters
+    ----------
+    formula : str
+        Right-hand-side formula.
+    columns : sequence of str, optional
+        The data's columns. None (e.g. an analysis spec before its data are read): every name
+        outside formulaic's namespace counts as a column.
+
+    Returns
+    -------
+    tuple
+        ``(names, categorical)``: the columns in order of use, and those wrapped in ``C()``.
     """
     import ast
 
@@ -323,7 +353,7 @@ def _formula_variables(formula: str, frame: pd.DataFrame) -> tuple[list[str], se
         f = Formula(formula)
     except Exception as exc:  # formulaic raises several parser exception types
         raise SpecError(f"cannot parse formula {formula!r}: {exc}") from None
-    cols = [str(c) for c in frame.columns]
+    cols = _Columns(columns)
     names: list[str] = []
     categorical: set[str] = set()
     unknown: list[str] = []
@@ -407,7 +437,7 @@ def make_design(
     variables: list[str] = []
     forced: set[str] = set()
     for f in formulas.values():
-        names, cat = _formula_variables(f, frame)
+        names, cat = formula_variables(f, [str(c) for c in frame.columns])
         forced |= cat
         for v in names:
             if v not in variables:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import registry as _registry
 from ..data.tables import DTAData, check_learnable, fit_note
 from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
 from ..families import links as lk
@@ -28,7 +29,6 @@ from ..families.bivariate import (
     make_design,
 )
 from . import _arviz
-from . import registry as _registry
 from .sampling import SamplerSettings, sample
 
 __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]

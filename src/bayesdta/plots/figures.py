@@ -30,8 +30,8 @@ from ..data.tables import DTAData
 from ..exceptions import SpecError
 from ..families import links as lk
 from ..families import stats as st
-from ..inference.registry import register_figure
 from ..posterior import quantities as Q
+from ..registry import register_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -35,13 +35,13 @@ import xarray as xr
 from scipy import special
 from scipy import stats as sps
 
+from .. import registry as _registry
 from ..data.tables import DTAData
 from ..exceptions import SamplerWarning, SpecError
 from ..families import links as lk
 from ..families import stats as st
 from ..families.links import binomial_logpmf as _binom_logpmf
 from ..inference import _arviz
-from ..inference import registry as _registry
 
 if TYPE_CHECKING:
     from ..inference.fit import DTAFit
@@ -1562,4 +1562,16 @@ _registry.QUANTITIES.update(
     observed=observed,
     posterior_predictive=posterior_predictive,
     fpr_support=fpr_support,
+)
+# tables of an analysis spec (bayesdta.reporting.spec.TABLES names them and their captions)
+_registry.TABLES.update(
+    heterogeneity=heterogeneity,
+    predictive=predictive,
+    hsroc=hsroc_parameters,
+    auc=auc,
+    fagan=fagan,
+    deeks=deeks,
+    influence=influence,
+    observed=observed,
+    shrunken=shrunken,
 )

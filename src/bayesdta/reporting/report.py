@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import registry as _registry
 from ..exceptions import BayesDTAError, SamplerWarning
 from ..inference.labels import QUANTITY_LABELS as _LABELS
 from .formats import fmt, html_table, to_latex, to_markdown, write_table
@@ -101,18 +102,11 @@ def _call(fn, first: Any, options: Mapping[str, Any], **defaults: Any):
     return fn(first, **kw)
 
 
-def _resolve(target: str):
-    """``"quantities:heterogeneity"`` -> the function (None when the module or name is missing)."""
-    import importlib
-
-    mod, name = target.split(":")
-    try:
-        module = importlib.import_module(f"bayesdta.{mod}")
-    except ImportError:
-        return None, f"module bayesdta.{mod} is not available"
-    fn = getattr(module, name, None)
+def _table_function(name: str, *, regression: bool = False):
+    """The registered function of table ``name`` (None and why when none is registered)."""
+    fn = (_registry.REGRESSION_TABLES if regression else _registry.TABLES).get(name)
     if fn is None:
-        return None, f"bayesdta.{mod}.{name} is not available"
+        return None, f"no table function {name!r} is registered (bayesdta.registry)"
     return fn, ""
 
 
@@ -564,7 +558,7 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
     else:
         names, registry = list(fs.tables), REGRESSION_TABLES
     for name in names:
-        target, default_caption = registry[name]
+        _, default_caption = registry[name]
         caption = _table_caption(name, default_caption, ci=ci, f=f, data=f.data)
         if not fs.is_main:
             caption = f"{fs.title}: {caption[0].lower()}{caption[1:]}"
@@ -578,7 +572,7 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             df = f.summary(ci, quantities=qs)
             run.add_table(df, f"summary{suffix}", fit=fs.name, caption=caption)
             continue
-        fn, why = _resolve(target)
+        fn, why = _table_function(name, regression=not fs.is_main)
         if fn is None:
             run.note(f"table '{name}' of {fs.name} skipped: {why}")
             continue
@@ -652,9 +646,9 @@ def _data_tables(run: _Run, data) -> None:
     main = spec.main
     ci = float(spec.outputs["ci"])
     for name in [t for t in spec.outputs["tables"] if t in DATA_TABLES]:
-        target, caption = TABLES[name]
+        _, caption = TABLES[name]
         caption = _table_caption(name, caption, ci=ci)
-        fn, why = _resolve(target)
+        fn, why = _table_function(name)
         if fn is None:
             run.note(f"table '{name}' skipped: {why}")
             continue
@@ -712,24 +706,24 @@ def _fit_figures(run: _Run, f, fs) -> None:
     except Exception as exc:
         run.note(_error_note("all figures", exc))
         return
-    save = getattr(plots, "save_figure", None)
+    save = plots.save_figure
     formats = spec.outputs["figure_formats"]
     dpi = spec.outputs["figure_dpi"]
     ci = float(spec.outputs["ci"])
     suffix = _suffix(fs.name, fs.is_main)
     for name in names:
-        fn_name, default_caption = FIGURES[name]
+        _, default_caption = FIGURES[name]
         built = _figure_caption(name, default_caption, ci=ci, f=f)
         caption = (
             spec.outputs["captions"].get(name, built)
             if fs.is_main
             else (f"{fs.title}: {built[0].lower()}{built[1:]}")
         )
-        fn = getattr(plots, fn_name, None)
+        fn = _registry.FIGURES.get(name)
         entry = {"name": f"{name}{suffix}", "figure": name, "fit": fs.name, "caption": caption}
         if fn is None:
             entry["status"] = "missing"
-            entry["note"] = f"figure '{name}' skipped: bayesdta.plots.{fn_name} is not available"
+            entry["note"] = f"figure '{name}' skipped: no figure {name!r} is registered"
             run.record["figures"].append(entry)
             run.note(entry["note"])
             continue

@@ -62,7 +62,8 @@ __all__ = [
 #: rejected. Only symmetric links are offered (the SROC curves use link(fpr) = -link(sp)).
 LINKS = _LINKS
 
-#: Figures a spec may request: name -> (function in :mod:`bayesdta.plots`, default caption).
+#: Figures a spec may request: name -> (function of :mod:`bayesdta.plots`, default caption); the
+#: report takes the function from :data:`bayesdta.registry.FIGURES` (registered by name).
 FIGURES: dict[str, tuple[str, str]] = {
     "forest": (
         "plot_forest",
@@ -102,8 +103,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     ),
 }
 
-#: Tables a spec may request for the main fit: name -> (function, caption). Functions are
-#: ``bayesdta.quantities.<name>`` unless written ``module:function``.
+#: Tables a spec may request for the main fit: name -> (where the function lives, caption). The
+#: report takes the function from :data:`bayesdta.registry.TABLES` (registered next to it).
 TABLES: dict[str, tuple[str, str]] = {
     "summary": (
         "fit:summary",
@@ -373,14 +374,16 @@ class FitSpec:
 
     def variables(self) -> list[str]:
         """Covariates named in the formulas (in order of appearance)."""
+        from ..families.bivariate import formula_variables
+
         out: list[str] = []
         for key in ("formula", "formula_sensitivity", "formula_specificity"):
             f = self.model.get(key)
             if not f:
                 continue
-            for tok in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", f.split("~", 1)[-1]):
-                if tok not in out and tok not in ("C", "T", "I", "np", "log", "exp"):
-                    out.append(tok)
+            for name in formula_variables(f)[0]:
+                if name not in out:
+                    out.append(name)
         return out
 
     def to_dict(self) -> dict[str, Any]:

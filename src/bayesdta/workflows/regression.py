@@ -53,6 +53,7 @@ from ..families.bivariate import OUTCOMES, Design, ModelSpec, make_design
 from ..inference.fit import DTAFit, as_data, fit_design
 from ..inference.fit import fit as _bd_fit
 from ..inference.sampling import SamplerSettings
+from ..registry import register_table
 
 __all__ = [
     "subgroups",
@@ -200,6 +201,7 @@ def _as_list(x: str | Sequence[str] | None) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------------ subgroups
+@register_table("subgroups", regression=True)
 def subgroups(
     fit: DTAFit,
     *,
@@ -323,6 +325,7 @@ def _pooled_row(fit: DTAFit, ci: float) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ contrasts
+@register_table("contrasts", regression=True)
 def contrasts(
     fit: DTAFit,
     *,
@@ -478,6 +481,7 @@ def _check_same_data(fit: DTAFit, base_fit: DTAFit) -> None:
         )
 
 
+@register_table("heterogeneity_explained", regression=True)
 def heterogeneity_explained(
     fit: DTAFit, base_fit: DTAFit, *, ci: float = 0.95, seed: int = 0
 ) -> pd.DataFrame:
@@ -663,6 +667,7 @@ def _fit_padded(
     return f
 
 
+@register_table("subgroup_table")
 def subgroup_table(
     data: DTAData | pd.DataFrame | str | Path,
     *,
@@ -875,6 +880,7 @@ def _check_study_level(data: DTAData, spec_kwargs: Mapping[str, Any]) -> None:
             )
 
 
+@register_table("clustering")
 def compare_clustering(
     data: DTAData | pd.DataFrame | str | Path,
     *,

@@ -1,9 +1,12 @@
-"""Registries that let the fit object reach the layers above it without importing them.
+"""Registries of posterior quantities, figures and report tables (a bottom module).
 
 :class:`~bayesdta.inference.fit.DTAFit` offers convenience methods (``fit.sroc()``,
 ``fit.plot("forest")``, ...) whose code lives in higher layers (:mod:`bayesdta.posterior`,
-:mod:`bayesdta.plots`). Those modules register their functions here when they are imported
-(``import bayesdta`` imports them all), so every import points downward and there is no cycle.
+:mod:`bayesdta.plots`), and the report (:mod:`bayesdta.reporting.report`) writes the tables a
+spec names. The modules that define those functions register them here when they are imported
+(``import bayesdta`` imports them all): figures with ``@register_figure("sroc")`` next to the
+function, tables with ``@register_table("subgroups", regression=True)`` or a registration block
+at the end of the module. Every import points downward and nothing is looked up by module path.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import SpecError
+from .exceptions import SpecError
 
 __all__ = [
     "QUANTITIES",
     "FIGURES",
+    "TABLES",
+    "REGRESSION_TABLES",
     "register_quantity",
     "register_figure",
+    "register_table",
     "quantity",
     "figure",
 ]
@@ -26,6 +32,10 @@ __all__ = [
 QUANTITIES: dict[str, Callable[..., Any]] = {}
 #: kind -> function(fit, **options) -> matplotlib Figure of :mod:`bayesdta.plots`.
 FIGURES: dict[str, Callable[..., Any]] = {}
+#: report table name -> function(fit, **options) returning a table (main fit of a spec).
+TABLES: dict[str, Callable[..., Any]] = {}
+#: report table name -> function(fit, **options) of a meta-regression fit.
+REGRESSION_TABLES: dict[str, Callable[..., Any]] = {}
 
 
 def register_quantity(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -43,6 +53,18 @@ def register_figure(kind: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
     def deco(func: Callable[..., Any]) -> Callable[..., Any]:
         FIGURES[kind] = func
+        return func
+
+    return deco
+
+
+def register_table(
+    name: str, *, regression: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register a report table of the main fit (or of meta-regression fits)."""
+
+    def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+        (REGRESSION_TABLES if regression else TABLES)[name] = func
         return func
 
     return deco
