@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..data.tables import DTAData
 from ..exceptions import DTADataError, SpecError
+from .base import Family, register_family
 from .links import LINKS, pt_log_inverse
 from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 
@@ -1110,3 +1111,42 @@ def prior_predictive(
         if k in prior and "tau_level" not in prior[k].dims:
             ds[k] = ("draw", prior[k].values)
     return ds
+
+
+#: The bivariate binomial family with bivariate normal study (and row) effects, two or three
+#: levels, meta-regression; the summary quantities of DTAFit.summary it supports.
+NORMAL_FAMILY = register_family(
+    Family(
+        name="normal",
+        parameters=PARAMETER_NAMES,
+        default_priors=DEFAULT_PRIORS,
+        prior_rationale=PRIOR_RATIONALE,
+        build=build_model,
+        quantities=(
+            "sensitivity",
+            "specificity",
+            "lr_positive",
+            "lr_negative",
+            "dor",
+            "mu_sensitivity",
+            "mu_specificity",
+            "tau_sensitivity",
+            "tau_specificity",
+            "rho",
+            "tau_within_sensitivity",
+            "tau_within_specificity",
+            "rho_within",
+            "auc",
+            "auc_partial",
+            "i2_sensitivity",
+            "i2_specificity",
+            "i2_bivariate",
+            "i2_sensitivity_zd",
+            "i2_specificity_zd",
+            "i2_bivariate_zd",
+            "sensitivity_pooled",
+            "specificity_pooled",
+        ),
+        description="bivariate binomial model, bivariate normal random effects (2 or 3 levels)",
+    )
+)
