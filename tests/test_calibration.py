@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 import bayesdta as bd
-from bayesdta.datasets.simulate_osteoporosis import simulate_osteoporosis
+from bayesdta.data.datasets.simulate_osteoporosis import simulate_osteoporosis
 
 REPLICATES = range(301, 313)
 SDS = ("tau_sensitivity", "tau_specificity", "tau_within_sensitivity", "tau_within_specificity")

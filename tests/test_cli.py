@@ -240,7 +240,7 @@ def test_readme_cli_example_is_valid_shell():
     ]
     assert commands
     from bayesdta.cli import build_parser
-    from bayesdta.priors import parse_prior_assignment
+    from bayesdta.families.priors import parse_prior_assignment
 
     parser = build_parser()
     for c in commands:

@@ -18,7 +18,7 @@ from scipy.special import expit
 
 import bayesdta as bd
 from bayesdta import SpecError
-from bayesdta import regression as R
+from bayesdta.workflows import regression as R
 
 PLUMBING = {"draws": 300, "tune": 400, "chains": 2}
 MU = (1.5, 2.0)

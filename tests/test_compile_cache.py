@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 import bayesdta as bd
-from bayesdta import compile_cache as cc
-from bayesdta.model import ModelSpec, build_model
+from bayesdta.families.bivariate import ModelSpec, build_model
+from bayesdta.inference import compile_cache as cc
 
 SRC = str(Path(bd.__file__).resolve().parent.parent)
 
@@ -36,8 +36,8 @@ FIT_SCRIPT = textwrap.dedent(
     t0 = time.perf_counter()
     import numpy as np
     import bayesdta as bd
-    from bayesdta import sampling
-    from bayesdta.compile_cache import CacheWarning
+    from bayesdta.inference import sampling
+    from bayesdta.inference.compile_cache import CacheWarning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CacheWarning)
         warnings.simplefilter("ignore", bd.SamplerWarning)

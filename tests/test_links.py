@@ -11,11 +11,11 @@ from scipy import integrate, special
 from scipy import stats as sps
 
 import bayesdta as bd
-from bayesdta import links as lk
-from bayesdta import quantities as Q
-from bayesdta import stats as st
 from bayesdta.exceptions import SpecError
-from bayesdta.model import ModelSpec
+from bayesdta.families import links as lk
+from bayesdta.families import stats as st
+from bayesdta.families.bivariate import ModelSpec
+from bayesdta.posterior import quantities as Q
 
 TRUTH = {"mu_se": 1.1, "mu_sp": 1.5, "tau_se": 0.5, "tau_sp": 0.4, "rho": -0.4}
 
@@ -95,7 +95,7 @@ def test_model_spec_link_is_validated_and_serialized():
 
 
 def test_structure_key_depends_on_link():
-    from bayesdta.model import build_model
+    from bayesdta.families.bivariate import build_model
 
     data = bd.load_example("dementia")
     a = build_model(data, ModelSpec())
@@ -104,7 +104,7 @@ def test_structure_key_depends_on_link():
 
 
 def test_spec_file_accepts_probit(tmp_path):
-    from bayesdta.spec import load_spec
+    from bayesdta.reporting.spec import load_spec
 
     bd.load_example("dementia").frame.to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "s.toml").write_text(

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from bayesdta import _arviz
+from bayesdta.inference import _arviz
 
 
 def _ar1(rng, phi, chains, draws, size):

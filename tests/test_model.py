@@ -7,8 +7,8 @@ import pytest
 
 import bayesdta as bd
 from bayesdta import ModelSpec, SpecError
-from bayesdta.model import build_model, make_design
-from bayesdta.priors import parse_prior, resolve_priors
+from bayesdta.families.bivariate import build_model, make_design
+from bayesdta.families.priors import parse_prior, resolve_priors
 
 
 def _logp_and_grad_finite(built):
@@ -167,7 +167,7 @@ def test_starting_values_do_not_depend_on_the_data():
     same data and seed give the same draws whichever data set triggered the compilation (the
     Dask-vs-local test of test_sensitivity.py checks the draws across processes).
     """
-    from bayesdta.sampling import _neutral_initial_points
+    from bayesdta.inference.sampling import _neutral_initial_points
 
     a = build_model(bd.load_example("auditc"), ModelSpec(formula=None))
     frame = bd.load_example("skin_tests").frame

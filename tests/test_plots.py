@@ -14,10 +14,10 @@ import pytest  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from scipy import integrate, special  # noqa: E402
 
-from bayesdta import plots as P  # noqa: E402
-from bayesdta import quantities as Q  # noqa: E402
 from bayesdta.exceptions import SpecError  # noqa: E402
-from bayesdta.priors import Prior  # noqa: E402
+from bayesdta.families.priors import Prior  # noqa: E402
+from bayesdta.plots import figures as P  # noqa: E402
+from bayesdta.posterior import quantities as Q  # noqa: E402
 
 PLOTS = [
     P.plot_forest,

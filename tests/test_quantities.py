@@ -16,9 +16,9 @@ from scipy import special
 from scipy import stats as sps
 
 import bayesdta as bd
-from bayesdta import quantities as Q
-from bayesdta import stats as S
 from bayesdta.exceptions import SpecError
+from bayesdta.families import stats as S
+from bayesdta.posterior import quantities as Q
 
 
 def _flat(fit, name):
@@ -618,7 +618,7 @@ def test_pooled_over_covariate_mix_matches_numpy(osteo_fit):
         ref = _flat(osteo_fit, outcome)
         assert np.max(np.abs(np.median(got) - np.median(ref))) > 0.005
     # the same number in the subgroups table (pooled row) and the summary
-    from bayesdta import regression as R
+    from bayesdta.workflows import regression as R
 
     sub = R.subgroups(osteo_fit, by="backbone", pooled=True)
     row = sub.loc[("pooled", "observed covariate mix")]

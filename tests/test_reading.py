@@ -15,7 +15,7 @@ import pytest
 import bayesdta as bd
 from bayesdta import DTAData, DTADataError, IdentifiabilityWarning
 from bayesdta.data import check_learnable, fit_note, levels_reason
-from bayesdta.model import ModelSpec, make_design
+from bayesdta.families.bivariate import ModelSpec, make_design
 
 ROWS = [
     ("A", 10, 1, 5, 50, "u"),
@@ -362,7 +362,7 @@ def test_numbers_in_messages_are_plain():
 
 
 def test_spec_data_file_takes_sep_columns_and_clustered(tmp_path):
-    from bayesdta.spec import load_spec
+    from bayesdta.reporting.spec import load_spec
 
     rows = clustered_rows().rename(columns={"TP": "tp_col"})
     (tmp_path / "d.csv").write_bytes(

@@ -15,8 +15,8 @@ from scipy.special import expit
 
 import bayesdta as bd
 from bayesdta import DTADataError, SpecError
-from bayesdta import regression as R
-from bayesdta.sampling import cache_info
+from bayesdta.inference.sampling import cache_info
+from bayesdta.workflows import regression as R
 
 PLUMBING = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -305,7 +305,7 @@ def test_heterogeneity_explained_checks_inputs(osteo_fit, smoking_fit):
 
 def test_pad_design_keeps_the_model():
     """A zero column leaves every other parameter's log density unchanged."""
-    from bayesdta.model import ModelSpec, build_model, make_design
+    from bayesdta.families.bivariate import ModelSpec, build_model, make_design
 
     data = bd.load_example("smoking")
     spec = ModelSpec(formula="~ type")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import bayesdta as bd
-from bayesdta import report as rp
-from bayesdta import sensitivity as sens
-from bayesdta.spec import load_spec
+from bayesdta.reporting import report as rp
+from bayesdta.reporting import sensitivity as sens
+from bayesdta.reporting.spec import load_spec
 
 SPEC = """
 [analysis]
@@ -142,14 +142,14 @@ def test_report_rebuilds_from_the_run_folder(runs, tmp_path):
 
 def test_missing_or_failing_figures_and_tables_are_skipped_with_a_note(runs, monkeypatch):
     spec, folder, _ = runs
-    from bayesdta import plots, quantities
+    from bayesdta import registry
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(plots, "plot_sroc", boom)
-    monkeypatch.delattr(plots, "plot_deeks")
-    monkeypatch.setattr(quantities, "heterogeneity", boom)
+    monkeypatch.setitem(registry.FIGURES, "sroc", boom)
+    monkeypatch.delitem(registry.FIGURES, "deeks")
+    monkeypatch.setitem(registry.TABLES, "heterogeneity", boom)
     out = folder / "degraded"
     rp.run_analysis(spec, out)
     rec = json.loads((out / "run.json").read_text())
@@ -157,7 +157,7 @@ def test_missing_or_failing_figures_and_tables_are_skipped_with_a_note(runs, mon
     assert status == {"forest": "ok", "sroc": "failed", "deeks": "missing"}
     md = (out / "report.md").read_text()
     assert "figure 'sroc' of main skipped: RuntimeError: boom" in md
-    assert "figure 'deeks' skipped: bayesdta.plots.plot_deeks is not available" in md
+    assert "figure 'deeks' skipped: no figure 'deeks' is registered" in md
     assert "table 'heterogeneity' of main skipped: RuntimeError: boom" in md
     assert (out / "figures" / "forest.png").exists() and not (out / "figures" / "sroc.png").exists()
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 1

@@ -21,7 +21,7 @@ import pytest
 from scipy.special import expit
 
 import bayesdta as bd
-from bayesdta.model import ModelSpec, choose_parameterization
+from bayesdta.families.bivariate import ModelSpec, choose_parameterization
 
 SRC = str(Path(bd.__file__).resolve().parents[1])
 
@@ -106,7 +106,7 @@ def test_auto_adapts_to_the_data():
 
 def test_moment_estimate_is_dersimonian_laird():
     """The between-study variance behind "auto" is the textbook DerSimonian-Laird estimate."""
-    from bayesdta.model import _moment_tau2
+    from bayesdta.families.bivariate import _moment_tau2
 
     rng = np.random.default_rng(3)
     y = rng.normal(1.0, 0.7, 12)
@@ -125,7 +125,7 @@ def test_partial_centering_keeps_the_model():
     Dementia under "auto" gets weights strictly between 0 and 1; under the prior, theta - mu
     must have variances tau^2 and covariance rho tau_se tau_sp (within 4.5 MC standard errors).
     """
-    from bayesdta.model import centering_weights
+    from bayesdta.families.bivariate import centering_weights
 
     data = bd.load_example("dementia")
     w, _ = centering_weights(data, ModelSpec())

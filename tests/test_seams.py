@@ -258,7 +258,7 @@ def test_parameterization_is_applied_with_spec(monkeypatch, dementia_data):
         seen["spec"] = spec
         return None
 
-    monkeypatch.setattr(_fit_mod(), "_fit", capture)
+    monkeypatch.setattr(_fit_mod(), "fit_design", capture)
     bd.fit(dementia_data, spec=bd.ModelSpec(link="probit"), parameterization="noncentered")
     assert seen["spec"].parameterization == "noncentered" and seen["spec"].link == "probit"
 
@@ -266,11 +266,11 @@ def test_parameterization_is_applied_with_spec(monkeypatch, dementia_data):
 def _fit_mod():
     import importlib
 
-    return importlib.import_module("bayesdta.fit")
+    return importlib.import_module("bayesdta.inference.fit")
 
 
 def test_sweep_links_are_validated_before_running(tmp_path):
-    from bayesdta import sensitivity as sens
+    from bayesdta.reporting import sensitivity as sens
 
     from .test_sensitivity import spec_with_links
 

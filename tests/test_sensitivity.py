@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import bayesdta as bd
-from bayesdta import sampling
-from bayesdta import sensitivity as sens
-from bayesdta.spec import derive_seed, load_spec
+from bayesdta.inference import sampling
+from bayesdta.reporting import sensitivity as sens
+from bayesdta.reporting.spec import derive_seed, load_spec
 
 # Dementia (33 studies, two levels, default priors): the same compiled structure as the
 # session fixture of conftest.py, so in a full run nothing is compiled here.

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-so = importlib.import_module("bayesdta.datasets.simulate_osteoporosis")
+so = importlib.import_module("bayesdta.data.datasets.simulate_osteoporosis")
 
 HERE = Path(so.__file__).resolve().parent
 COUNTS = ["TP", "FP", "FN", "TN"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bayesdta as bd
-from bayesdta.spec import (
+from bayesdta.reporting.spec import (
     derive_seed,
     dump_toml,
     expand_quantities,

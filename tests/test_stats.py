@@ -7,8 +7,8 @@ import pytest
 from scipy import integrate, special
 from scipy import stats as sps
 
-from bayesdta import stats as S
 from bayesdta.exceptions import DTADataError, SpecError
+from bayesdta.families import stats as S
 
 mpath = pytest.importorskip("matplotlib.path")
 

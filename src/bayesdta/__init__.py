@@ -7,9 +7,13 @@ SROC / AUC / regions / heterogeneity, figures and reports. Sampled with NUTS (nu
 
 from __future__ import annotations
 
+import importlib as _importlib
+import sys as _sys
+
 from . import _quiet  # noqa: F401  (silences third-party noise, see bayesdta._quiet)
-from .data import DTAData, counts_from_metrics, split_confusion
-from .datasets import list_examples, load_example, load_truth
+from . import plots as _plots  # noqa: F401  (figures register for DTAFit.plot)
+from .data.datasets import list_examples, load_example, load_truth
+from .data.tables import DTAData, counts_from_metrics, split_confusion
 from .exceptions import (
     BayesDTAError,
     DTADataError,
@@ -17,10 +21,12 @@ from .exceptions import (
     SamplerWarning,
     SpecError,
 )
-from .fit import DTAFit, fit, load
-from .model import ModelSpec
-from .priors import DEFAULT_PRIORS, Prior, prior_predictive
-from .regression import (
+from .families.bivariate import ModelSpec, prior_predictive
+from .families.priors import DEFAULT_PRIORS, Prior
+from .inference.fit import DTAFit, fit, load
+from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
+from .reporting.spec import AnalysisSpec
+from .workflows.regression import (
     collapse_studies,
     compare_clustering,
     contrasts,
@@ -31,10 +37,44 @@ from .regression import (
 
 __version__ = "0.1.0"
 
+#: Module paths of version 0.1 (deprecated) -> their place in the layered package. The old
+#: path names the same module object, so ``from bayesdta.quantities import sroc`` keeps working.
+_MOVED = {
+    "datasets": "bayesdta.data.datasets",
+    "model": "bayesdta.families.bivariate",
+    "priors": "bayesdta.families.priors",
+    "links": "bayesdta.families.links",
+    "stats": "bayesdta.families.stats",
+    "sampling": "bayesdta.inference.sampling",
+    "compile_cache": "bayesdta.inference.compile_cache",
+    "fit": "bayesdta.inference.fit",
+    "labels": "bayesdta.inference.labels",
+    "quantities": "bayesdta.posterior.quantities",
+    "regression": "bayesdta.workflows.regression",
+    "spec": "bayesdta.reporting.spec",
+    "report": "bayesdta.reporting.report",
+    "sensitivity": "bayesdta.reporting.sensitivity",
+    "cli_analysis": "bayesdta.cli.analysis",
+    "cli_cache": "bayesdta.cli.cache",
+}
+
+
+def _alias_moved_modules() -> None:
+    package = _sys.modules[__name__]
+    for old, new in _MOVED.items():
+        module = _importlib.import_module(new)
+        _sys.modules.setdefault(f"{__name__}.{old}", module)
+        if not hasattr(package, old):  # bayesdta.fit stays the function
+            setattr(package, old, module)
+
+
+_alias_moved_modules()
+
 __all__ = [
     "DTAData",
     "DTAFit",
     "ModelSpec",
+    "AnalysisSpec",
     "Prior",
     "DEFAULT_PRIORS",
     "prior_predictive",

@@ -45,14 +45,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from . import links as lk
-from . import stats as st
-from .data import COUNT_COLUMNS, DTAData
-from .exceptions import SamplerWarning, SpecError
-from .fit import DTAFit, _as_data, _fit
-from .fit import fit as _bd_fit
-from .model import OUTCOMES, Design, ModelSpec, make_design
-from .sampling import SamplerSettings
+from ..data.tables import COUNT_COLUMNS, DTAData
+from ..exceptions import SamplerWarning, SpecError
+from ..families import links as lk
+from ..families import stats as st
+from ..families.bivariate import OUTCOMES, Design, ModelSpec, make_design
+from ..inference.fit import DTAFit, as_data, fit_design
+from ..inference.fit import fit as _bd_fit
+from ..inference.sampling import SamplerSettings
+from ..registry import register_table
 
 __all__ = [
     "subgroups",
@@ -200,6 +201,7 @@ def _as_list(x: str | Sequence[str] | None) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------------ subgroups
+@register_table("subgroups", regression=True)
 def subgroups(
     fit: DTAFit,
     *,
@@ -323,6 +325,7 @@ def _pooled_row(fit: DTAFit, ci: float) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ contrasts
+@register_table("contrasts", regression=True)
 def contrasts(
     fit: DTAFit,
     *,
@@ -478,6 +481,7 @@ def _check_same_data(fit: DTAFit, base_fit: DTAFit) -> None:
         )
 
 
+@register_table("heterogeneity_explained", regression=True)
 def heterogeneity_explained(
     fit: DTAFit, base_fit: DTAFit, *, ci: float = 0.95, seed: int = 0
 ) -> pd.DataFrame:
@@ -648,7 +652,7 @@ def _fit_padded(
     padded = _pad_design(design, p)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
-        f = _fit(data, spec, settings, design=padded)
+        f = fit_design(data, spec, settings, design=padded)
     post = f.idata.posterior.assign_coords({f"coef_{o}": padded.columns[o] for o in OUTCOMES}).sel(
         {f"coef_{o}": design.columns[o] for o in OUTCOMES}
     )
@@ -663,6 +667,7 @@ def _fit_padded(
     return f
 
 
+@register_table("subgroup_table")
 def subgroup_table(
     data: DTAData | pd.DataFrame | str | Path,
     *,
@@ -732,7 +737,7 @@ def subgroup_table(
         raise SpecError("covariates must be a non-empty list of covariate names")
     if model_kw.get("tau_by"):
         raise SpecError("subgroup_table does not take tau_by= (fit it with bayesdta.fit)")
-    data = _as_data(data, ids.get("study"), ids.get("model"))
+    data = as_data(data, ids.get("study"), ids.get("model"))
     reference = dict(model_kw.pop("reference", None) or {})
     unknown_ref = set(reference) - set(covariates)
     if unknown_ref:
@@ -848,7 +853,7 @@ def collapse_studies(data: DTAData | pd.DataFrame | str | Path) -> DTAData:
     Covariates that are constant within every study are kept (study-level covariates); the
     others are dropped. A column ``rows_pooled`` gives the number of rows summed.
     """
-    data = _as_data(data, None, None) if not isinstance(data, DTAData) else data
+    data = as_data(data, None, None) if not isinstance(data, DTAData) else data
     frame = data.frame
     g = frame.groupby("study", sort=False)
     keep = [c for c in data.covariates if int(g[c].nunique(dropna=False).max()) <= 1]
@@ -875,6 +880,7 @@ def _check_study_level(data: DTAData, spec_kwargs: Mapping[str, Any]) -> None:
             )
 
 
+@register_table("clustering")
 def compare_clustering(
     data: DTAData | pd.DataFrame | str | Path,
     *,
@@ -928,7 +934,7 @@ def compare_clustering(
     ci = _check_ci(ci)
     if "levels" in fit_kwargs:
         raise SpecError("compare_clustering fits levels 3 and 2 itself; do not pass levels=")
-    data = _as_data(data, fit_kwargs.pop("study", None), fit_kwargs.pop("model", None))
+    data = as_data(data, fit_kwargs.pop("study", None), fit_kwargs.pop("model", None))
     if not data.has_clusters:
         raise SpecError("no study has several rows: there is no clustering to compare")
     model_keys = {f.name for f in dataclasses.fields(ModelSpec)} - {"levels"}

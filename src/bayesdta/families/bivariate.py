@@ -30,12 +30,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .data import DTAData
-from .exceptions import DTADataError, SpecError
+from ..data.tables import DTAData
+from ..exceptions import DTADataError, SpecError
+from .base import Family, register_family
 from .links import LINKS, pt_log_inverse
 from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 
-__all__ = ["ModelSpec", "Design", "build_model", "make_design"]
+__all__ = ["ModelSpec", "Design", "build_model", "make_design", "prior_predictive"]
 
 OUTCOMES = ("sensitivity", "specificity")
 #: SDs and correlations of the random effects (between studies; ``_within``: within studies).
@@ -308,12 +309,42 @@ _FORMULA_NAMESPACE = frozenset(
 )
 
 
-def _formula_variables(formula: str, frame: pd.DataFrame) -> tuple[list[str], set[str]]:
+class _Columns:
+    """Membership in the data's columns; without columns, any name outside the namespace."""
+
+    def __init__(self, columns: Sequence[str] | None) -> None:
+        self.columns = None if columns is None else [str(c) for c in columns]
+
+    def __contains__(self, name: object) -> bool:
+        if self.columns is None:
+            return isinstance(name, str) and name.isidentifier() and name not in _FORMULA_NAMESPACE
+        return name in self.columns
+
+    def __iter__(self):
+        return iter(self.columns or ())
+
+
+def formula_variables(
+    formula: str, columns: Sequence[str] | None = None
+) -> tuple[list[str], set[str]]:
     """The data columns a formula uses, and those it wraps in ``C()`` (categorical).
 
     Any formulaic syntax is accepted (``np.log(x)``, ``I(x**2)``, ``C(x)``, ``center(x)``,
     ``x:y``, ``x*y``); every name of a factor that is neither a column nor in formulaic's
     namespace is reported as not a column.
+
+    Parameters
+    ----------
+    formula : str
+        Right-hand-side formula.
+    columns : sequence of str, optional
+        The data's columns. None (e.g. an analysis spec before its data are read): every name
+        outside formulaic's namespace counts as a column.
+
+    Returns
+    -------
+    tuple
+        ``(names, categorical)``: the columns in order of use, and those wrapped in ``C()``.
     """
     import ast
 
@@ -323,7 +354,7 @@ def _formula_variables(formula: str, frame: pd.DataFrame) -> tuple[list[str], se
         f = Formula(formula)
     except Exception as exc:  # formulaic raises several parser exception types
         raise SpecError(f"cannot parse formula {formula!r}: {exc}") from None
-    cols = [str(c) for c in frame.columns]
+    cols = _Columns(columns)
     names: list[str] = []
     categorical: set[str] = set()
     unknown: list[str] = []
@@ -407,7 +438,7 @@ def make_design(
     variables: list[str] = []
     forced: set[str] = set()
     for f in formulas.values():
-        names, cat = _formula_variables(f, frame)
+        names, cat = formula_variables(f, [str(c) for c in frame.columns])
         forced |= cat
         for v in names:
             if v not in variables:
@@ -741,7 +772,7 @@ def centering_weights(
     return w, info
 
 
-def _label(w: np.ndarray) -> str:
+def parameterization_label(w: np.ndarray) -> str:
     if np.all(w >= _LABEL_CUT):
         return "centered"
     if np.all(w <= 1 - _LABEL_CUT):
@@ -792,7 +823,7 @@ def choose_parameterization(
     """
     levels = levels or spec.resolved_levels(data)
     w, info = centering_weights(data, spec, levels=levels, weights=weights, design=design)
-    label = _label(w)
+    label = parameterization_label(w)
     out = {"group": label, "row": label if levels == 2 else "noncentered"}
     if spec.parameterization != "auto":
         out["reason"] = info["reason"]
@@ -1004,3 +1035,118 @@ def build_model(
     return BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
     )
+
+
+def prior_predictive(
+    data: Any,
+    *,
+    spec: Any = None,
+    draws: int = 1000,
+    seed: int | None = None,
+    **spec_kwargs: Any,
+):
+    """Draw from the prior and the prior predictive distribution of the counts.
+
+    Parameters
+    ----------
+    data : DTAData
+        The table (its sample sizes and covariates define the predictive distribution).
+    spec : ModelSpec, optional
+        Model settings (or give them as keyword arguments, e.g. ``priors=...``).
+    draws : int
+        Number of prior draws.
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``draw`` and ``row``: the hyperparameters, ``sensitivity`` and ``specificity``
+        (summary point, inverse link of the intercepts), per-row ``theta`` and simulated ``TP``,
+        ``TN``, plus observed ``TP_observed``, ``TN_observed`` for comparison.
+    """
+    import numpy as np
+    import pymc as pm
+    import xarray as xr
+
+    from .links import inverse
+
+    spec = spec or ModelSpec(**spec_kwargs)
+    built = build_model(data, spec)
+    import warnings
+
+    # the Potential is the likelihood: ignoring it is what prior sampling means
+    with built.model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed).prior
+    prior = prior.isel(chain=0, drop=True)
+    n = data.n_rows
+    theta = prior["theta"].values[:, :n, :]
+    rng = np.random.default_rng(seed)
+
+    def expit(x):  # the inverse link of the model
+        return inverse(x, spec.link)
+
+    tp = rng.binomial(data.n_diseased, expit(theta[..., 0]))
+    tn = rng.binomial(data.n_nondiseased, expit(theta[..., 1]))
+    ds = xr.Dataset(
+        {
+            "theta": (("draw", "row", "outcome"), theta),
+            "TP": (("draw", "row"), tp),
+            "TN": (("draw", "row"), tn),
+            "TP_observed": ("row", data.tp),
+            "TN_observed": ("row", data.tn),
+            "sensitivity": (
+                "draw",
+                expit(prior["beta_sensitivity"].sel(coef_sensitivity="Intercept").values),
+            ),
+            "specificity": (
+                "draw",
+                expit(prior["beta_specificity"].sel(coef_specificity="Intercept").values),
+            ),
+        },
+        coords={"row": data.row_labels, "outcome": ["sensitivity", "specificity"]},
+    )
+    for k in SCALE_PARAMETERS:
+        if k in prior and "tau_level" not in prior[k].dims:
+            ds[k] = ("draw", prior[k].values)
+    return ds
+
+
+#: The bivariate binomial family with bivariate normal study (and row) effects, two or three
+#: levels, meta-regression; the summary quantities of DTAFit.summary it supports.
+NORMAL_FAMILY = register_family(
+    Family(
+        name="normal",
+        parameters=PARAMETER_NAMES,
+        default_priors=DEFAULT_PRIORS,
+        prior_rationale=PRIOR_RATIONALE,
+        build=build_model,
+        quantities=(
+            "sensitivity",
+            "specificity",
+            "lr_positive",
+            "lr_negative",
+            "dor",
+            "mu_sensitivity",
+            "mu_specificity",
+            "tau_sensitivity",
+            "tau_specificity",
+            "rho",
+            "tau_within_sensitivity",
+            "tau_within_specificity",
+            "rho_within",
+            "auc",
+            "auc_partial",
+            "i2_sensitivity",
+            "i2_specificity",
+            "i2_bivariate",
+            "i2_sensitivity_zd",
+            "i2_specificity_zd",
+            "i2_bivariate_zd",
+            "sensitivity_pooled",
+            "specificity_pooled",
+        ),
+        description="bivariate binomial model, bivariate normal random effects (2 or 3 levels)",
+    )
+)

@@ -35,14 +35,16 @@ import xarray as xr
 from scipy import special
 from scipy import stats as sps
 
-from . import _arviz
-from . import links as lk
-from . import stats as st
-from .data import DTAData
-from .exceptions import SamplerWarning, SpecError
+from .. import registry as _registry
+from ..data.tables import DTAData
+from ..exceptions import SamplerWarning, SpecError
+from ..families import links as lk
+from ..families import stats as st
+from ..families.links import binomial_logpmf as _binom_logpmf
+from ..inference import _arviz
 
 if TYPE_CHECKING:
-    from .fit import DTAFit
+    from ..inference.fit import DTAFit
 
 __all__ = [
     "sroc",
@@ -197,10 +199,7 @@ def _covariance(
         return tw_se, tw_sp, rw
     if component != "total":
         raise SpecError(f"component must be 'between', 'within' or 'total', got {component!r}")
-    v_se = tb_se**2 + tw_se**2
-    v_sp = tb_sp**2 + tw_sp**2
-    cov = rb * tb_se * tb_sp + rw * tw_se * tw_sp
-    return np.sqrt(v_se), np.sqrt(v_sp), cov / np.sqrt(v_se * v_sp)
+    return st.total_covariance(tb_se, tb_sp, rb, tw_se, tw_sp, rw)
 
 
 def _params(
@@ -442,10 +441,7 @@ def auc(
     for label, at_g, mask in _groups(fit, at, by):
         p = _params(fit, at_g)
         rng_ = fpr_range if fpr_range is not None else _observed_fpr_range(fit, mask)
-        draws = {
-            "auc": st.auc_sroc(*p, method=method, link=fit.spec.link),
-            "auc_partial": st.partial_auc(*p, fpr_range=rng_, method=method, link=fit.spec.link),
-        }
+        draws = st.sroc_areas(*p, fpr_range=rng_, method=method, link=fit.spec.link)
         t = _summarize(draws, ci)
         if by is not None:
             t = pd.concat({label: t}, names=["group"])
@@ -826,20 +822,21 @@ def heterogeneity(
         )
     d, act = fit.data, _in_fit(fit)  # rows with weight 0 are not in the fit
     link = fit.spec.link
-    lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
-    s2_se = float(st.typical_within_variance(lv.se))
-    s2_sp = float(st.typical_within_variance(lv.sp))
-    draws["i2_sensitivity"] = st.i2_univariate(t_se**2, s2_se)
-    draws["i2_specificity"] = st.i2_univariate(t_sp**2, s2_sp)
-    draws["i2_bivariate"] = st.i2_bivariate(t_se, t_sp, r, s2_se, s2_sp)
+    i2, (s2_se, s2_sp) = st.i2_statistics(
+        t_se,
+        t_sp,
+        r,
+        mu_se,
+        mu_sp,
+        tp=d.tp[act],
+        fp=d.fp[act],
+        fn=d.fn[act],
+        tn=d.tn[act],
+        link=link,
+    )
+    draws.update(i2)
     notes = []
-    if link == "logit":
-        e_se = st.expected_within_variance(mu_se, t_se**2, d.n_diseased[act])
-        e_sp = st.expected_within_variance(mu_sp, t_sp**2, d.n_nondiseased[act])
-        draws["i2_sensitivity_zd"] = st.i2_univariate(t_se**2, e_se)
-        draws["i2_specificity_zd"] = st.i2_univariate(t_sp**2, e_sp)
-        draws["i2_bivariate_zd"] = st.i2_bivariate(t_se, t_sp, r, e_se, e_sp)
-    else:
+    if link != "logit":
         notes.append(
             f"i2_*_zd omitted: the Zhou-Dendukuri model-based within-study variance is defined "
             f"for the logit link only (on the {link} scale its expectation is infinite once "
@@ -975,27 +972,6 @@ def deeks(fit_or_data: DTAFit | DTAData) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Influence
 # --------------------------------------------------------------------------------------------
-def _binom_logpmf(
-    k: np.ndarray, n: np.ndarray, theta: np.ndarray, link: str = "logit"
-) -> np.ndarray:
-    """Log Binomial(k | n, F(theta)), F the inverse link, stable for large |theta|."""
-    if link == "logit":
-        return (
-            special.gammaln(n + 1.0)
-            - special.gammaln(k + 1.0)
-            - special.gammaln(n - k + 1.0)
-            - k * np.logaddexp(0.0, -theta)
-            - (n - k) * np.logaddexp(0.0, theta)
-        )
-    return (
-        special.gammaln(n + 1.0)
-        - special.gammaln(k + 1.0)
-        - special.gammaln(n - k + 1.0)
-        + k * lk.log_inverse(theta, link)
-        + (n - k) * lk.log_inverse(-theta, link)
-    )
-
-
 def _score_curvature(
     k: np.ndarray, n: np.ndarray, eta: np.ndarray, link: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1567,3 +1543,35 @@ def _mixed_theta(fit: DTAFit, rng: np.random.Generator) -> np.ndarray:
         u = np.einsum("cdij,cdj->cdi", L, rng.standard_normal((*theta.shape[:2], 2)))
         theta[:, :, rows, :] += u[:, :, None, :]
     return theta
+
+
+# DTAFit's convenience methods (fit.sroc(), ...) find these here, without importing this module
+_registry.QUANTITIES.update(
+    sroc=sroc,
+    auc=auc,
+    hsroc_parameters=hsroc_parameters,
+    regions=regions,
+    predictive=predictive,
+    heterogeneity=heterogeneity,
+    fagan=fagan,
+    deeks=deeks,
+    influence=influence,
+    study_log_likelihood=study_log_likelihood,
+    loo_integrated=loo_integrated,
+    shrunken=shrunken,
+    observed=observed,
+    posterior_predictive=posterior_predictive,
+    fpr_support=fpr_support,
+)
+# tables of an analysis spec (bayesdta.reporting.spec.TABLES names them and their captions)
+_registry.TABLES.update(
+    heterogeneity=heterogeneity,
+    predictive=predictive,
+    hsroc=hsroc_parameters,
+    auc=auc,
+    fagan=fagan,
+    deeks=deeks,
+    influence=influence,
+    observed=observed,
+    shrunken=shrunken,
+)

@@ -1,4 +1,4 @@
-"""Sub-commands ``bayesdta run | sensitivity | report``, registered in ``bayesdta.cli._COMMANDS``.
+"""Sub-commands ``bayesdta run | sensitivity | report`` (see :mod:`bayesdta.cli.commands`).
 
 * ``bayesdta run SPEC --out DIR``: fit the spec's models, write tables, figures and the report.
 * ``bayesdta sensitivity SPEC --out DIR``: run the spec's sweeps (resumable, local processes or
@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .cli import _COMMANDS
+from .commands import register_command as _register
 
 __all__: list[str] = []
 
@@ -32,8 +32,8 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from .exceptions import SpecError
-    from .spec import load_spec
+    from ..exceptions import SpecError
+    from ..reporting.spec import load_spec
 
     spec = load_spec(args.spec)
     changes = {}
@@ -68,7 +68,7 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    from .report import run_analysis
+    from ..reporting.report import run_analysis
 
     spec = _load(args)
     out = Path(args.out) if args.out else Path("results") / spec.name
@@ -126,7 +126,7 @@ def _configure_sensitivity(p: argparse.ArgumentParser) -> None:
 
 
 def _run_sensitivity(args: argparse.Namespace) -> int:
-    from .sensitivity import run_sweep
+    from ..reporting.sensitivity import run_sweep
 
     spec = _load(args)
     out = Path(args.out) if args.out else Path("results") / spec.name / "sensitivity"
@@ -164,7 +164,7 @@ def _configure_report(p: argparse.ArgumentParser) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from ..reporting.report import build_report
 
     out = Path(args.dir)
     if not out.is_dir():
@@ -173,17 +173,6 @@ def _run_report(args: argparse.Namespace) -> int:
     for k, p in paths.items():
         print(f"report ({k}): {p.resolve()}")
     return 0
-
-
-def _register(name: str, entry) -> None:
-    _COMMANDS[name] = entry
-    # `python -m bayesdta.cli` runs cli.py as __main__, a second module object with its own
-    # registry: register there too, so that every way of starting the CLI sees the commands.
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    registry = getattr(main, "_COMMANDS", None)
-    if spec is not None and spec.name == "bayesdta.cli" and isinstance(registry, dict):
-        registry[name] = entry
 
 
 _register(

@@ -9,17 +9,15 @@ import argparse
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .exceptions import BayesDTAError, SamplerWarning
+from ..exceptions import BayesDTAError, SamplerWarning
 
 __all__ = ["main", "build_parser"]
 
-# Sub-commands register here: name -> (configure(subparser), run(args) -> int, help).
-# Other modules (bayesdta.cli_analysis) add entries to this dict at import.
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[..., int], str]] = {}
+from .commands import COMMANDS, register_command
 
 
 def _add_sampler_args(p: argparse.ArgumentParser) -> None:
@@ -181,7 +179,7 @@ _FIGURE_KINDS = (
 
 def _pairs(items: Sequence[str], option: str, *, split_commas: bool = False) -> dict[str, str]:
     """Parse ``KEY=VALUE`` items (``--reference a=b``, ``--columns TP=x,FP=y``)."""
-    from .exceptions import SpecError
+    from ..exceptions import SpecError
 
     flat: list[str] = []
     for item in items:
@@ -198,11 +196,11 @@ def _pairs(items: Sequence[str], option: str, *, split_commas: bool = False) -> 
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from .data import DTAData, fit_note
-    from .exceptions import IdentifiabilityWarning, SpecError
-    from .fit import fit
-    from .model import ModelSpec, make_design
-    from .priors import parse_prior_assignment
+    from ..data.tables import DTAData, fit_note
+    from ..exceptions import IdentifiabilityWarning, SpecError
+    from ..families.bivariate import ModelSpec, make_design
+    from ..families.priors import parse_prior_assignment
+    from ..inference.fit import fit
 
     # everything is validated before sampling: options, data, formulas, reference levels
     priors = dict(parse_prior_assignment(s) for s in args.prior)
@@ -295,8 +293,8 @@ def _configure_example(p: argparse.ArgumentParser) -> None:
 
 
 def _run_example(args: argparse.Namespace) -> int:
-    from .datasets import example_info, list_examples, load_example
-    from .fit import fit
+    from ..data.datasets import example_info, list_examples, load_example
+    from ..inference.fit import fit
 
     if args.list:
         for k, v in list_examples().items():
@@ -327,21 +325,13 @@ def _run_example(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS["fit"] = (_configure_fit, _run_fit, "fit the bivariate / three-level model to a CSV")
-_COMMANDS["example"] = (_configure_example, _run_example, "fit a packaged example dataset")
+register_command(
+    "fit", (_configure_fit, _run_fit, "fit the bivariate / three-level model to a CSV")
+)
+register_command("example", (_configure_example, _run_example, "fit a packaged example dataset"))
 
-
-def _load_extra_commands() -> None:
-    """Import modules that register further sub-commands (run, sensitivity, report)."""
-    import importlib
-
-    for mod in ("bayesdta.cli_analysis", "bayesdta.cli_cache"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-
+# the other sub-commands register at import, after fit and example (the order of --help)
+from . import analysis, cache  # noqa: E402, F401
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")
@@ -362,16 +352,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
-    _load_extra_commands()
     parser = _Parser(
         prog="bayesdta",
         description="Bayesian hierarchical meta-analysis of diagnostic test accuracy",
     )
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"bayesdta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, (configure, _run, help_) in _COMMANDS.items():
+    for name, (configure, _run, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         configure(p)
     return parser
@@ -381,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesdta`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure, run, _help = _COMMANDS[args.command]
+    _configure, run, _help = COMMANDS[args.command]
     # pip-installed PyTensor warns once that it found no BLAS for its C backend; the sampler
     # runs on nutpie's numba code, so on the command line this is noise
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")

@@ -15,11 +15,10 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import SpecError
+from ..exceptions import SpecError
 
 if TYPE_CHECKING:
-    from .fit import DTAFit
-    from .model import Design
+    from ..families.bivariate import Design
 
 __all__ = [
     "QUANTITY_LABELS",
@@ -137,7 +136,7 @@ def pooled_definition(link: str = "logit", n_rows: int | None = None) -> str:
     return f"{inv} of the mean linear predictor x_r beta of {rows}"
 
 
-def quantity_descriptions(fit: DTAFit, names: Sequence[str] | None = None) -> dict[str, str]:
+def quantity_descriptions(fit: Any, names: Sequence[str] | None = None) -> dict[str, str]:
     """A description of every summary quantity of a fit, saying where a summary point sits.
 
     Parameters
@@ -199,7 +198,7 @@ def _coefficient_text(column: str, outcome: str, design: Design, link: str) -> s
     return f"{column}, coefficient on {link} {outcome}"
 
 
-def _tau_levels(fit: DTAFit) -> list[str]:
+def _tau_levels(fit: Any) -> list[str]:
     tau = fit.posterior["tau_sensitivity"]
     if "tau_level" not in tau.dims:
         return []

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .exceptions import SpecError
-from .model import BuiltModel
+from ..exceptions import SpecError
+from ..families.bivariate import BuiltModel
 
 __all__ = ["SamplerSettings", "sample", "clear_cache", "cache_info"]
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import SpecError
+from ..exceptions import SpecError
 
 __all__ = [
     "Prior",
@@ -20,7 +20,6 @@ __all__ = [
     "PRIOR_RATIONALE",
     "resolve_priors",
     "parse_prior",
-    "prior_predictive",
 ]
 
 # family -> ordered parameter names (positional order when parsing "Family(a, b)")
@@ -231,80 +230,3 @@ def parse_prior_assignment(text: str) -> tuple[str, Prior]:
     name, dist = text.split("=", 1)
     name = name.strip()
     return name, parse_prior(dist)
-
-
-def prior_predictive(
-    data: Any,
-    *,
-    spec: Any = None,
-    draws: int = 1000,
-    seed: int | None = None,
-    **spec_kwargs: Any,
-):
-    """Draw from the prior and the prior predictive distribution of the counts.
-
-    Parameters
-    ----------
-    data : DTAData
-        The table (its sample sizes and covariates define the predictive distribution).
-    spec : ModelSpec, optional
-        Model settings (or give them as keyword arguments, e.g. ``priors=...``).
-    draws : int
-        Number of prior draws.
-    seed : int, optional
-        Random seed.
-
-    Returns
-    -------
-    xarray.Dataset
-        Dims ``draw`` and ``row``: the hyperparameters, ``sensitivity`` and ``specificity``
-        (summary point, inverse link of the intercepts), per-row ``theta`` and simulated ``TP``,
-        ``TN``, plus observed ``TP_observed``, ``TN_observed`` for comparison.
-    """
-    import numpy as np
-    import pymc as pm
-    import xarray as xr
-
-    from .links import inverse
-    from .model import SCALE_PARAMETERS, ModelSpec, build_model
-
-    spec = spec or ModelSpec(**spec_kwargs)
-    built = build_model(data, spec)
-    import warnings
-
-    # the Potential is the likelihood: ignoring it is what prior sampling means
-    with built.model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
-        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed).prior
-    prior = prior.isel(chain=0, drop=True)
-    n = data.n_rows
-    theta = prior["theta"].values[:, :n, :]
-    rng = np.random.default_rng(seed)
-
-    def expit(x):  # the inverse link of the model
-        return inverse(x, spec.link)
-
-    tp = rng.binomial(data.n_diseased, expit(theta[..., 0]))
-    tn = rng.binomial(data.n_nondiseased, expit(theta[..., 1]))
-    ds = xr.Dataset(
-        {
-            "theta": (("draw", "row", "outcome"), theta),
-            "TP": (("draw", "row"), tp),
-            "TN": (("draw", "row"), tn),
-            "TP_observed": ("row", data.tp),
-            "TN_observed": ("row", data.tn),
-            "sensitivity": (
-                "draw",
-                expit(prior["beta_sensitivity"].sel(coef_sensitivity="Intercept").values),
-            ),
-            "specificity": (
-                "draw",
-                expit(prior["beta_specificity"].sel(coef_specificity="Intercept").values),
-            ),
-        },
-        coords={"row": data.row_labels, "outcome": ["sensitivity", "specificity"]},
-    )
-    for k in SCALE_PARAMETERS:
-        if k in prior and "tau_level" not in prior[k].dims:
-            ds[k] = ("draw", prior[k].values)
-    return ds

@@ -6,8 +6,8 @@ import json
 from importlib import resources
 from typing import Any
 
-from ..data import DTAData
-from ..exceptions import DTADataError
+from ...exceptions import DTADataError
+from ..tables import DTAData
 
 __all__ = ["list_examples", "load_example", "example_info", "load_truth"]
 

@@ -39,8 +39,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import BayesDTAError, SamplerWarning
-from .labels import QUANTITY_LABELS as _LABELS
+from .. import registry as _registry
+from ..exceptions import BayesDTAError, SamplerWarning
+from ..inference.labels import QUANTITY_LABELS as _LABELS
+from .formats import fmt, html_table, to_latex, to_markdown, write_table
 from .spec import DATA_TABLES, FIGURES, REGRESSION_TABLES, TABLES, AnalysisSpec, derive_seed
 
 __all__ = [
@@ -75,155 +77,6 @@ QUANTITY_LABELS = _LABELS
 
 
 # ------------------------------------------------------------------------------ table output
-def _fmt(x: Any, digits: int, column: str = "") -> str:
-    if x is None or x is pd.NA or x is pd.NaT:
-        return ""
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if math.isnan(f):
-            return ""
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        if "ess_" in column or column in ("n_rows", "n_studies", "divergences", "seed"):
-            return f"{f:.0f}"
-        if f != 0 and abs(f) < 10 ** (-digits):
-            return f"{f:.{max(digits - 1, 1)}e}"
-        return f"{f:.{digits}f}"
-    return str(x)
-
-
-def _latex_escape(s: str) -> str:
-    rep = {
-        "\\": r"\textbackslash{}",
-        "&": r"\&",
-        "%": r"\%",
-        "$": r"\$",
-        "#": r"\#",
-        "_": r"\_",
-        "{": r"\{",
-        "}": r"\}",
-        "~": r"\textasciitilde{}",
-        "^": r"\textasciicircum{}",
-    }
-    return "".join(rep.get(c, c) for c in str(s))
-
-
-def to_latex(
-    df: pd.DataFrame,
-    *,
-    index: bool = True,
-    digits: int = 3,
-    caption: str | None = None,
-    label: str | None = None,
-) -> str:
-    """A booktabs LaTeX table (needs the booktabs package); numbers rounded to ``digits``."""
-    frame = df.reset_index() if index else df
-    cols = [str(c) for c in frame.columns]
-    align = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) else "l" for c in frame.columns)
-    lines = [r"\begin{table}[ht]", r"\centering"] if caption else []
-    if caption:
-        lines.append(rf"\caption{{{_latex_escape(caption)}}}")
-        if label:
-            lines.append(rf"\label{{{label}}}")
-    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule"]
-    lines.append(" & ".join(_latex_escape(c) for c in cols) + r" \\")
-    lines.append(r"\midrule")
-    for _, row in frame.iterrows():
-        cells = [_latex_escape(_fmt(row[c], digits, str(c))) for c in frame.columns]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
-
-
-def _md_cell(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(df: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table; numbers rounded to ``digits``."""
-    frame = df.reset_index() if index else df
-    cols = [str(c) for c in frame.columns]
-    num = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-    lines = [
-        "| " + " | ".join(_md_cell(c) for c in cols) + " |",
-        "|" + "|".join("---:" if n else "---" for n in num) + "|",
-    ]
-    for _, row in frame.iterrows():
-        cells = [_md_cell(_fmt(row[c], digits, str(c))) for c in frame.columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _html_table(df: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
-    frame = df.reset_index() if index else df
-    num = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for _, row in frame.iterrows():
-        tds = "".join(
-            f'<td class="{"num" if n else "txt"}">{html.escape(_fmt(row[c], digits, str(c)))}</td>'
-            for c, n in zip(frame.columns, num, strict=True)
-        )
-        body.append(f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def write_table(
-    df: pd.DataFrame,
-    stem: str | Path,
-    *,
-    formats: Sequence[str] = ("csv", "latex"),
-    index: bool = True,
-    digits: int = 3,
-    caption: str | None = None,
-) -> list[Path]:
-    """Write a table as CSV (full precision), LaTeX and/or Markdown (rounded).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The table.
-    stem : path
-        Path without extension (``.csv``, ``.tex``, ``.md`` are appended).
-    formats : sequence of {"csv", "latex", "md"}
-        What to write.
-    index : bool
-        Write the index as the first column.
-    digits : int
-        Decimals of the LaTeX / Markdown numbers.
-    caption : str, optional
-        LaTeX caption (a ``table`` float is written when given).
-
-    Returns
-    -------
-    list of Path
-    """
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for fmt in formats:
-        if fmt == "csv":
-            p = stem.with_name(stem.name + ".csv")
-            df.to_csv(p, index=index, float_format="%.17g", lineterminator="\n")
-        elif fmt == "latex":
-            p = stem.with_name(stem.name + ".tex")
-            p.write_text(to_latex(df, index=index, digits=digits, caption=caption))
-        elif fmt == "md":
-            p = stem.with_name(stem.name + ".md")
-            p.write_text(to_markdown(df, index=index, digits=digits))
-        else:
-            raise ValueError(f"unknown table format {fmt!r}")
-        out.append(p)
-    return out
-
-
-# ------------------------------------------------------------------------------ helpers
 def software_versions() -> dict[str, str]:
     """Versions of Python and the packages an analysis depends on."""
     from importlib import metadata
@@ -249,18 +102,11 @@ def _call(fn, first: Any, options: Mapping[str, Any], **defaults: Any):
     return fn(first, **kw)
 
 
-def _resolve(target: str):
-    """``"quantities:heterogeneity"`` -> the function (None when the module or name is missing)."""
-    import importlib
-
-    mod, name = target.split(":")
-    try:
-        module = importlib.import_module(f"bayesdta.{mod}")
-    except ImportError:
-        return None, f"module bayesdta.{mod} is not available"
-    fn = getattr(module, name, None)
+def _table_function(name: str, *, regression: bool = False):
+    """The registered function of table ``name`` (None and why when none is registered)."""
+    fn = (_registry.REGRESSION_TABLES if regression else _registry.TABLES).get(name)
     if fn is None:
-        return None, f"bayesdta.{mod}.{name} is not available"
+        return None, f"no table function {name!r} is registered (bayesdta.registry)"
     return fn, ""
 
 
@@ -367,7 +213,7 @@ def _ci_text(ci: float) -> str:
 
 def _where_text(f) -> str:
     """Where a meta-regression's summary point sits ("" without covariates)."""
-    from .labels import reference_text
+    from ..inference.labels import reference_text
 
     return reference_text(f.design)
 
@@ -555,8 +401,8 @@ def run_analysis(
     and its name (:func:`bayesdta.spec.derive_seed`); with the same spec and seed the tables are
     identical, byte for byte.
     """
-    from . import __version__
-    from .fit import fit as fit_model
+    from .. import __version__
+    from ..inference.fit import fit as fit_model
     from .sensitivity import check_complete, interrupt_guard
 
     say = log or (lambda msg: None)
@@ -712,7 +558,7 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
     else:
         names, registry = list(fs.tables), REGRESSION_TABLES
     for name in names:
-        target, default_caption = registry[name]
+        _, default_caption = registry[name]
         caption = _table_caption(name, default_caption, ci=ci, f=f, data=f.data)
         if not fs.is_main:
             caption = f"{fs.title}: {caption[0].lower()}{caption[1:]}"
@@ -726,7 +572,7 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             df = f.summary(ci, quantities=qs)
             run.add_table(df, f"summary{suffix}", fit=fs.name, caption=caption)
             continue
-        fn, why = _resolve(target)
+        fn, why = _table_function(name, regression=not fs.is_main)
         if fn is None:
             run.note(f"table '{name}' of {fs.name} skipped: {why}")
             continue
@@ -800,9 +646,9 @@ def _data_tables(run: _Run, data) -> None:
     main = spec.main
     ci = float(spec.outputs["ci"])
     for name in [t for t in spec.outputs["tables"] if t in DATA_TABLES]:
-        target, caption = TABLES[name]
+        _, caption = TABLES[name]
         caption = _table_caption(name, caption, ci=ci)
-        fn, why = _resolve(target)
+        fn, why = _table_function(name)
         if fn is None:
             run.note(f"table '{name}' skipped: {why}")
             continue
@@ -856,28 +702,28 @@ def _fit_figures(run: _Run, f, fs) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from . import plots
+        from ..plots import figures as plots
     except Exception as exc:
         run.note(_error_note("all figures", exc))
         return
-    save = getattr(plots, "save_figure", None)
+    save = plots.save_figure
     formats = spec.outputs["figure_formats"]
     dpi = spec.outputs["figure_dpi"]
     ci = float(spec.outputs["ci"])
     suffix = _suffix(fs.name, fs.is_main)
     for name in names:
-        fn_name, default_caption = FIGURES[name]
+        _, default_caption = FIGURES[name]
         built = _figure_caption(name, default_caption, ci=ci, f=f)
         caption = (
             spec.outputs["captions"].get(name, built)
             if fs.is_main
             else (f"{fs.title}: {built[0].lower()}{built[1:]}")
         )
-        fn = getattr(plots, fn_name, None)
+        fn = _registry.FIGURES.get(name)
         entry = {"name": f"{name}{suffix}", "figure": name, "fit": fs.name, "caption": caption}
         if fn is None:
             entry["status"] = "missing"
-            entry["note"] = f"figure '{name}' skipped: bayesdta.plots.{fn_name} is not available"
+            entry["note"] = f"figure '{name}' skipped: no figure {name!r} is registered"
             run.record["figures"].append(entry)
             run.note(entry["note"])
             continue
@@ -934,7 +780,7 @@ def _jsonable(x: Any) -> Any:
 
 # ------------------------------------------------------------------------------ methods text
 def _prior_text(priors: Mapping[str, Any], levels: int, has_cov: bool) -> list[str]:
-    from .priors import Prior
+    from ..families.priors import Prior
 
     def show(name: str) -> str:
         p = priors[name]
@@ -1228,7 +1074,7 @@ class _Doc:
                 parts.append(
                     f'<figure class="tbl"><figcaption>{self._inline(caption)}'
                     f"{' <span class=files>' + links + '</span>' if links else ''}</figcaption>"
-                    f"{_html_table(df, index=index, digits=self.digits)}</figure>"
+                    f"{html_table(df, index=index, digits=self.digits)}</figure>"
                 )
             elif kind == "fig":
                 png, caption, files = b
@@ -1317,7 +1163,7 @@ def _compact_intervals(df: pd.DataFrame, digits: int) -> pd.DataFrame:
             if any(isinstance(v, float) and math.isnan(v) for v in (m, lo, hi)):
                 cells.append("")
             else:
-                cells.append(f"{_fmt(m, digits)} ({_fmt(lo, digits)} to {_fmt(hi, digits)})")
+                cells.append(f"{fmt(m, digits)} ({fmt(lo, digits)} to {fmt(hi, digits)})")
         pos = list(out.columns).index(c)
         out = out.drop(columns=[c, f"{c}_lower", f"{c}_upper"])
         out.insert(pos, f"{c} (interval)", cells)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import DTADataError
+from ..exceptions import DTADataError
 
 __all__ = [
     "DTAData",

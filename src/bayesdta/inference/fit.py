@@ -12,14 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln
 
-from . import _arviz
-from . import links as lk
-from . import stats as st
-from .data import DTAData, check_learnable, fit_note
-from .exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
-from .model import (
+from .. import registry as _registry
+from ..data.tables import DTAData, check_learnable, fit_note
+from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
+from ..families import links as lk
+from ..families import stats as st
+from ..families.bivariate import (
     OUTCOMES,
     PARAMETER_NAMES,
     SCALE_PARAMETERS,
@@ -29,6 +28,7 @@ from .model import (
     build_model,
     make_design,
 )
+from . import _arviz
 from .sampling import SamplerSettings, sample
 
 __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
@@ -42,16 +42,7 @@ RHAT_FAR = 1.05
 _KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "theta")
 
 
-def _binom_logpmf(
-    k: np.ndarray, n: np.ndarray, theta: np.ndarray, *, link: str = "logit"
-) -> np.ndarray:
-    """Log Binomial(k | n, F(theta)), F the inverse link, stable for large |theta|."""
-    log_p = lk.log_inverse(theta, link)
-    log_q = lk.log_inverse(-theta, link)
-    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * log_p + (n - k) * log_q
-
-
-def _as_data(
+def as_data(
     data: DTAData | pd.DataFrame, study: str | None, model: str | None, clustered: bool = False
 ) -> DTAData:
     if isinstance(data, DTAData):
@@ -143,7 +134,7 @@ def fit(
         For every parameter the data cannot inform (see :func:`bayesdta.data.check_learnable`).
     """
     confirmed = levels is not None or (spec is not None and spec.levels is not None)
-    data = _as_data(data, study, model, clustered or confirmed)
+    data = as_data(data, study, model, clustered or confirmed)
     if spec is None:
         spec = ModelSpec(
             levels=levels,
@@ -188,7 +179,7 @@ def fit(
         warnings.warn(msg, IdentifiabilityWarning, stacklevel=2)
     if verbose:
         print(fit_note(data, spec.levels), file=sys.stderr, flush=True)
-    return _fit(data, spec, settings, weights=weights, design=design, escalate=escalate)
+    return fit_design(data, spec, settings, weights=weights, design=design, escalate=escalate)
 
 
 #: Most runs one fit makes (the first plus at most two escalations).
@@ -298,7 +289,7 @@ def _next_attempt(
     return nxt
 
 
-def _fit(
+def fit_design(
     data: DTAData,
     spec: ModelSpec,
     settings: SamplerSettings,
@@ -310,8 +301,12 @@ def _fit(
 ) -> DTAFit:
     from dataclasses import replace as _replace
 
-    from ._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
-    from .model import _label, centering_weights, choose_parameterization
+    from .._quiet import quiet  # third-party noise users cannot act on (bayesdta._quiet)
+    from ..families.bivariate import (
+        centering_weights,
+        choose_parameterization,
+        parameterization_label,
+    )
     from .sampling import resolve_defaults
 
     w = None if weights is None else np.asarray(weights, dtype=float)
@@ -374,7 +369,7 @@ def _fit(
             {
                 "attempt": k + 1,
                 "centering": mode,
-                "parameterization": _label(cw),
+                "parameterization": parameterization_label(cw),
                 "draws": int(run.draws),
                 "tune": int(run.tune),
                 "target_accept": float(run.target_accept),
@@ -462,7 +457,7 @@ def _postprocess(
     theta = ds["theta"].values
     tp, tn = data.tp, data.tn
     n1, n0 = data.n_diseased, data.n_nondiseased
-    ll = _binom_logpmf(tp, n1, theta[..., 0], link=link) + _binom_logpmf(
+    ll = lk.binomial_logpmf(tp, n1, theta[..., 0], link=link) + lk.binomial_logpmf(
         tn, n0, theta[..., 1], link=link
     )
     sidx = data.study_index
@@ -608,10 +603,8 @@ class DTAFit:
             return b
         p = self.posterior
         tw_se, tw_sp, rw = p["tau_within_sensitivity"], p["tau_within_specificity"], p["rho_within"]
-        v_se = b["tau_se"] ** 2 + tw_se**2
-        v_sp = b["tau_sp"] ** 2 + tw_sp**2
-        cov = b["rho"] * b["tau_se"] * b["tau_sp"] + rw * tw_se * tw_sp
-        return {"tau_se": np.sqrt(v_se), "tau_sp": np.sqrt(v_sp), "rho": cov / np.sqrt(v_se * v_sp)}
+        t_se, t_sp, r = st.total_covariance(b["tau_se"], b["tau_sp"], b["rho"], tw_se, tw_sp, rw)
+        return {"tau_se": t_se, "tau_sp": t_sp, "rho": r}
 
     # ---------------------------------------------------------------- derived draws
     def draws(self, name: str) -> xr.DataArray:
@@ -665,37 +658,26 @@ class DTAFit:
         # SROC, AUC and heterogeneity (from the SDs of a new row: between + within for 3 levels)
         h = self._total_heterogeneity()
         args = (mu_se.values, mu_sp.values, h["tau_se"].values, h["tau_sp"].values, h["rho"].values)
-        out["auc"] = se.copy(data=st.auc_sroc(*args, link=link))
         # data-derived statistics use only the rows in the fit (weight > 0), so that a fit with
-        # weight-0 rows reports what a fit of the subset reports
-        from .quantities import fpr_support  # FP = 0 tables enter with their posterior FPR
-
+        # weight-0 rows reports what a fit of the subset reports; the same functions of
+        # bayesdta.families.stats compute the tables of bayesdta.posterior (one code path)
+        fpr_support = _registry.quantity("fpr_support")  # FP = 0 tables: posterior FPR
         d, act = self.data, self.weights > 0
-        fpr_range = fpr_support(self)
-        if fpr_range is not None:
-            out["auc_partial"] = se.copy(data=st.partial_auc(*args, fpr_range=fpr_range, link=link))
-        lv = st.link_variances(d.tp[act], d.fp[act], d.fn[act], d.tn[act], link=link)
-        s2_se = float(st.typical_within_variance(lv.se))
-        s2_sp = float(st.typical_within_variance(lv.sp))
-        out["i2_sensitivity"] = se.copy(data=st.i2_univariate(h["tau_se"].values ** 2, s2_se))
-        out["i2_specificity"] = se.copy(data=st.i2_univariate(h["tau_sp"].values ** 2, s2_sp))
-        out["i2_bivariate"] = se.copy(
-            data=st.i2_bivariate(
-                h["tau_se"].values, h["tau_sp"].values, h["rho"].values, s2_se, s2_sp
-            )
+        areas = st.sroc_areas(*args, fpr_range=fpr_support(self), link=link)
+        i2, _ = st.i2_statistics(
+            h["tau_se"].values,
+            h["tau_sp"].values,
+            h["rho"].values,
+            mu_se.values,
+            mu_sp.values,
+            tp=d.tp[act],
+            fp=d.fp[act],
+            fn=d.fn[act],
+            tn=d.tn[act],
+            link=link,
         )
-        if link == "logit":
-            # Zhou & Dendukuri's model-based versions (expected within-study variance)
-            t2_se, t2_sp = h["tau_se"].values ** 2, h["tau_sp"].values ** 2
-            e_se = st.expected_within_variance(mu_se.values, t2_se, d.n_diseased[act])
-            e_sp = st.expected_within_variance(mu_sp.values, t2_sp, d.n_nondiseased[act])
-            out["i2_sensitivity_zd"] = se.copy(data=st.i2_univariate(t2_se, e_se))
-            out["i2_specificity_zd"] = se.copy(data=st.i2_univariate(t2_sp, e_sp))
-            out["i2_bivariate_zd"] = se.copy(
-                data=st.i2_bivariate(
-                    h["tau_se"].values, h["tau_sp"].values, h["rho"].values, e_se, e_sp
-                )
-            )
+        for k, v in {**areas, **i2}.items():
+            out[k] = se.copy(data=v)
         out.update(self._pooled_over_mix(se.dims))
         return out
 
@@ -990,7 +972,7 @@ class DTAFit:
             rows all have weight 0.
         """
         if by == "study" and integrated:
-            from .quantities import loo_integrated
+            loo_integrated = _registry.quantity("loo_integrated")
 
             return loo_integrated(self, n_inner=n_inner, seed=seed)
         ll = self.idata.log_likelihood["dta"]
@@ -1015,69 +997,47 @@ class DTAFit:
     # ---------------------------------------------------------------- quantities and figures
     def sroc(self, **kwargs: Any) -> pd.DataFrame:
         """Posterior SROC curve with credible band (:func:`bayesdta.quantities.sroc`)."""
-        from . import quantities
-
-        return quantities.sroc(self, **kwargs)
+        return _registry.quantity("sroc")(self, **kwargs)
 
     def auc(self, **kwargs: Any) -> pd.DataFrame:
         """AUC and partial AUC (:func:`bayesdta.quantities.auc`)."""
-        from . import quantities
-
-        return quantities.auc(self, **kwargs)
+        return _registry.quantity("auc")(self, **kwargs)
 
     def hsroc_parameters(self, *, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """Rutter-Gatsonis parameters (:func:`bayesdta.quantities.hsroc_parameters`)."""
-        from . import quantities
-
-        return quantities.hsroc_parameters(self, ci=ci, **kwargs)
+        return _registry.quantity("hsroc_parameters")(self, ci=ci, **kwargs)
 
     def regions(self, **kwargs: Any) -> dict[str, Any]:
         """Credible and prediction regions (:func:`bayesdta.quantities.regions`)."""
-        from . import quantities
-
-        return quantities.regions(self, **kwargs)
+        return _registry.quantity("regions")(self, **kwargs)
 
     def predictive(self, **kwargs: Any) -> pd.DataFrame:
         """Predictive se/sp of a new study or model (:func:`bayesdta.quantities.predictive`)."""
-        from . import quantities
-
-        return quantities.predictive(self, **kwargs)
+        return _registry.quantity("predictive")(self, **kwargs)
 
     def heterogeneity(self, *, ci: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """SDs, correlations and I2 (:func:`bayesdta.quantities.heterogeneity`)."""
-        from . import quantities
-
-        return quantities.heterogeneity(self, ci=ci, **kwargs)
+        return _registry.quantity("heterogeneity")(self, ci=ci, **kwargs)
 
     def fagan(self, **kwargs: Any) -> pd.DataFrame:
         """Post-test probabilities (:func:`bayesdta.quantities.fagan`)."""
-        from . import quantities
-
-        return quantities.fagan(self, **kwargs)
+        return _registry.quantity("fagan")(self, **kwargs)
 
     def deeks(self) -> dict[str, Any]:
         """Deeks' funnel-plot asymmetry test (:func:`bayesdta.quantities.deeks`)."""
-        from . import quantities
-
-        return quantities.deeks(self)
+        return _registry.quantity("deeks")(self)
 
     def influence(self, **kwargs: Any) -> pd.DataFrame:
         """Study influence with exact refits (:func:`bayesdta.quantities.influence`)."""
-        from . import quantities
-
-        return quantities.influence(self, **kwargs)
+        return _registry.quantity("influence")(self, **kwargs)
 
     def shrunken(self, *, ci: float = 0.95) -> pd.DataFrame:
         """Posterior per-row se/sp (:func:`bayesdta.quantities.shrunken`)."""
-        from . import quantities
-
-        return quantities.shrunken(self, ci=ci)
+        return _registry.quantity("shrunken")(self, ci=ci)
 
     def posterior_predictive(self, **kwargs: Any) -> xr.Dataset:
         """Replicated TP/TN (:func:`bayesdta.quantities.posterior_predictive`)."""
-        from . import quantities
-
-        return quantities.posterior_predictive(self, **kwargs)
+        return _registry.quantity("posterior_predictive")(self, **kwargs)
 
     def plot(self, kind: str = "sroc", **kwargs: Any):
         """Draw one figure of :mod:`bayesdta.plots` and return it.
@@ -1085,12 +1045,7 @@ class DTAFit:
         ``kind`` is one of forest, sroc, fagan, lr_scatter, deeks, influence, ppc,
         prior_posterior; keyword arguments go to the ``plot_<kind>`` function.
         """
-        from . import plots
-
-        func = getattr(plots, f"plot_{kind}", None)
-        if func is None:
-            raise SpecError(f"unknown plot kind {kind!r}")
-        return func(self, **kwargs)
+        return _registry.figure(kind)(self, **kwargs)
 
     # ---------------------------------------------------------------- refits
     def refit(
@@ -1130,7 +1085,7 @@ class DTAFit:
         escalate = sampler.pop("escalate", self.sampler.get("escalate", True))
         s.update(sampler)
         s["seed"] = self.sampler["seed"] if seed is None else seed
-        return _fit(
+        return fit_design(
             data or self.data, spec, SamplerSettings(**s), weights=weights, escalate=escalate
         )
 

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import BayesDTAError, SpecError
-from .links import LINKS as _LINKS
+from ..exceptions import BayesDTAError, SpecError
+from ..families.links import LINKS as _LINKS
 
 __all__ = [
     "AnalysisSpec",
@@ -62,7 +62,8 @@ __all__ = [
 #: rejected. Only symmetric links are offered (the SROC curves use link(fpr) = -link(sp)).
 LINKS = _LINKS
 
-#: Figures a spec may request: name -> (function in :mod:`bayesdta.plots`, default caption).
+#: Figures a spec may request: name -> (function of :mod:`bayesdta.plots`, default caption); the
+#: report takes the function from :data:`bayesdta.registry.FIGURES` (registered by name).
 FIGURES: dict[str, tuple[str, str]] = {
     "forest": (
         "plot_forest",
@@ -102,8 +103,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     ),
 }
 
-#: Tables a spec may request for the main fit: name -> (function, caption). Functions are
-#: ``bayesdta.quantities.<name>`` unless written ``module:function``.
+#: Tables a spec may request for the main fit: name -> (where the function lives, caption). The
+#: report takes the function from :data:`bayesdta.registry.TABLES` (registered next to it).
 TABLES: dict[str, tuple[str, str]] = {
     "summary": (
         "fit:summary",
@@ -367,20 +368,22 @@ class FitSpec:
 
     def model_spec(self):
         """The :class:`~bayesdta.model.ModelSpec` of this fit."""
-        from .model import ModelSpec
+        from ..families.bivariate import ModelSpec
 
         return ModelSpec(**{**self.model, "link": self.link})
 
     def variables(self) -> list[str]:
         """Covariates named in the formulas (in order of appearance)."""
+        from ..families.bivariate import formula_variables
+
         out: list[str] = []
         for key in ("formula", "formula_sensitivity", "formula_specificity"):
             f = self.model.get(key)
             if not f:
                 continue
-            for tok in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", f.split("~", 1)[-1]):
-                if tok not in out and tok not in ("C", "T", "I", "np", "log", "exp"):
-                    out.append(tok)
+            for name in formula_variables(f)[0]:
+                if name not in out:
+                    out.append(name)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -400,7 +403,7 @@ class FitSpec:
 
 
 def _parse_one_prior(chk: _Checker, name: str, value: Any, key: str) -> str:
-    from .priors import parse_prior, resolve_priors
+    from ..families.priors import parse_prior, resolve_priors
 
     try:
         p = parse_prior(value)
@@ -759,11 +762,11 @@ class AnalysisSpec:
         """
         import pandas as pd
 
-        from .data import DTAData
+        from ..data.tables import DTAData
 
         d = self.data
         if "example" in d:
-            from .datasets import example_info, example_path
+            from ..data.datasets import example_info, example_path
 
             info = example_info(d["example"])
             from importlib import resources
@@ -775,8 +778,8 @@ class AnalysisSpec:
             source = f"packaged example {d['example']!r}"
             read_info = None
         else:
-            from .data import read_table
-            from .exceptions import DTADataError
+            from ..data.tables import read_table
+            from ..exceptions import DTADataError
 
             path = Path(d["file"])
             if not path.exists():
@@ -795,7 +798,7 @@ class AnalysisSpec:
                         f"{self.source}: data.{kind}.{col}: no column {col!r} in the data; "
                         f"columns are {list(frame.columns)}"
                     )
-                hit = _matches(frame[col], values)
+                hit = matches(frame[col], values)
                 if kind == "include":
                     if not hit.any():
                         raise SpecError(
@@ -827,7 +830,7 @@ class AnalysisSpec:
         """True when the data are a packaged simulated example."""
         if "example" not in self.data:
             return False
-        from .datasets import example_info
+        from ..data.datasets import example_info
 
         return bool(example_info(self.data["example"]).get("simulated", False))
 
@@ -839,8 +842,8 @@ class AnalysisSpec:
         SpecError
             Naming the key of the spec at fault.
         """
-        from .exceptions import DTADataError
-        from .model import make_design
+        from ..exceptions import DTADataError
+        from ..families.bivariate import make_design
 
         for i, f in enumerate(self.fits):
             key = "model" if f.is_main else f"regression[{i - 1}]"
@@ -871,7 +874,7 @@ class AnalysisSpec:
                             f"{self.source}: {key}.column: {e['column']!r} is not a covariate "
                             f"of the data; covariates are {data.covariates}"
                         )
-                    hit = _matches(data.frame[e["column"]], e["values"])
+                    hit = matches(data.frame[e["column"]], e["values"])
                     if not hit.any():
                         raise SpecError(
                             f"{self.source}: {key}.values: no row has {e['column']} in "
@@ -939,7 +942,7 @@ def expand_quantities(
     return [a for a in available if a in chosen]
 
 
-def _matches(column, values: Sequence[Any]) -> np.ndarray:
+def matches(column, values: Sequence[Any]) -> np.ndarray:
     """Rows whose value equals one of ``values`` (compared as strings, so 1 matches "1")."""
     wanted = {_norm_value(v) for v in values}
     return np.array([_norm_value(v) in wanted for v in column.to_numpy()], dtype=bool)
@@ -1006,7 +1009,7 @@ def _parse_data(chk: _Checker, value: Any, base_dir: Path | None) -> dict[str, A
     if ("example" in t) == ("file" in t):
         raise chk.error(key, "give exactly one of data.example and data.file")
     if "example" in t:
-        from .datasets import list_examples
+        from ..data.datasets import list_examples
 
         ex = chk.string(t["example"], "data.example", allow_none=False)
         if ex not in list_examples():

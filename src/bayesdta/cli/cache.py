@@ -1,14 +1,13 @@
 """Sub-command ``bayesdta cache info | clear``: the disk cache of compiled models.
 
-Registered in ``bayesdta.cli._COMMANDS``; the cache itself is :mod:`bayesdta.compile_cache`.
+Registered in :mod:`bayesdta.cli.commands`; the cache is :mod:`bayesdta.inference.compile_cache`.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .cli import _COMMANDS
+from .commands import register_command as _register
 
 
 def _configure_cache(p: argparse.ArgumentParser) -> None:
@@ -38,7 +37,7 @@ def _size(n: int) -> str:
 
 
 def _run_cache(args: argparse.Namespace) -> int:
-    from . import compile_cache as cc
+    from ..inference import compile_cache as cc
 
     if args.cache_dir is not None:
         cc.configure(directory=args.cache_dir, enabled=True)
@@ -65,16 +64,6 @@ def _run_cache(args: argparse.Namespace) -> int:
             f"{item.get('created') or ''}  {state}"
         )
     return 0
-
-
-def _register(name: str, entry) -> None:
-    _COMMANDS[name] = entry
-    # `python -m bayesdta.cli` runs cli.py as __main__ with its own registry: register there too
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    registry = getattr(main, "_COMMANDS", None)
-    if spec is not None and spec.name == "bayesdta.cli" and isinstance(registry, dict):
-        registry[name] = entry
 
 
 _register(

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import BayesDTAError, SamplerWarning, SpecError
-from .model import PARAMETER_NAMES
+from ..exceptions import BayesDTAError, SamplerWarning, SpecError
+from ..families.bivariate import PARAMETER_NAMES
 from .spec import LINKS, AnalysisSpec, derive_seed, grid_product, spec_hash
 
 __all__ = [
@@ -120,7 +120,7 @@ class Variant:
 
     def key(self, data_hash: str, extra: Mapping[str, Any] | None = None) -> str:
         """Cache key: a hash of everything that determines the variant's numbers."""
-        from . import __version__
+        from .. import __version__
 
         return spec_hash(
             {
@@ -261,9 +261,9 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
     frame = data.frame
     for e in sw.exclude:
         if "column" in e:
-            from .spec import _matches
+            from .spec import matches
 
-            rows = np.flatnonzero(_matches(frame[e["column"]], e["values"]))
+            rows = np.flatnonzero(matches(frame[e["column"]], e["values"]))
             what = f"{e['column']} in {e['values']}"
         else:
             rows = np.flatnonzero(frame["study"].isin(e["studies"]).to_numpy())
@@ -324,10 +324,10 @@ def _run_variant(payload: Mapping[str, Any]) -> dict[str, Any]:
     Only plain data cross the process boundary: the data as JSON, the variant as a dict; the
     compiled model is cached per process by :mod:`bayesdta.sampling`.
     """
-    from . import sampling
-    from .data import DTAData
-    from .fit import fit as fit_model
-    from .model import ModelSpec
+    from ..data.tables import DTAData
+    from ..families.bivariate import ModelSpec
+    from ..inference import sampling
+    from ..inference.fit import fit as fit_model
 
     data = _DATA_CACHE.get(payload["data_hash"])
     if data is None:
@@ -613,7 +613,7 @@ def run_sweep(
     pandas.DataFrame
         The comparison table (one row per variant, in declaration order), as in ``sweep.csv``.
     """
-    from . import __version__
+    from .. import __version__
 
     out = Path(out)
     cache = out / "cache"
@@ -686,7 +686,7 @@ def run_sweep(
     elapsed = time.perf_counter() - t0
     table = comparison_table(variants, results, quantities)
     if write_outputs:
-        from .report import write_table
+        from .formats import write_table
 
         write_table(table, out / "sweep", formats=("csv",), index=False)
         write_table(

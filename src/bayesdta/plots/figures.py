@@ -26,16 +26,17 @@ from matplotlib.patches import Patch, Polygon
 from scipy import special
 from scipy import stats as sps
 
-from . import links as lk
-from . import quantities as Q
-from . import stats as st
-from .data import DTAData
-from .exceptions import SpecError
+from ..data.tables import DTAData
+from ..exceptions import SpecError
+from ..families import links as lk
+from ..families import stats as st
+from ..posterior import quantities as Q
+from ..registry import register_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from .fit import DTAFit
+    from ..inference.fit import DTAFit
 
 __all__ = [
     "PALETTE",
@@ -212,7 +213,7 @@ def _where(fit: DTAFit, at: Mapping[str, Any] | None = None) -> str:
 
     ``"at reference levels (backbone=ResNet, validation=internal)"``; ``""`` without covariates.
     """
-    from .labels import reference_text
+    from ..inference.labels import reference_text
 
     return reference_text(fit.design, at=at)
 
@@ -223,6 +224,7 @@ def _wrap(text: str, width: int = 60) -> str:
     return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
 
 
+@register_figure("forest")
 def plot_forest(
     fit: DTAFit,
     *,
@@ -526,6 +528,7 @@ def _sroc_groups(
     return [(lb, fit, a, m) for lb, a, m in groups]
 
 
+@register_figure("sroc")
 def plot_sroc(
     fit: DTAFit | Sequence[DTAFit],
     *,
@@ -776,6 +779,7 @@ def _clip_logit(p: float | np.ndarray) -> np.ndarray:
     return special.logit(np.clip(p, 1e-3, 1 - 1e-3))
 
 
+@register_figure("fagan")
 def plot_fagan(
     fit: DTAFit,
     *,
@@ -935,6 +939,7 @@ def plot_fagan(
 # --------------------------------------------------------------------------------------------
 # LR scatter
 # --------------------------------------------------------------------------------------------
+@register_figure("lr_scatter")
 def plot_lr_scatter(
     fit: DTAFit,
     *,
@@ -1071,6 +1076,7 @@ def plot_lr_scatter(
 # --------------------------------------------------------------------------------------------
 # Deeks' funnel plot
 # --------------------------------------------------------------------------------------------
+@register_figure("deeks")
 def plot_deeks(
     fit_or_data: DTAFit | DTAData,
     *,
@@ -1140,6 +1146,7 @@ def plot_deeks(
 # --------------------------------------------------------------------------------------------
 # Influence
 # --------------------------------------------------------------------------------------------
+@register_figure("influence")
 def plot_influence(
     fit: DTAFit,
     *,
@@ -1274,6 +1281,7 @@ def plot_influence(
 # --------------------------------------------------------------------------------------------
 # Posterior predictive check
 # --------------------------------------------------------------------------------------------
+@register_figure("ppc")
 def plot_ppc(
     fit: DTAFit,
     *,
@@ -1446,6 +1454,7 @@ def _hyper_axis_label(name: str, link: str, covariates: bool = False) -> str:
     return name
 
 
+@register_figure("prior_posterior")
 def plot_prior_posterior(
     fit: DTAFit,
     *,

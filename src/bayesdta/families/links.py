@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .exceptions import SpecError
+from ..exceptions import SpecError
 
 __all__ = [
     "LINKS",
@@ -42,6 +42,7 @@ __all__ = [
     "dlog_inverse",
     "neg_d2log_inverse",
     "pt_log_inverse",
+    "binomial_logpmf",
 ]
 
 #: Implemented link functions (all symmetric: ``F(-x) = 1 - F(x)``).
@@ -231,3 +232,33 @@ def pt_log_inverse(x: Any, link: str = "logit") -> Any:
     from pymc.distributions.dist_math import normal_lcdf
 
     return normal_lcdf(0.0, 1.0, x)
+
+
+def binomial_logpmf(
+    k: ArrayLike, n: ArrayLike, theta: ArrayLike, link: str = "logit"
+) -> np.ndarray:
+    """Log Binomial(k | n, F(theta)), F the inverse link, stable for large ``|theta|``.
+
+    Parameters
+    ----------
+    k, n : array_like
+        Successes and trials.
+    theta : array_like
+        Success probability on the link scale.
+    link : {"logit", "probit"}
+        Link name.
+
+    Returns
+    -------
+    numpy.ndarray
+        The log probability, broadcast over the arguments.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    return (
+        special.gammaln(n + 1.0)
+        - special.gammaln(k + 1.0)
+        - special.gammaln(n - k + 1.0)
+        + k * log_inverse(theta, link)
+        + (n - k) * log_inverse(-np.asarray(theta, dtype=float), link)
+    )

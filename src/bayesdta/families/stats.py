@@ -31,8 +31,8 @@ from numpy.typing import ArrayLike
 from scipy import special
 from scipy import stats as sps
 
-from bayesdta import links as lk
-from bayesdta.exceptions import DTADataError, SpecError
+from ..exceptions import DTADataError, SpecError
+from . import links as lk
 
 __all__ = [
     "SROC_METHODS",
@@ -60,6 +60,9 @@ __all__ = [
     "posttest_probability",
     "fagan",
     "deeks_test",
+    "total_covariance",
+    "sroc_areas",
+    "i2_statistics",
 ]
 
 #: Names accepted by the ``method`` argument of :func:`sroc_curve` and :func:`auc_sroc`.
@@ -1312,3 +1315,121 @@ def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, flo
         "df": int(df),
         "p_value": float(2.0 * sps.t.sf(np.abs(t), df)),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The summary quantities of the bivariate family, shared by DTAFit.summary and
+# bayesdta.posterior.quantities (one code path)
+# --------------------------------------------------------------------------------------------
+def total_covariance(tau_se, tau_sp, rho, tau_within_se, tau_within_sp, rho_within):
+    """SDs and correlation of a new row in a new study: between + within study (three levels).
+
+    Parameters
+    ----------
+    tau_se, tau_sp, rho : array_like
+        Between-study SDs and correlation (per draw).
+    tau_within_se, tau_within_sp, rho_within : array_like
+        Within-study SDs and correlation (per draw).
+
+    Returns
+    -------
+    tuple
+        ``(sd_se, sd_sp, rho_total)``, of the type of the arguments (numpy or xarray).
+    """
+    v_se = tau_se**2 + tau_within_se**2
+    v_sp = tau_sp**2 + tau_within_sp**2
+    cov = rho * tau_se * tau_sp + rho_within * tau_within_se * tau_within_sp
+    return np.sqrt(v_se), np.sqrt(v_sp), cov / np.sqrt(v_se * v_sp)
+
+
+def sroc_areas(
+    mu_se: ArrayLike,
+    mu_sp: ArrayLike,
+    tau_se: ArrayLike,
+    tau_sp: ArrayLike,
+    rho: ArrayLike,
+    *,
+    fpr_range: tuple[float, float] | None,
+    method: str = "hsroc",
+    link: str = "logit",
+) -> dict[str, np.ndarray]:
+    """``auc`` (:func:`auc_sroc`) and, with an FPR range, ``auc_partial`` (:func:`partial_auc`).
+
+    Parameters
+    ----------
+    mu_se, mu_sp, tau_se, tau_sp, rho : array_like
+        Bivariate parameters on the link scale (per draw).
+    fpr_range : tuple of float or None
+        Range of the partial AUC (None: no partial AUC).
+    method : str
+        SROC definition (:data:`SROC_METHODS`).
+    link : {"logit", "probit"}
+        Link name.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+    """
+    args = (mu_se, mu_sp, tau_se, tau_sp, rho)
+    out = {"auc": auc_sroc(*args, method=method, link=link)}
+    if fpr_range is not None:
+        out["auc_partial"] = partial_auc(*args, fpr_range=fpr_range, method=method, link=link)
+    return out
+
+
+def i2_statistics(
+    tau_se: ArrayLike,
+    tau_sp: ArrayLike,
+    rho: ArrayLike,
+    mu_se: ArrayLike,
+    mu_sp: ArrayLike,
+    *,
+    tp: ArrayLike,
+    fp: ArrayLike,
+    fn: ArrayLike,
+    tn: ArrayLike,
+    link: str = "logit",
+) -> tuple[dict[str, np.ndarray], tuple[float, float]]:
+    """The I2 statistics of a fit (the ``i2_*`` of the summary and of the heterogeneity table).
+
+    ``i2_sensitivity``, ``i2_specificity``, ``i2_bivariate`` use the Higgins-Thompson typical
+    within-study variance of the tables given (:func:`typical_within_variance` of
+    :func:`link_variances`); for the logit link ``i2_*_zd`` use Zhou & Dendukuri's expected
+    within-study variance (:func:`expected_within_variance`). Pass only the tables in the fit
+    (weight > 0).
+
+    Parameters
+    ----------
+    tau_se, tau_sp, rho : array_like
+        SDs and correlation of the random effects (per draw).
+    mu_se, mu_sp : array_like
+        Means on the link scale (per draw), for the ``*_zd`` statistics.
+    tp, fp, fn, tn : array_like
+        Counts of the tables in the fit.
+    link : {"logit", "probit"}
+        Link name.
+
+    Returns
+    -------
+    tuple
+        ``(draws, (s2_se, s2_sp))``: the statistics per draw and the typical within-study
+        variances.
+    """
+    lv = link_variances(tp, fp, fn, tn, link=link)
+    s2_se = float(typical_within_variance(lv.se))
+    s2_sp = float(typical_within_variance(lv.sp))
+    t2_se, t2_sp = tau_se**2, tau_sp**2
+    out = {
+        "i2_sensitivity": i2_univariate(t2_se, s2_se),
+        "i2_specificity": i2_univariate(t2_sp, s2_sp),
+        "i2_bivariate": i2_bivariate(tau_se, tau_sp, rho, s2_se, s2_sp),
+    }
+    if link == "logit":
+        n1 = np.asarray(tp) + np.asarray(fn)
+        n0 = np.asarray(tn) + np.asarray(fp)
+        e_se = expected_within_variance(mu_se, t2_se, n1)
+        e_sp = expected_within_variance(mu_sp, t2_sp, n0)
+        out["i2_sensitivity_zd"] = i2_univariate(t2_se, e_se)
+        out["i2_specificity_zd"] = i2_univariate(t2_sp, e_sp)
+        out["i2_bivariate_zd"] = i2_bivariate(tau_se, tau_sp, rho, e_se, e_sp)
+    return out, (s2_se, s2_sp)

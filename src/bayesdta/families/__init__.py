@@ -1,0 +1,10 @@
+"""Model families: parameters, priors, builder and the closed forms each family supports.
+
+* :mod:`bayesdta.families.bivariate`: the bivariate binomial family (two and three levels,
+  meta-regression): :class:`ModelSpec`, :func:`make_design`, :func:`build_model`,
+  :func:`prior_predictive`.
+* :mod:`bayesdta.families.priors`: :class:`Prior`, the defaults and their rationale.
+* :mod:`bayesdta.families.links`: logit / probit / cloglog links.
+* :mod:`bayesdta.families.stats`: closed forms on the family's parameters (SROC, AUC, I2,
+  regions, likelihood ratios) and classical statistics of the counts (Deeks' test).
+"""

@@ -1,0 +1,12 @@
+"""Figures: every function takes a fit (or data) and returns a matplotlib Figure, never shows it.
+
+The figure functions live in :mod:`bayesdta.plots.figures` and register under their kind
+(``@register_figure("sroc")``) for :meth:`bayesdta.DTAFit.plot`.
+"""
+
+from __future__ import annotations
+
+from .figures import *  # noqa: F403
+from .figures import __all__ as _figures_all
+
+__all__ = list(_figures_all)
