@@ -83,6 +83,12 @@ def test_run_then_report(tmp_path):
     html = (out / "report.html").resolve()
     assert f"report (html): {html}" in r.stdout
     assert "fitting setting: By setting" in r.stderr
+    # whole-run progress: stage k of n with elapsed time, the last stage the report
+    stages = [ln for ln in r.stderr.splitlines() if ln.startswith("[stage ")]
+    n = len(stages)
+    assert n >= 3 and all(f"/{n}, " in ln and " s elapsed" in ln for ln in stages)
+    assert stages[0].startswith(f"[stage 1/{n}, ") and "writing the report" in stages[-1]
+    assert "s left]" in stages[1]
     for name in ("posterior.nc", "posterior_setting.nc", "report.md", "run.json", "data.csv"):
         assert (out / name).exists(), name
     for t in ("summary", "summary_setting", "heterogeneity", "deeks", "pareto_k"):

@@ -62,7 +62,13 @@ def _command(name: str, args: argparse.Namespace) -> str:
 def _configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="analysis spec (TOML), e.g. models/osteoporosis.toml")
     p.add_argument("--out", default=None, help="output folder (default: results/<analysis name>)")
-    p.add_argument("--progress", action="store_true", help="show the sampler's progress bars")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show each fit's progress bar: chains, draws, divergences so far (default: when "
+        "the output is a terminal)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only where the report is")
     _add_overrides(p)
 
@@ -75,7 +81,8 @@ def _run_run(args: argparse.Namespace) -> int:
     log = None if args.quiet else _say
     if log:
         log(f"bayesdta run: {spec.title} ({args.spec}) -> {out}")
-    paths = run_analysis(spec, out, progress=args.progress, log=log, command=_command("run", args))
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    paths = run_analysis(spec, out, progress=progress, log=log, command=_command("run", args))
     main = paths.get("html") or paths.get("md")
     for k in ("html", "md"):
         if k in paths:

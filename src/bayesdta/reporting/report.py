@@ -314,6 +314,7 @@ class _Run:
     record: dict[str, Any] = field(default_factory=dict)
     influence: dict[str, Any] = field(default_factory=dict)
     log: Any = lambda msg: None
+    stages: Any = None
 
     def note(self, text: str) -> None:
         self.record.setdefault("notes", []).append(text)
@@ -365,6 +366,31 @@ class _Run:
             entry["columns"] = [str(c) for c in df.columns]
             entry["elpd_unreliable"] = list(dict.fromkeys(labels))
         self.record.setdefault("tables", []).append(entry)
+
+
+class RunProgress:
+    """Stage k of n, elapsed time and an estimate of the time left, as one-line messages.
+
+    The stages of a run are its fits (each with its LOO, tables and figures), the tables that
+    fit further models (``subgroup_table``, ``clustering``) and the report. The estimate is the
+    mean time of the finished stages times the stages left (rough: stages differ in cost).
+    """
+
+    def __init__(self, n_stages: int, say: Any) -> None:
+        self.n = int(n_stages)
+        self.k = 0
+        self.say = say
+        self.t0 = time.perf_counter()
+
+    def start(self, what: str) -> None:
+        """Announce the next stage."""
+        self.k += 1
+        elapsed = time.perf_counter() - self.t0
+        left = ""
+        if self.k > 1:
+            per = elapsed / (self.k - 1)
+            left = f", about {per * (self.n - self.k + 1):.0f} s left"
+        self.say(f"[stage {self.k}/{self.n}, {elapsed:.0f} s elapsed{left}] {what}")
 
 
 def run_analysis(
@@ -450,12 +476,15 @@ def run_analysis(
         + (" — SIMULATED counts" if spec.is_simulated() else "")
     )
     fits: dict[str, Any] = {}
+    n_data = len([t for t in spec.outputs["tables"] if t in DATA_TABLES])
+    stages = RunProgress(len(spec.fits) + n_data + 1, say)
+    run.stages = stages
     for fs in spec.fits:
         settings = spec.sampler_settings(fs)
         if progress:
             settings["progress"] = True
         seed = spec.fit_seed(fs)
-        say(f"fitting {fs.name}: {fs.title} (seed {seed}) ...")
+        stages.start(f"fitting {fs.name}: {fs.title} (seed {seed}) ...")
         t0 = time.perf_counter()
         with warnings.catch_warnings(), interrupt_guard() as interrupted:
             warnings.simplefilter("ignore", SamplerWarning)
@@ -504,6 +533,7 @@ def run_analysis(
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     (out / RUN_RECORD).write_text(json.dumps(_jsonable(run.record), indent=1))
+    stages.start("writing the report")
     paths = build_report(out)
     paths["record"] = out / RUN_RECORD
     say(f"finished in {run.record['elapsed_s']:.0f} s")
@@ -646,6 +676,8 @@ def _data_tables(run: _Run, data) -> None:
     main = spec.main
     ci = float(spec.outputs["ci"])
     for name in [t for t in spec.outputs["tables"] if t in DATA_TABLES]:
+        if run.stages is not None:
+            run.stages.start(f"table {name} (fits further models)")
         _, caption = TABLES[name]
         caption = _table_caption(name, caption, ci=ci)
         fn, why = _table_function(name)
