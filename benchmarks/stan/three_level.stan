@@ -1,6 +1,6 @@
 // Three-level bivariate binomial model of bayesdta (README.md "The model"), with the package's
 // default priors (src/bayesdta/priors.py DEFAULT_PRIORS), written the way a Stan user would:
-// non-centered study and row effects through Cholesky factors.
+// non-centered study and row effects through Cholesky factors (Stan 2.21 syntax, rstan's).
 //   TP_r ~ Binomial(n1_r, inv_logit(theta_r1)),  TN_r ~ Binomial(n0_r, inv_logit(theta_r2))
 //   theta_r = X_r beta + u_s(r) + v_r,  u_s ~ MVN2(0, Sigma_between),  v_r ~ MVN2(0, Sigma_within)
 //   beta ~ Normal(0, 2) (intercept and coefficients), tau ~ HalfNormal(1.5), tau_within ~
@@ -9,13 +9,13 @@ data {
   int<lower=1> R;                       // rows (2x2 tables)
   int<lower=1> S;                       // studies
   int<lower=1> P;                       // columns of the design (intercept first)
-  array[R] int<lower=1, upper=S> study;
+  int<lower=1, upper=S> study[R];
   matrix[R, P] X_se;
   matrix[R, P] X_sp;
-  array[R] int<lower=0> tp;
-  array[R] int<lower=0> n1;
-  array[R] int<lower=0> tn;
-  array[R] int<lower=0> n0;
+  int<lower=0> tp[R];
+  int<lower=0> n1[R];
+  int<lower=0> tn[R];
+  int<lower=0> n0[R];
 }
 parameters {
   vector[P] beta_sensitivity;
