@@ -5,7 +5,7 @@ Run: python benchmarks/bench_three_level_draws.py [--reps 3] [--settings 1500/15
 One process; every fit after the first of a structure is a warm refit (compiled model re-used).
 Data: the osteoporosis meta-regression (packaged example and ``--reps`` simulated replicates of
 its design, the truth's model specification), smoking ``~ type`` and ``data/ascus.csv``
-``~ triage``. Each setting ``draws/tune/target_accept`` is run with ``escalate=False`` (the first
+``~ test``. Each setting ``draws/tune/target_accept`` is run with ``escalate=False`` (the first
 run as the defaults would make it) at the current centering defaults. Prints one JSON line per
 fit: sampling time, min bulk and tail ESS over every reported quantity
 (``DTAFit.diagnostics()``), bulk ESS per kept draw, divergences, max R-hat, load average.
@@ -50,7 +50,7 @@ def main() -> None:
         jobs.append(("smoking ~ type", bd.load_example("smoking"), {"formula": "~ type"}))
     if "ascus" in args.data:
         jobs.append(
-            ("ascus ~ triage", pd.read_csv(HERE / "data" / "ascus.csv"), {"formula": "~ triage"})
+            ("ascus ~ test", pd.read_csv(HERE / "data" / "ascus.csv"), {"formula": "~ test"})
         )
     for setting in args.settings:
         draws, tune, ta = setting.split("/")
