@@ -36,11 +36,20 @@ def simulate(n_tables: int, levels: int, seed: int = 1) -> pd.DataFrame:
     u = rng.multivariate_normal([0.0, 0.0], cov, size=n_studies)
     rows = []
     for s in range(n_studies):
-        for _m in range(per):
+        for m in range(per):
             th = np.array([1.6, 2.2]) + u[s] + (rng.normal(0.0, 0.3, 2) if per > 1 else 0.0)
             n1, n0 = rng.integers(30, 301), rng.integers(60, 601)
             tp, tn = rng.binomial(n1, expit(th[0])), rng.binomial(n0, expit(th[1]))
-            rows.append({"study": f"S{s:05d}", "TP": tp, "FN": n1 - tp, "TN": tn, "FP": n0 - tn})
+            rows.append(
+                {
+                    "study": f"S{s:05d}",
+                    "model": f"m{m + 1}",
+                    "TP": tp,
+                    "FN": n1 - tp,
+                    "TN": tn,
+                    "FP": n0 - tn,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -52,7 +61,7 @@ def inner(n_tables: int, levels: int, draws: int, tune: int) -> dict:
     warnings.simplefilter("ignore")
     frame = simulate(n_tables, levels)
     if levels == 2:
-        frame = frame.drop(columns="study")
+        frame = frame.drop(columns=["study", "model"])
     kw = {"draws": draws or None, "tune": tune or None, "escalate": False, "seed": 1}
     out: dict = {"levels": levels, "tables": n_tables}
     t = time.perf_counter()
