@@ -38,14 +38,17 @@ class SamplerSettings:
         Kept draws and warm-up iterations per chain, number of chains. Default draws/tune
         (None): 400/400 for two-level models (measured min bulk ESS 600-2400 over 4 chains on
         the packaged data and 40-study simulations), 1000/1000 for two-level models of fewer
-        than 10 studies, 1500/1500 for three-level models (min bulk ESS 450-1000 on smoking
-        and the osteoporosis meta-regression). :func:`bayesdta.fit` raises them automatically
-        when the first run is not clean (``escalate``).
+        than 10 studies, 800/300 for three-level models (bulk ESS per kept draw 0.14-0.28 on
+        the osteoporosis meta-regression, its simulated replicates, smoking and ascus: min bulk
+        ESS 457-901, tail 440-1093 over 4 chains; nutpie's adaptation needs no longer warm-up
+        here; benchmarks/README.md). :func:`bayesdta.fit` raises them automatically when the
+        first run is not clean (``escalate``).
     target_accept : float or None
         Target acceptance rate of the step-size adaptation. Default (None): 0.8 for two-level
-        models, 0.95 for two-level models of fewer than 10 studies and for three-level models
-        (no divergences on smoking and the osteoporosis meta-regression; one in 12000 draws at
-        0.9).
+        models, 0.95 for two-level models of fewer than 10 studies, 0.9 for three-level models
+        (no divergences in 8 fits of smoking, ascus and the osteoporosis meta-regression at
+        800 + 300 draws; one at 0.85; the escalation raises it to 0.95 and 0.99 on
+        divergences).
     seed : int or None
         Random seed; the same seed gives the same draws.
     cores : int or None
@@ -205,6 +208,8 @@ def _compile(nutpie, built: BuiltModel, initial_points):
 #: SDs plausible: funnel geometry), and their sampling costs little.
 FEW_STUDIES = 10
 FEW_STUDIES_DEFAULTS = {"draws": 1000, "tune": 1000, "target_accept": 0.95}
+#: Three-level first-run settings (measured ESS per draw, benchmarks/README.md).
+THREE_LEVEL_DEFAULTS = {"draws": 800, "tune": 300, "target_accept": 0.9}
 
 
 def resolve_defaults(
@@ -214,13 +219,15 @@ def resolve_defaults(
 
     Two levels: 400 + 400 draws, target_accept 0.8, low-rank mass matrix; with fewer than
     :data:`FEW_STUDIES` studies (``n_effects``) 1000 + 1000 draws and target_accept 0.95.
-    Three levels: 1500 + 1500 draws, target_accept 0.95, diagonal mass matrix.
+    Three levels: 800 + 300 draws, target_accept 0.9, diagonal mass matrix (chosen by the
+    measured ESS per draw, ``benchmarks/bench_three_level_draws.py``; the escalation of
+    :func:`bayesdta.fit` adds draws when a data set needs more).
     """
     from dataclasses import replace
 
     few = levels == 2 and n_effects is not None and n_effects < FEW_STUDIES
     if levels == 3:
-        draws, tune, ta = 1500, 1500, 0.95
+        draws, tune, ta = (THREE_LEVEL_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
     elif few:
         draws, tune, ta = (FEW_STUDIES_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
     else:

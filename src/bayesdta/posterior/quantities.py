@@ -990,6 +990,17 @@ def _score_curvature(
     return score, curv
 
 
+def _binom_loglik_x(k: np.ndarray, n: np.ndarray, eta: np.ndarray, link: str) -> np.ndarray:
+    """The part of :func:`_binom_logpmf` that depends on ``eta``, summed over the last axis.
+
+    That is, without the log binomial coefficient (constant in ``eta``).
+    """
+    if link == "logit":
+        # k log p + (n - k) log(1 - p) = k eta - n log(1 + e^eta)
+        return eta @ k - np.logaddexp(0.0, eta) @ n
+    return lk.log_inverse(eta, link) @ k + lk.log_inverse(-eta, link) @ (n - k)
+
+
 def _laplace_is_log_marginal(
     k: np.ndarray,
     n: np.ndarray,
@@ -1010,6 +1021,13 @@ def _laplace_is_log_marginal(
     then estimated by importance sampling from a multivariate t (``df`` degrees of freedom)
     centred there with the Laplace covariance, which is accurate with few draws even when the
     binomial likelihood is much narrower than the prior (large studies).
+
+    Vectorized over posterior draws: Newton iterates only the draws not yet converged, the
+    backtracking line search evaluates shorter steps only for the draws whose full step failed,
+    constants (log binomial coefficients, log determinants) are computed once, and the prior
+    density of the importance draws uses the prior precision instead of one triangular solve
+    per draw. The random numbers are drawn exactly as before, so for a seed the estimate
+    agrees with the previous implementation to rounding (modes agree to the Newton tolerance).
 
     Parameters
     ----------
@@ -1039,88 +1057,152 @@ def _laplace_is_log_marginal(
     numpy.ndarray
         Log marginal likelihood per posterior draw, shape ``(N,)``.
     """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    offset = np.asarray(offset, dtype=float)
+    design = np.asarray(design, dtype=float)
     n_draws, q = offset.shape[0], design.shape[1]
-    prec = np.linalg.inv(prior_cov)
+    log_binom = float(
+        np.sum(special.gammaln(n + 1.0) - special.gammaln(k + 1.0) - special.gammaln(n - k + 1.0))
+    )
+    prior_chol = np.linalg.cholesky(prior_cov)
+    eye = np.eye(q)
+    chol_inv = np.linalg.solve(prior_chol, np.broadcast_to(eye, prior_cov.shape))
+    prec = np.swapaxes(chol_inv, -1, -2) @ chol_inv
+    prior_logdet = np.sum(np.log(np.diagonal(prior_chol, axis1=-2, axis2=-1)), axis=-1)  # half
+    design_t = np.ascontiguousarray(design.T)
+    # design' diag(c) design as a (q*q, m) map: info = curv @ dd
+    dd = np.einsum("mi,mj->mij", design, design).reshape(design.shape[0], q * q)
 
-    def objective(xs: np.ndarray) -> np.ndarray:  # log integrand up to a constant
-        eta_ = offset[..., None, :] + xs @ design.T if xs.ndim == 3 else offset + xs @ design.T
-        quad = np.einsum("n...i,nij,n...j->n...", xs, prec, xs)
-        return _binom_logpmf(k, n, eta_, link).sum(axis=-1) - 0.5 * quad
+    def objective(x_: np.ndarray, off: np.ndarray, pr: np.ndarray) -> np.ndarray:
+        eta_ = off + x_ @ design_t
+        return _binom_loglik_x(k, n, eta_, link) - 0.5 * np.einsum("ni,nij,nj->n", x_, pr, x_)
 
     x = np.zeros((n_draws, q))
-    f_x = objective(x)
-    halvings = 0.5 ** np.arange(12)
+    f_x = objective(x, offset, prec)
+    active = np.arange(n_draws)
     for _ in range(max_iter):
-        score, curv = _score_curvature(k, n, offset + x @ design.T, link)
-        grad = score @ design - np.einsum("nij,nj->ni", prec, x)
-        info = np.einsum("mi,nm,mj->nij", design, curv, design) + prec
+        xa, off, pr = x[active], offset[active], prec[active]
+        score, curv = _score_curvature(k, n, off + xa @ design_t, link)
+        grad = score @ design - np.einsum("nij,nj->ni", pr, xa)
+        info = (curv @ dd).reshape(-1, q, q) + pr
         step = np.linalg.solve(info, grad[..., None])[..., 0]
-        # backtracking line search (Newton alone can oscillate on logistic likelihoods)
-        cand = x[:, None, :] + halvings[None, :, None] * step[:, None, :]
-        f_c = objective(cand)  # (N, n_halvings)
         slope = np.sum(grad * step, axis=-1)
-        ok = f_c >= f_x[:, None] + 1e-4 * halvings[None, :] * slope[:, None]
-        pick = np.where(ok.any(axis=1), np.argmax(ok, axis=1), len(halvings) - 1)
-        x = cand[np.arange(n_draws), pick]
-        f_x = f_c[np.arange(n_draws), pick]
-        if np.max(np.abs(halvings[pick][:, None] * step)) < 1e-8:
+        # backtracking line search (Newton alone can oscillate on logistic likelihoods):
+        # halvings 1, 1/2, ..., 1/2^11, the first one with sufficient increase, else the last
+        t = np.ones(active.size)
+        f_new = np.empty(active.size)
+        todo = np.arange(active.size)
+        for h in range(12):
+            fac = 0.5**h
+            cand = xa[todo] + fac * step[todo]
+            f_c = objective(cand, off[todo], pr[todo])
+            ok = f_c >= f_x[active[todo]] + 1e-4 * fac * slope[todo]
+            if h == 11:
+                ok[:] = True
+            t[todo[ok]] = fac
+            f_new[todo[ok]] = f_c[ok]
+            todo = todo[~ok]
+            if not todo.size:
+                break
+        moved = t[:, None] * step
+        x[active] = xa + moved
+        f_x[active] = f_new
+        active = active[np.max(np.abs(moved), axis=1) >= 1e-8]
+        if not active.size:
             break
-    eta = offset + x @ design.T
+    eta = offset + x @ design_t
     _, curv = _score_curvature(k, n, eta, link)
-    info = np.einsum("mi,nm,mj->nij", design, curv, design) + prec
+    info = (curv @ dd).reshape(-1, q, q) + prec
     cov = np.linalg.inv(info)
     chol = np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, -1, -2)))
     z = rng.standard_normal((n_draws, n_inner, q))
     scale = np.sqrt(df / rng.chisquare(df, size=(n_draws, n_inner, 1)))
-    dev = np.einsum("nij,nmj->nmi", chol, z) * scale  # draws - mode
-    draws = x[:, None, :] + dev
-    # log t density of the proposal (the Cholesky factor of its scale matrix is chol)
-    white = z * scale
+    # importance draws x = mode + chol @ w (w the t-distributed white noise); everything below
+    # is linear in w, so the linear predictor and the whitened prior draw are
+    # eta_mode + (design chol) w and L^-1 mode + (L^-1 chol) w (L the prior Cholesky factor)
     logdet = np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (N,)
-    log_q = (
-        special.gammaln((df + q) / 2.0)
-        - special.gammaln(df / 2.0)
-        - 0.5 * q * np.log(df * np.pi)
-        - logdet[:, None]
-        - 0.5 * (df + q) * np.log1p(np.sum(white**2, axis=-1) / df)
-    )
-    eta = offset[:, None, :] + draws @ design.T  # (N, M, m)
-    log_lik = _binom_logpmf(k, n, eta, link).sum(axis=-1)
-    prior_chol = np.linalg.cholesky(prior_cov)
-    sol = np.linalg.solve(prior_chol[:, None, :, :], draws[..., None])[..., 0]
-    log_prior = (
-        -0.5 * np.sum(sol**2, axis=-1)
-        - np.sum(np.log(np.diagonal(prior_chol, axis1=-2, axis2=-1)), axis=-1)[:, None]
+    const = (
+        special.gammaln(df / 2.0)
+        - special.gammaln((df + q) / 2.0)
+        + 0.5 * q * np.log(df * np.pi)
+        + logdet  # minus the log t density's normalizing constant
+        - prior_logdet
         - 0.5 * q * np.log(2.0 * np.pi)
-    )
-    return special.logsumexp(log_lik + log_prior - log_q, axis=1) - np.log(n_inner)
+        + log_binom
+    )  # log_lik + log_prior - log_q = const + (the terms below)
+    to_eta = np.swapaxes(design @ chol, -1, -2)  # (N, q, m)
+    to_sol = np.swapaxes(chol_inv @ chol, -1, -2)  # (N, q, q)
+    sol_mode = np.einsum("nij,nj->ni", chol_inv, x)
+    out = np.empty(n_draws)
+    chunk = max(1, 2**18 // (n_inner * max(q, design.shape[0])))  # keep blocks in cache
+    for lo in range(0, n_draws, chunk):
+        sl = slice(lo, lo + chunk)
+        white = z[sl] * scale[sl]
+        eta_c = eta[sl, None, :] + white @ to_eta[sl]
+        sol = sol_mode[sl, None, :] + white @ to_sol[sl]
+        log_w = (
+            _binom_loglik_x(k, n, eta_c, link)
+            - 0.5 * np.sum(sol * sol, axis=-1)
+            + 0.5 * (df + q) * np.log1p(np.sum(white * white, axis=-1) / df)
+        )
+        out[sl] = special.logsumexp(log_w, axis=1)
+    return out + const - np.log(n_inner)
+
+
+def _study_log_marginal_parts(fit: DTAFit) -> dict[str, Any]:
+    """The draws :func:`_study_log_marginal` needs for every study, computed once per fit.
+
+    Row linear predictors (chain, draw, row) and covariance matrices (chain * draw, 2, 2).
+    """
+    lp_se, lp_sp = _row_linear_predictor(fit)
+    parts: dict[str, Any] = {
+        "lp_se": lp_se,
+        "lp_sp": lp_sp,
+        "row_level": _row_tau_level(fit),
+        "between": {},
+    }
+    if fit.levels == 3:
+        parts["within"] = _cov2(*_covariance(fit, "within")).reshape(-1, 2, 2)
+    return parts
 
 
 def _study_log_marginal(
-    fit: DTAFit, rows: np.ndarray, rng: np.random.Generator, *, n_inner: int = 64
+    fit: DTAFit,
+    rows: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_inner: int = 64,
+    parts: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """``log p(y_rows | phi)`` per posterior draw (chain, draw), the rows' effects integrated out.
 
     Two levels: every row has its own effect ``theta_r ~ N(x_r beta, Sigma)``. Three levels: the
     rows share a new study effect ``u ~ N(0, Sigma_between)`` plus row effects
-    ``v_r ~ N(0, Sigma_within)``. See :func:`_laplace_is_log_marginal`.
+    ``v_r ~ N(0, Sigma_within)``. See :func:`_laplace_is_log_marginal`. ``parts``
+    (:func:`_study_log_marginal_parts`) shares the per-fit draws between studies, which keeps
+    the integrated LOO linear in the number of studies.
     """
     d = fit.data
-    lp_se, lp_sp = _row_linear_predictor(fit)
+    if parts is None:
+        parts = _study_log_marginal_parts(fit)
+    lp_se, lp_sp = parts["lp_se"], parts["lp_sp"]
     c, n_d = lp_se.shape[:2]
     n_rows = rows.size
     offset = np.stack([lp_se[:, :, rows], lp_sp[:, :, rows]], axis=-1).reshape(c * n_d, -1)
     k = np.stack([d.tp[rows], d.tn[rows]], axis=-1).reshape(-1).astype(float)
     n = np.stack([d.n_diseased[rows], d.n_nondiseased[rows]], axis=-1).reshape(-1).astype(float)
-    level = _row_tau_level(fit)[rows[0]]
-    at = {fit.spec.tau_by: level} if level is not None else {}
-    sb = _cov2(*_covariance(fit, "between", at)).reshape(-1, 2, 2)
+    level = parts["row_level"][rows[0]]
+    if level not in parts["between"]:
+        at = {fit.spec.tau_by: level} if level is not None else {}
+        parts["between"][level] = _cov2(*_covariance(fit, "between", at)).reshape(-1, 2, 2)
+    sb = parts["between"][level]
     eye_r = np.eye(2 * n_rows)
     if fit.levels == 2:
         design = eye_r
         blocks = [sb] * n_rows
     else:
-        sw = _cov2(*_covariance(fit, "within")).reshape(-1, 2, 2)
+        sw = parts["within"]
         design = np.hstack([np.tile(np.eye(2), (n_rows, 1)), eye_r])
         blocks = [sb] + [sw] * n_rows
     q = design.shape[1]
@@ -1174,10 +1256,16 @@ def study_log_likelihood(
     """
     rng = np.random.default_rng(seed)
     d, act = fit.data, _in_fit(fit)
-    rows = [np.flatnonzero((d.study_index == s) & act) for s in range(d.n_studies)]
+    # rows of every study in one pass (a mask per study would be quadratic in the rows)
+    act_idx = np.flatnonzero(act)
+    order = act_idx[np.argsort(d.study_index[act_idx], kind="stable")]
+    cuts = np.searchsorted(d.study_index[order], np.arange(d.n_studies + 1))
+    rows = [order[cuts[s] : cuts[s + 1]] for s in range(d.n_studies)]
     studies = [s for s in range(d.n_studies) if rows[s].size]  # weight-0 studies are not in
+    parts = _study_log_marginal_parts(fit)
     ll = np.stack(
-        [_study_log_marginal(fit, rows[s], rng, n_inner=n_inner) for s in studies], axis=-1
+        [_study_log_marginal(fit, rows[s], rng, n_inner=n_inner, parts=parts) for s in studies],
+        axis=-1,
     )
     post = fit.posterior
     return xr.DataArray(
