@@ -40,7 +40,6 @@ from ..data.tables import DTAData
 from ..exceptions import SamplerWarning, SpecError
 from ..families import links as lk
 from ..families import stats as st
-from ..families.links import binomial_logpmf as _binom_logpmf
 from ..inference import _arviz
 
 if TYPE_CHECKING:
@@ -991,7 +990,7 @@ def _score_curvature(
 
 
 def _binom_loglik_x(k: np.ndarray, n: np.ndarray, eta: np.ndarray, link: str) -> np.ndarray:
-    """The part of :func:`_binom_logpmf` that depends on ``eta``, summed over the last axis.
+    """The part of the binomial log-pmf that depends on ``eta``, summed over the last axis.
 
     That is, without the log binomial coefficient (constant in ``eta``).
     """
