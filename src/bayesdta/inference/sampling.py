@@ -134,7 +134,8 @@ def _neutral_initial_points(
         else:
             shape = tuple(shapes[rv.name])
         op = type(rv.owner.op).__name__
-        value = 1.0 if op.startswith("Half") else 0.5 if op == "BetaRV" else 0.0
+        positive = op.startswith("Half") or op in ("GammaRV", "ExponentialRV")
+        value = 1.0 if positive else 0.5 if op == "BetaRV" else 0.0
         out[rv.name] = np.full(shape, value)
     return out
 

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from ..inference.fit import DTAFit
 
 __all__ = [
+    "study_weights",
+    "nu_draws",
     "sroc",
     "auc",
     "hsroc_parameters",
@@ -623,6 +625,62 @@ def _study_effect_draws(fit: DTAFit, study: int, rng: np.random.Generator) -> np
     return mean + np.einsum("...ij,...j->...i", np.linalg.cholesky(cov), z)
 
 
+def nu_draws(fit: DTAFit) -> np.ndarray | None:
+    """Draws (chain, draw) of the degrees of freedom of t study effects (``None``: normal)."""
+    if fit.spec.random_effects != "t":
+        return None
+    if "nu" in fit.posterior:
+        return np.asarray(_cd(fit.posterior["nu"]), dtype=float)
+    shape = (fit.posterior.sizes["chain"], fit.posterior.sizes["draw"])
+    return np.full(shape, float(fit.spec.priors["nu"].kwargs["value"]))
+
+
+def study_weights(fit: DTAFit, *, ci: float = 0.95) -> pd.DataFrame:
+    """Per-study posterior weights of a fit with Student-t study effects.
+
+    With ``random_effects="t"`` each study's effect is ``N(0, Sigma / lambda_s)`` with
+    ``lambda_s ~ Gamma(nu / 2, nu / 2)`` (:mod:`bayesdta.families.robust`). A posterior weight
+    well below 1 marks a study in conflict with the others (an outlier, the diagnostic bamdit
+    offers); weights near or above 1 mark studies that agree with the t model's centre.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        A fit with ``random_effects="t"``.
+    ci : float
+        Probability of the equal-tailed credible interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by study (two-level fits: the rows), columns ``mean`` (posterior mean of
+        ``lambda_s``), ``median``, ``lower``, ``upper``, sorted as the data.
+    """
+    ci = _check_ci(ci)
+    if fit.spec.random_effects != "t" or "lambda_study" not in fit.posterior:
+        raise SpecError(
+            "study_weights() needs a fit with random_effects='t' "
+            f"(this fit has random_effects={fit.spec.random_effects!r})"
+        )
+    lam = _cd(fit.posterior["lambda_study"])  # (chain, draw, row)
+    x = np.asarray(lam, dtype=float).reshape(-1, lam.shape[-1])
+    rows = []
+    for j, label in enumerate(fit.data.row_labels):
+        med, lo, hi = _interval(x[:, j], ci)
+        rows.append(
+            {
+                "study": label,
+                "mean": float(x[:, j].mean()),
+                "median": float(med),
+                "lower": float(lo),
+                "upper": float(hi),
+            }
+        )
+    df = pd.DataFrame(rows).set_index("study")
+    df.attrs["ci"] = ci
+    return df
+
+
 def _predictive_targets(
     fit: DTAFit,
     *,
@@ -637,6 +695,11 @@ def _predictive_targets(
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     tau = _covariance(fit, "total", at)
     link = fit.spec.link
+    nu = nu_draws(fit)
+    if nu is not None:
+        # Student-t study effects: a new study's weight lambda ~ Gamma(nu/2, nu/2) scales Sigma
+        lam = rng.gamma(nu / 2.0, 2.0 / nu)
+        tau = (tau[0] / np.sqrt(lam), tau[1] / np.sqrt(lam), tau[2])
     out["new study"] = st.predictive_draws(mu_se, mu_sp, *tau, seed=rng, link=link)
     if fit.levels == 3:
         tw = _covariance(fit, "within")
@@ -1525,11 +1588,15 @@ def _mixed_theta(fit: DTAFit, rng: np.random.Generator) -> np.ndarray:
     levels = _row_tau_level(fit)
     if fit.levels == 2:
         # one effect per row (rows are the groups of a two-level fit)
+        nu = nu_draws(fit)
         for lv in sorted(set(levels), key=str):
             rows = np.array([i for i, x in enumerate(levels) if x == lv])
             at = {fit.spec.tau_by: lv} if lv is not None else {}
             L = _chol2(*_covariance(fit, "between", at))  # (c, d, 2, 2)
             z = rng.standard_normal((*theta.shape[:2], rows.size, 2))
+            if nu is not None:  # Student-t effects: new weights lambda ~ Gamma(nu/2, nu/2)
+                lam = rng.gamma(nu[..., None] / 2.0, 2.0 / nu[..., None], size=z.shape[:3])
+                z = z / np.sqrt(lam)[..., None]
             theta[:, :, rows, :] += np.einsum("cdij,cdrj->cdri", L, z)
         return theta
     lw = _chol2(*_covariance(fit, "within"))
@@ -1562,6 +1629,7 @@ _registry.QUANTITIES.update(
     observed=observed,
     posterior_predictive=posterior_predictive,
     fpr_support=fpr_support,
+    study_weights=study_weights,
 )
 # tables of an analysis spec (bayesdta.reporting.spec.TABLES names them and their captions)
 _registry.TABLES.update(
