@@ -580,6 +580,9 @@ class BuiltModel:
     n_rows: int = 0
     n_groups: int = 0
     tau_levels: list[str] = field(default_factory=list)
+    #: Whether the compiled model may be stored in the on-disk cache (False for graphs whose
+    #: object code calls special functions such as gammaln through process-specific addresses).
+    disk_cache: bool = True
 
 
 def _bucket(n: int, step: int = 16) -> int:

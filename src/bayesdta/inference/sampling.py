@@ -161,7 +161,7 @@ def _load_or_compile(built: BuiltModel):
     from . import compile_cache as cc
 
     key = None
-    if cc.cache_dir() is not None:
+    if cc.cache_dir() is not None and getattr(built, "disk_cache", True):
         try:
             key, key_payload = cc.entry_key(built)
         except Exception as exc:  # noqa: BLE001 - the cache must never stop a fit

@@ -317,6 +317,7 @@ _MODEL_KEYS = (
     "priors",
     "tau_by",
     "parameterization",
+    "random_effects",
 )
 _REGRESSION_KEYS = (
     "name",
@@ -471,6 +472,11 @@ def _parse_model_fields(
             model["tau_by"] = chk.string(v, full, allow_none=False)
         elif k == "parameterization":
             model["parameterization"] = chk.choice(v, full, ["auto", "noncentered", "centered"])
+        elif k == "random_effects":
+            # the model family of the study effects (bayesdta.families registry): "normal", "t"
+            from ..families.base import FAMILIES
+
+            model["random_effects"] = chk.choice(v, full, sorted(FAMILIES))
     # the link is part of the ModelSpec keywords; stored only when not the default, so that
     # logit specs (and their hashes) are unchanged
     if link != "logit":
