@@ -192,6 +192,7 @@ def test_agrees_with_hand_written_multivariate_t_model():
                 progressbar=False,
                 target_accept=0.95,
                 compute_convergence_checks=False,
+                nuts_sampler="nutpie",
             )
     ref_mu = ref.posterior["mu"].values.reshape(-1, 2)
     for j, name in enumerate(("mu_sensitivity", "mu_specificity")):
