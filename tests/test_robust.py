@@ -219,3 +219,35 @@ def test_analysis_spec_random_effects(tmp_path):
     with pytest.raises(SpecError) as e:
         load_spec(path)
     assert "random_effects" in str(e.value) and "\n" not in str(e.value).strip()
+
+
+def test_integrated_study_likelihood_uses_t_effects(outlier_fits):
+    """LOO's integrated study likelihood against 2-D quadrature over the bivariate t."""
+    from scipy import stats
+
+    from bayesdta.posterior.quantities import study_log_likelihood
+
+    _, robust = outlier_fits
+    ll = study_log_likelihood(robust, seed=1)
+    post = robust.posterior
+    row = robust.data.studies.index("out1")
+    d = robust.data
+    grid = np.linspace(-12, 12, 801)
+    g1, g2 = np.meshgrid(grid, grid, indexing="ij")
+    h = grid[1] - grid[0]
+    for c, dr in ((0, 5), (1, 100), (0, 333)):
+        p = {k: float(post[k].values[c, dr]) for k in ("tau_sensitivity", "tau_specificity")}
+        rho = float(post["rho"].values[c, dr])
+        nu = float(post["nu"].values[c, dr])
+        mu = [
+            float(post["beta_sensitivity"].values[c, dr, 0]),
+            float(post["beta_specificity"].values[c, dr, 0]),
+        ]
+        t1, t2 = p["tau_sensitivity"], p["tau_specificity"]
+        cov = [[t1**2, rho * t1 * t2], [rho * t1 * t2, t2**2]]
+        dens = stats.multivariate_t(loc=mu, shape=cov, df=nu).pdf(np.dstack([g1, g2]))
+        lik = stats.binom.pmf(d.tp[row], d.n_diseased[row], 1 / (1 + np.exp(-g1))) * (
+            stats.binom.pmf(d.tn[row], d.n_nondiseased[row], 1 / (1 + np.exp(-g2)))
+        )
+        exact = np.log(np.sum(dens * lik) * h * h)
+        assert abs(float(ll.values[c, dr, row]) - exact) < 0.1, (c, dr, exact)
