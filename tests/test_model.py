@@ -74,7 +74,7 @@ def test_priors_parse_override_and_print():
     text = str(ModelSpec(priors={"tau_se": "HalfNormal(0.5)"}))
     assert "HalfNormal(sigma=0.5)" in text and "[user]" in text and "LKJ(eta=2)" in text
     for bad, msg in [
-        ("Gamma(1, 2)", "unknown prior family"),
+        ("Weibull(1, 2)", "unknown prior family"),
         ("HalfNormal(-1)", "must be positive"),
         ("HalfNormal(1, 2, 3)", "takes 1 argument"),
     ]:

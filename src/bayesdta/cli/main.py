@@ -139,6 +139,13 @@ def _configure_fit(p: argparse.ArgumentParser) -> None:
         "noncentered often helps when the sampler reports divergences with few studies",
     )
     g.add_argument(
+        "--random-effects",
+        choices=["normal", "t"],
+        default="normal",
+        help="distribution of the study effects (default normal); t: bivariate Student-t, "
+        "robust to outlying studies (prior nu ~ Gamma(2, 0.1); fix with --prior nu=Fixed(4))",
+    )
+    g.add_argument(
         "--link",
         choices=["logit", "probit"],
         default="logit",
@@ -235,6 +242,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         tau_by=args.tau_by,
         parameterization=args.parameterization,
         link=args.link,
+        random_effects=args.random_effects,
     )
     make_design(data, spec)  # unknown columns, bad reference levels, constant covariates
     print(fit_note(data, spec.levels), flush=True)

@@ -7,4 +7,9 @@
 * :mod:`bayesdta.families.links`: logit / probit / cloglog links.
 * :mod:`bayesdta.families.stats`: closed forms on the family's parameters (SROC, AUC, I2,
   regions, likelihood ratios) and classical statistics of the counts (Deeks' test).
+* :mod:`bayesdta.families.robust`: the ``"t"`` family (bivariate Student-t study effects).
+
+Importing the package registers the families (:func:`bayesdta.families.base.get_family`).
 """
+
+from . import bivariate, robust  # noqa: F401  (register the "normal" and "t" families)

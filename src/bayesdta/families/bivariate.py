@@ -83,6 +83,11 @@ class ModelSpec:
         Link function of sensitivity and specificity (default ``"logit"``); see
         :mod:`bayesdta.links`. All summaries (summary point, SROC, AUC, regions, predictive
         draws) use the inverse of this link. Only symmetric links are offered.
+    random_effects : str
+        The model family of the random effects, by its registered name
+        (:func:`bayesdta.families.base.get_family`): ``"normal"`` (default, bivariate normal)
+        or ``"t"`` (bivariate Student-t study effects, :mod:`bayesdta.families.robust`, two
+        levels; adds the prior ``nu``).
     """
 
     levels: int | None = None
@@ -94,8 +99,15 @@ class ModelSpec:
     tau_by: str | None = None
     parameterization: Literal["auto", "noncentered", "centered"] = "auto"
     link: str = "logit"
+    random_effects: str = "normal"
 
     def __post_init__(self) -> None:
+        from .base import FAMILIES
+
+        if self.random_effects not in FAMILIES:
+            raise SpecError(
+                f"random_effects must be one of {sorted(FAMILIES)}, got {self.random_effects!r}"
+            )
         if self.link not in LINKS:
             raise SpecError(
                 f"link must be one of {list(LINKS)}, got {self.link!r} (asymmetric links such "
@@ -108,7 +120,8 @@ class ModelSpec:
                 "parameterization must be 'auto', 'noncentered' or 'centered', "
                 f"got {self.parameterization!r}"
             )
-        object.__setattr__(self, "priors", resolve_priors(self.priors))
+        defaults = FAMILIES[self.random_effects].default_priors
+        object.__setattr__(self, "priors", resolve_priors(self.priors, defaults))
         object.__setattr__(self, "reference", dict(self.reference))
 
     def formulas(self) -> tuple[str, str]:
@@ -124,9 +137,15 @@ class ModelSpec:
 
     def replace(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed."""
-        if "priors" in changes:
-            merged = {k: v for k, v in self.priors.items() if v != DEFAULT_PRIORS[k]}
-            merged.update(changes["priors"] or {})
+        from .base import get_family
+
+        if "priors" in changes or "random_effects" in changes:
+            # keep the user's priors (those that differ from this family's defaults) that the
+            # new family knows, then apply the changes
+            old = get_family(self.random_effects).default_priors
+            new = get_family(changes.get("random_effects", self.random_effects)).default_priors
+            merged = {k: v for k, v in self.priors.items() if v != old.get(k) and k in new}
+            merged.update(changes.get("priors") or {})
             changes["priors"] = merged
         return replace(self, **changes)
 
@@ -142,6 +161,7 @@ class ModelSpec:
             "tau_by": self.tau_by,
             "parameterization": self.parameterization,
             "link": self.link,
+            "random_effects": self.random_effects,
         }
 
     @classmethod
@@ -163,12 +183,17 @@ class ModelSpec:
         ]
         if self.tau_by:
             lines.append(f"  between-study SDs by level of: {self.tau_by}")
+        from .base import get_family
+
+        family = get_family(self.random_effects)
+        if self.random_effects != "normal":
+            lines.append(f"  random effects: {family.description}")
         lines.append("Priors:")
         for k, p in self.priors.items():
-            tag = "" if p == DEFAULT_PRIORS[k] else "  [user]"
+            tag = "" if p == family.default_priors.get(k) else "  [user]"
             lines.append(f"  {k:<24} {p!s:<32}{tag}")
             if not tag:
-                lines.append(f"      ({PRIOR_RATIONALE[k]})")
+                lines.append(f"      ({family.prior_rationale[k]})")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -555,6 +580,9 @@ class BuiltModel:
     n_rows: int = 0
     n_groups: int = 0
     tau_levels: list[str] = field(default_factory=list)
+    #: Whether the compiled model may be stored in the on-disk cache (False for graphs whose
+    #: object code calls special functions such as gammaln through process-specific addresses).
+    disk_cache: bool = True
 
 
 def _bucket(n: int, step: int = 16) -> int:
@@ -849,6 +877,7 @@ def build_model(
     weights: np.ndarray | None = None,
     design: Design | None = None,
     centering: str | None = None,
+    effect_scale: Any = None,
 ) -> BuiltModel:
     """Build the PyMC model for ``data`` under ``spec``.
 
@@ -866,6 +895,12 @@ def build_model(
     centering : {"auto", "centered", "noncentered"}, optional
         Overrides ``spec.parameterization`` (used by the automatic escalation of
         :func:`bayesdta.fit`). The structure key does not depend on it.
+    effect_scale : callable, optional
+        Hook of other families (two levels): ``effect_scale(pm, pt, data_, priors, size)``
+        is called inside the model and returns a tensor of ``size`` per-effect multipliers
+        of the between-study SDs (a normal scale mixture, e.g. the Student-t effects of
+        :mod:`bayesdta.families.robust`); ``data_(name, value)`` registers model data.
+        The structure key then includes ``spec.random_effects``.
 
     Returns
     -------
@@ -980,17 +1015,13 @@ def build_model(
         lp_se, lp_sp = linpred["sensitivity"], linpred["specificity"]
         if levels == 2:
             # one effect per row (groups and rows coincide): theta_r ~ MVN(x_r beta, Sigma)
+            sd_se = tau_se_g[gidx] if tau_levels else tau_se
+            sd_sp = tau_sp_g[gidx] if tau_levels else tau_sp
+            if effect_scale is not None:
+                scale = effect_scale(pm, pt, data_, priors, n_pad)
+                sd_se, sd_sp = sd_se * scale, sd_sp * scale
             theta_se, theta_sp = _bivariate_effects(
-                pm,
-                pt,
-                "study",
-                "row",
-                lp_se,
-                lp_sp,
-                tau_se_g[gidx] if tau_levels else tau_se,
-                tau_sp_g[gidx] if tau_levels else tau_sp,
-                rho,
-                cw,
+                pm, pt, "study", "row", lp_se, lp_sp, sd_se, sd_sp, rho, cw
             )
         else:
             # Three levels, written exactly but without the u/v ridge (see _three_level_effects)
@@ -1031,6 +1062,8 @@ def build_model(
         "tau_levels": len(tau_levels),
         "link": spec.link,
     }
+    if effect_scale is not None:
+        key_payload["random_effects"] = spec.random_effects
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
     return BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)

@@ -30,10 +30,15 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "HalfCauchy": ("beta",),
     "Exponential": ("lam",),
     "LKJ": ("eta",),
+    "Gamma": ("alpha", "beta"),
+    "Fixed": ("value",),
 }
 LOCATION_FAMILIES = ("Normal",)
 SCALE_FAMILIES = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential")
 CORRELATION_FAMILIES = ("LKJ",)
+#: Priors of the degrees of freedom ``nu`` of robust (Student-t) random effects; ``Fixed(value)``
+#: (or a plain number) fixes ``nu`` instead of estimating it.
+DOF_FAMILIES = ("Gamma", "Exponential", "Fixed")
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,10 @@ class Prior:
     ----------
     dist : str
         One of ``Normal(mu, sigma)``, ``HalfNormal(sigma)``, ``HalfStudentT(nu, sigma)``,
-        ``HalfCauchy(beta)``, ``Exponential(lam)`` (scale parameters) or ``LKJ(eta)``
-        (correlations; for a 2x2 correlation matrix LKJ(eta) is (rho + 1) / 2 ~ Beta(eta, eta)).
+        ``HalfCauchy(beta)``, ``Exponential(lam)`` (scale parameters), ``LKJ(eta)``
+        (correlations; for a 2x2 correlation matrix LKJ(eta) is (rho + 1) / 2 ~ Beta(eta, eta)),
+        ``Gamma(alpha, beta)`` (rate ``beta``), ``Exponential(lam)`` or ``Fixed(value)``
+        (degrees of freedom ``nu`` of robust random effects).
     params : dict
         Parameter values by name.
     """
@@ -182,7 +189,9 @@ _GROUPS = {
 
 
 def _check_family(name: str, prior: Prior) -> None:
-    if name.startswith(("mu_", "beta_")):
+    if name == "nu":
+        allowed = DOF_FAMILIES
+    elif name.startswith(("mu_", "beta_")):
         allowed = LOCATION_FAMILIES
     elif name.startswith("tau"):
         allowed = SCALE_FAMILIES
@@ -192,7 +201,10 @@ def _check_family(name: str, prior: Prior) -> None:
         raise SpecError(f"prior for {name} must be one of {allowed}, got {prior}")
 
 
-def resolve_priors(overrides: Mapping[str, Any] | None = None) -> dict[str, Prior]:
+def resolve_priors(
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Prior] | None = None,
+) -> dict[str, Prior]:
     """Merge user priors over the defaults.
 
     Parameters
@@ -202,21 +214,28 @@ def resolve_priors(overrides: Mapping[str, Any] | None = None) -> dict[str, Prio
         ``mu_se``, ``tau_sp``, and the groups ``mu``, ``beta``, ``tau``, ``tau_within`` that set
         both outcomes) to a :class:`Prior`, a string such as ``"HalfCauchy(1)"`` or a dict.
 
+    defaults : mapping, optional
+        The model family's default priors (default :data:`DEFAULT_PRIORS`, those of the
+        normal family; the robust family adds ``nu``, where a plain number fixes ``nu``).
+
     Returns
     -------
     dict
-        Complete prior set, every key of :data:`DEFAULT_PRIORS`.
+        Complete prior set, every key of ``defaults``.
     """
-    out = dict(DEFAULT_PRIORS)
+    defaults = DEFAULT_PRIORS if defaults is None else defaults
+    out = dict(defaults)
     for raw_name, value in (overrides or {}).items():
         name = _ALIASES.get(raw_name, raw_name)
         targets = _GROUPS.get(name, (name,))
         for t in targets:
-            if t not in DEFAULT_PRIORS:
+            if t not in defaults:
                 raise SpecError(
-                    f"unknown prior name {raw_name!r}; known: {', '.join(DEFAULT_PRIORS)} "
+                    f"unknown prior name {raw_name!r}; known: {', '.join(defaults)} "
                     f"(or the groups {', '.join(_GROUPS)})"
                 )
+            if t == "nu" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = {"dist": "Fixed", "value": value}
             p = parse_prior(value)
             _check_family(t, p)
             out[t] = p

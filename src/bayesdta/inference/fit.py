@@ -18,14 +18,13 @@ from ..data.tables import DTAData, check_learnable, fit_note
 from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
 from ..families import links as lk
 from ..families import stats as st
+from ..families.base import get_family
 from ..families.bivariate import (
     OUTCOMES,
-    PARAMETER_NAMES,
     SCALE_PARAMETERS,
     BuiltModel,
     Design,
     ModelSpec,
-    build_model,
     make_design,
 )
 from . import _arviz
@@ -39,7 +38,7 @@ BFMI_MIN = 0.3
 #: R-hat above which the escalation treats the chains as stuck (geometry), not just short.
 RHAT_FAR = 1.05
 #: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
-_KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "theta")
+_KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "nu", "lambda_study", "theta")
 
 
 def as_data(
@@ -68,6 +67,7 @@ def fit(
     tau_by: str | None = None,
     parameterization: str | None = None,
     link: str | None = None,
+    random_effects: str | None = None,
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
     backend: str = "nutpie",
@@ -97,6 +97,11 @@ def fit(
         Model settings, see :class:`~bayesdta.model.ModelSpec` (``parameterization``:
         ``"auto"``, the default, ``"centered"`` or ``"noncentered"``; ``link``: ``"logit"``, the
         default, or ``"probit"``). Alternatively pass ``spec``.
+    random_effects : {"normal", "t"}
+        Distribution of the study effects (default ``"normal"``); ``"t"``: bivariate
+        Student-t effects with degrees of freedom ``nu`` (prior ``Gamma(2, 0.1)``; fix with
+        ``priors={"nu": 4}``), robust to outlying studies, see
+        :mod:`bayesdta.families.robust` and :meth:`DTAFit.study_weights`.
     spec : ModelSpec, optional
         A complete model specification. The other model settings must then be left unset,
         except ``parameterization``, which changes only how the same model is sampled and is
@@ -146,6 +151,7 @@ def fit(
             tau_by=tau_by,
             parameterization=parameterization or "auto",  # type: ignore[arg-type]
             link="logit" if link is None else link,
+            random_effects="normal" if random_effects is None else random_effects,
         )
     elif any(
         v is not None
@@ -158,6 +164,7 @@ def fit(
             priors,
             tau_by,
             link,
+            random_effects,
         )
     ):
         raise SpecError("give either spec= or individual model settings, not both")
@@ -352,7 +359,7 @@ def fit_design(
         )
         with quiet():
             if mode not in built_by_mode:
-                built_by_mode[mode] = build_model(
+                built_by_mode[mode] = get_family(spec.random_effects).build(
                     data, spec, weights=w, design=design, centering=mode
                 )
             built = built_by_mode[mode]
@@ -639,6 +646,8 @@ class DTAFit:
         out["tau_sensitivity"] = b["tau_se"]
         out["tau_specificity"] = b["tau_sp"]
         out["rho"] = b["rho"]
+        if "nu" in p:
+            out["nu"] = p["nu"]
         if "tau_level" in p["tau_sensitivity"].dims:
             for lv in p["tau_sensitivity"].coords["tau_level"].values:
                 for o in OUTCOMES:
@@ -807,7 +816,7 @@ class DTAFit:
 
     def _diagnostic_stats(self) -> tuple:
         q = self.quantity_names()
-        names = [n for n in PARAMETER_NAMES if n in q]
+        names = [n for n in get_family(self.spec.random_effects).parameters if n in q]
         names += [n for n in q if n not in names]
         rh, eb, et = [], [], []
         for n in names:
@@ -1030,6 +1039,14 @@ class DTAFit:
     def influence(self, **kwargs: Any) -> pd.DataFrame:
         """Study influence with exact refits (:func:`bayesdta.quantities.influence`)."""
         return _registry.quantity("influence")(self, **kwargs)
+
+    def study_weights(self, *, ci: float = 0.95) -> pd.DataFrame:
+        """Per-study posterior weights of t effects (:func:`bayesdta.quantities.study_weights`).
+
+        Only for ``random_effects="t"``: the posterior mean of each study's weight
+        ``lambda_s`` (low = outlying) with a ``ci`` credible interval.
+        """
+        return _registry.quantity("study_weights")(self, ci=ci)
 
     def shrunken(self, *, ci: float = 0.95) -> pd.DataFrame:
         """Posterior per-row se/sp (:func:`bayesdta.quantities.shrunken`)."""

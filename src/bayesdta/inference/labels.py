@@ -42,6 +42,7 @@ QUANTITY_LABELS: dict[str, str] = {
     "tau_sensitivity": "Between-study SD, logit sensitivity",
     "tau_specificity": "Between-study SD, logit specificity",
     "rho": "Between-study correlation",
+    "nu": "Degrees of freedom of the Student-t study effects (random_effects='t')",
     "tau_within_sensitivity": "Within-study SD, logit sensitivity",
     "tau_within_specificity": "Within-study SD, logit specificity",
     "rho_within": "Within-study correlation",

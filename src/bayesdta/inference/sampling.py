@@ -137,7 +137,8 @@ def _neutral_initial_points(
         else:
             shape = tuple(shapes[rv.name])
         op = type(rv.owner.op).__name__
-        value = 1.0 if op.startswith("Half") else 0.5 if op == "BetaRV" else 0.0
+        positive = op.startswith("Half") or op in ("GammaRV", "ExponentialRV")
+        value = 1.0 if positive else 0.5 if op == "BetaRV" else 0.0
         out[rv.name] = np.full(shape, value)
     return out
 
@@ -163,7 +164,7 @@ def _load_or_compile(built: BuiltModel):
     from . import compile_cache as cc
 
     key = None
-    if cc.cache_dir() is not None:
+    if cc.cache_dir() is not None and getattr(built, "disk_cache", True):
         try:
             key, key_payload = cc.entry_key(built)
         except Exception as exc:  # noqa: BLE001 - the cache must never stop a fit

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from ..inference.fit import DTAFit
 
 __all__ = [
+    "study_weights",
+    "nu_draws",
     "sroc",
     "auc",
     "hsroc_parameters",
@@ -622,6 +624,62 @@ def _study_effect_draws(fit: DTAFit, study: int, rng: np.random.Generator) -> np
     return mean + np.einsum("...ij,...j->...i", np.linalg.cholesky(cov), z)
 
 
+def nu_draws(fit: DTAFit) -> np.ndarray | None:
+    """Draws (chain, draw) of the degrees of freedom of t study effects (``None``: normal)."""
+    if fit.spec.random_effects != "t":
+        return None
+    if "nu" in fit.posterior:
+        return np.asarray(_cd(fit.posterior["nu"]), dtype=float)
+    shape = (fit.posterior.sizes["chain"], fit.posterior.sizes["draw"])
+    return np.full(shape, float(fit.spec.priors["nu"].kwargs["value"]))
+
+
+def study_weights(fit: DTAFit, *, ci: float = 0.95) -> pd.DataFrame:
+    """Per-study posterior weights of a fit with Student-t study effects.
+
+    With ``random_effects="t"`` each study's effect is ``N(0, Sigma / lambda_s)`` with
+    ``lambda_s ~ Gamma(nu / 2, nu / 2)`` (:mod:`bayesdta.families.robust`). A posterior weight
+    well below 1 marks a study in conflict with the others (an outlier, the diagnostic bamdit
+    offers); weights near or above 1 mark studies that agree with the t model's centre.
+
+    Parameters
+    ----------
+    fit : DTAFit
+        A fit with ``random_effects="t"``.
+    ci : float
+        Probability of the equal-tailed credible interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by study (two-level fits: the rows), columns ``mean`` (posterior mean of
+        ``lambda_s``), ``median``, ``lower``, ``upper``, sorted as the data.
+    """
+    ci = _check_ci(ci)
+    if fit.spec.random_effects != "t" or "lambda_study" not in fit.posterior:
+        raise SpecError(
+            "study_weights() needs a fit with random_effects='t' "
+            f"(this fit has random_effects={fit.spec.random_effects!r})"
+        )
+    lam = _cd(fit.posterior["lambda_study"])  # (chain, draw, row)
+    x = np.asarray(lam, dtype=float).reshape(-1, lam.shape[-1])
+    rows = []
+    for j, label in enumerate(fit.data.row_labels):
+        med, lo, hi = _interval(x[:, j], ci)
+        rows.append(
+            {
+                "study": label,
+                "mean": float(x[:, j].mean()),
+                "median": float(med),
+                "lower": float(lo),
+                "upper": float(hi),
+            }
+        )
+    df = pd.DataFrame(rows).set_index("study")
+    df.attrs["ci"] = ci
+    return df
+
+
 def _predictive_targets(
     fit: DTAFit,
     *,
@@ -636,6 +694,11 @@ def _predictive_targets(
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     tau = _covariance(fit, "total", at)
     link = fit.spec.link
+    nu = nu_draws(fit)
+    if nu is not None:
+        # Student-t study effects: a new study's weight lambda ~ Gamma(nu/2, nu/2) scales Sigma
+        lam = rng.gamma(nu / 2.0, 2.0 / nu)
+        tau = (tau[0] / np.sqrt(lam), tau[1] / np.sqrt(lam), tau[2])
     out["new study"] = st.predictive_draws(mu_se, mu_sp, *tau, seed=rng, link=link)
     if fit.levels == 3:
         tw = _covariance(fit, "within")
@@ -1176,7 +1239,9 @@ def _study_log_marginal(
 ) -> np.ndarray:
     """``log p(y_rows | phi)`` per posterior draw (chain, draw), the rows' effects integrated out.
 
-    Two levels: every row has its own effect ``theta_r ~ N(x_r beta, Sigma)``. Three levels: the
+    Two levels: every row has its own effect ``theta_r ~ N(x_r beta, Sigma)`` (with
+    ``random_effects="t"``: bivariate t with ``nu`` degrees of freedom and scale ``Sigma``; the
+    proposal stays the normal-prior Laplace approximation). Three levels: the
     rows share a new study effect ``u ~ N(0, Sigma_between)`` plus row effects
     ``v_r ~ N(0, Sigma_within)``. See :func:`_laplace_is_log_marginal`. ``parts``
     (:func:`_study_log_marginal_parts`) shares the per-fit draws between studies, which keeps
@@ -1208,10 +1273,39 @@ def _study_log_marginal(
     prior_cov = np.zeros((c * n_d, q, q))
     for b, block in enumerate(blocks):
         prior_cov[:, 2 * b : 2 * b + 2, 2 * b : 2 * b + 2] = block
-    out = _laplace_is_log_marginal(
-        k, n, offset, design, prior_cov, rng, n_inner=n_inner, link=fit.spec.link
-    )
+    nu = nu_draws(fit)
+    if nu is None:
+        out = _laplace_is_log_marginal(
+            k, n, offset, design, prior_cov, rng, n_inner=n_inner, link=fit.spec.link
+        )
+        return out.reshape(c, n_d)
+    # Student-t effects (two levels, one row): the effect is N(x beta, Sigma / lambda) with
+    # lambda ~ Gamma(nu/2, rate nu/2). The integral over lambda is the trapezoid rule on a grid
+    # of log(lambda) (outlying studies get their likelihood from small lambda); the normal
+    # integral at each node by Laplace + importance sampling
+    from scipy.stats import gamma as gamma_dist
+
+    a = nu.reshape(-1) / 2.0
+    grid = np.linspace(-14.0, 4.0, T_STRATA)
+    step = grid[1] - grid[0]
+    parts = []
+    for j, g in enumerate(grid):
+        lam = np.exp(g)
+        logw = gamma_dist.logpdf(lam, a, scale=1.0 / a) + g + np.log(step)
+        if j in (0, len(grid) - 1):
+            logw = logw - np.log(2.0)
+        parts.append(
+            logw
+            + _laplace_is_log_marginal(
+                k, n, offset, design, prior_cov / lam, rng, n_inner=n_inner, link=fit.spec.link
+            )
+        )
+    out = special.logsumexp(np.stack(parts), axis=0)
     return out.reshape(c, n_d)
+
+
+#: Nodes (in log lambda) of the integrated likelihood of t effects.
+T_STRATA = 33
 
 
 def study_log_likelihood(
@@ -1612,11 +1706,15 @@ def _mixed_theta(fit: DTAFit, rng: np.random.Generator) -> np.ndarray:
     levels = _row_tau_level(fit)
     if fit.levels == 2:
         # one effect per row (rows are the groups of a two-level fit)
+        nu = nu_draws(fit)
         for lv in sorted(set(levels), key=str):
             rows = np.array([i for i, x in enumerate(levels) if x == lv])
             at = {fit.spec.tau_by: lv} if lv is not None else {}
             L = _chol2(*_covariance(fit, "between", at))  # (c, d, 2, 2)
             z = rng.standard_normal((*theta.shape[:2], rows.size, 2))
+            if nu is not None:  # Student-t effects: new weights lambda ~ Gamma(nu/2, nu/2)
+                lam = rng.gamma(nu[..., None] / 2.0, 2.0 / nu[..., None], size=z.shape[:3])
+                z = z / np.sqrt(lam)[..., None]
             theta[:, :, rows, :] += np.einsum("cdij,cdrj->cdri", L, z)
         return theta
     lw = _chol2(*_covariance(fit, "within"))
@@ -1649,6 +1747,7 @@ _registry.QUANTITIES.update(
     observed=observed,
     posterior_predictive=posterior_predictive,
     fpr_support=fpr_support,
+    study_weights=study_weights,
 )
 # tables of an analysis spec (bayesdta.reporting.spec.TABLES names them and their captions)
 _registry.TABLES.update(

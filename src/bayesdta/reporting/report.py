@@ -479,6 +479,7 @@ def run_analysis(
     n_data = len([t for t in spec.outputs["tables"] if t in DATA_TABLES])
     stages = RunProgress(len(spec.fits) + n_data + 1, say)
     run.stages = stages
+    pointwise: dict[str, pd.DataFrame] = {}
     for fs in spec.fits:
         settings = spec.sampler_settings(fs)
         if progress:
@@ -526,9 +527,12 @@ def run_analysis(
             entry["posterior"] = _fit_file(fs.name, fs.is_main)
         if spec.outputs["loo"]:
             entry["loo"] = _loo(run, f, fs)
+            if "_pointwise" in entry["loo"]:
+                pointwise[fs.name] = entry["loo"].pop("_pointwise")
         run.record["fits"].append(entry)
         _fit_tables(run, f, fs, fits[spec.main.name])
         _fit_figures(run, f, fs)
+    _family_comparison(run, fits, pointwise)
     _data_tables(run, data)
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
@@ -568,6 +572,7 @@ def _loo(run: _Run, f, fs) -> dict[str, Any]:
         index=False,
     )
     return {
+        "_pointwise": table,
         "method": "integrated" if integrated else "conditional",
         "elpd_loo": float(res["elpd_loo"]),
         "se": float(res["se"]),
@@ -576,6 +581,53 @@ def _loo(run: _Run, f, fs) -> dict[str, Any]:
         "n_k_above_0.7": int(np.sum(k > 0.7)),
         "high_k_studies": [s for s, kk in zip(labels, k, strict=True) if kk > 0.7],
     }
+
+
+def _family_comparison(run: _Run, fits: Mapping[str, Any], pointwise) -> None:
+    """PSIS-LOO of fits whose random-effects family differs from the main fit's, vs the main.
+
+    Table ``model_comparison``: per such fit, elpd_loo of both, the difference (variant minus
+    main; positive favours the variant) with its standard error from the paired per-study
+    differences (``sqrt(K var(d_i))``, Vehtari, Gelman & Gabry 2017), and Pareto k flags.
+    """
+    main = run.spec.main.name
+    if main not in pointwise:
+        return
+    m = pointwise[main].set_index("study")
+    rows = []
+    for fs in run.spec.fits:
+        f = fits.get(fs.name)
+        if fs.is_main or f is None or fs.name not in pointwise:
+            continue
+        if f.spec.random_effects == fits[main].spec.random_effects:
+            continue
+        v = pointwise[fs.name].set_index("study")
+        common = m.index.intersection(v.index)
+        if len(common) != len(m.index) or len(common) != len(v.index):
+            continue  # different studies: elpd not comparable
+        d = v.loc[common, "elpd_loo"].to_numpy() - m.loc[common, "elpd_loo"].to_numpy()
+        k_max = max(float(v["pareto_k"].max()), float(m["pareto_k"].max()))
+        rows.append(
+            {
+                "fit": fs.name,
+                "random_effects": f.spec.random_effects,
+                "main_random_effects": fits[main].spec.random_effects,
+                "elpd_loo": float(v["elpd_loo"].sum()),
+                "elpd_loo_main": float(m["elpd_loo"].sum()),
+                "elpd_diff": float(d.sum()),
+                "se_diff": float(np.sqrt(len(d) * np.var(d, ddof=1))) if len(d) > 1 else np.nan,
+                "max_pareto_k": k_max,
+                "n_k_above_0.7": int((v["pareto_k"] > 0.7).sum() + (m["pareto_k"] > 0.7).sum()),
+            }
+        )
+    if not rows:
+        return
+    df, caption = _flag_elpd(
+        pd.DataFrame(rows),
+        "PSIS-LOO by study of the random-effects families: elpd_diff = variant minus main fit "
+        "(positive favours the variant), se_diff from the paired per-study differences",
+    )
+    run.add_table(df, "model_comparison", fit="", caption=caption, index=False)
 
 
 def _fit_tables(run: _Run, f, fs, main_fit) -> None:

@@ -317,6 +317,7 @@ _MODEL_KEYS = (
     "priors",
     "tau_by",
     "parameterization",
+    "random_effects",
 )
 _REGRESSION_KEYS = (
     "name",
@@ -403,11 +404,17 @@ class FitSpec:
 
 
 def _parse_one_prior(chk: _Checker, name: str, value: Any, key: str) -> str:
+    from ..families.base import FAMILIES
     from ..families.priors import parse_prior, resolve_priors
 
+    # names of every registered family's priors (e.g. nu of random_effects = "t"); the model
+    # spec checks that the fit's family has them
+    known = {k: v for fam in FAMILIES.values() for k, v in fam.default_priors.items()}
     try:
+        if name == "nu" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = {"dist": "Fixed", "value": value}
         p = parse_prior(value)
-        resolve_priors({name: p})
+        resolve_priors({name: p}, known)
     except SpecError as exc:
         raise chk.error(key, str(exc)) from None
     return str(p)
@@ -471,6 +478,11 @@ def _parse_model_fields(
             model["tau_by"] = chk.string(v, full, allow_none=False)
         elif k == "parameterization":
             model["parameterization"] = chk.choice(v, full, ["auto", "noncentered", "centered"])
+        elif k == "random_effects":
+            # the model family of the study effects (bayesdta.families registry): "normal", "t"
+            from ..families.base import FAMILIES
+
+            model["random_effects"] = chk.choice(v, full, sorted(FAMILIES))
     # the link is part of the ModelSpec keywords; stored only when not the default, so that
     # logit specs (and their hashes) are unchanged
     if link != "logit":
@@ -1208,7 +1220,10 @@ def parse_spec(
         nm = chk.name(r["name"], f"{key}.name")
         if nm in [f.name for f in fits]:
             raise chk.error(f"{key}.name", f"duplicated fit name {nm!r}")
-        if not any(k in r for k in ("formula", "formula_sensitivity", "formula_specificity")):
+        has_formula = any(k in r for k in ("formula", "formula_sensitivity", "formula_specificity"))
+        if not has_formula and "random_effects" not in r:
+            # a fit without a formula is a model variant (e.g. random_effects = "t"), compared
+            # with the main fit by PSIS-LOO in the report's model_comparison table
             raise chk.error(f"{key}.formula", "missing: a regression needs a formula")
         model, link = _parse_model_fields(chk, r, key, base_model)
         subgroups = (
@@ -1227,7 +1242,7 @@ def parse_spec(
         tables = (
             chk.string_list(r["tables"], f"{key}.tables", choices=list(REGRESSION_TABLES))
             if "tables" in r
-            else list(REGRESSION_TABLES)
+            else (list(REGRESSION_TABLES) if has_formula else [])
         )
         figures = (
             chk.string_list(r["figures"], f"{key}.figures", choices=list(FIGURES))
