@@ -75,7 +75,7 @@ def test_bad_input_one_line_error(tmp_path):
     assert "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0
     assert "row 2 (file line 3), column FP" in r.stderr
-    r = run("fit", str(csv), "--out", str(tmp_path / "o"), "--prior", "tau=Gamma(1)")
+    r = run("fit", str(csv), "--out", str(tmp_path / "o"), "--prior", "tau=Weibull(1)")
     assert r.returncode == 2 and "unknown prior family" in r.stderr and "Traceback" not in r.stderr
     r = run("fit", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "does not exist" in r.stderr

@@ -99,7 +99,7 @@ def test_defaults_of_minimal_spec(tmp_path):
         ("[model]\nlink = 'cloglog'\n", "model.link: link 'cloglog' is not implemented"),
         ("[model]\nlevels = 4\n", "model.levels: must be one of 2, 3, 'auto'"),
         ("[model]\nformula = 'backbone'\n", "model.formula: write the right-hand side only"),
-        ("[model.priors]\ntau = 'Gamma(1)'\n", "model.priors.tau: unknown prior family"),
+        ("[model.priors]\ntau = 'Weibull(1)'\n", "model.priors.tau: unknown prior family"),
         ("[model.priors]\ntau = 'Normal(0, 1)'\n", "model.priors.tau: prior for tau_sensitivity"),
         ("[model.priors]\ntua = 'HalfNormal(1)'\n", "model.priors.tua: unknown prior name"),
         ("[[regression]]\nname = 'r'\n", "regression[0].formula: missing"),
