@@ -1065,9 +1065,14 @@ def build_model(
     if effect_scale is not None:
         key_payload["random_effects"] = spec.random_effects
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
-    return BuiltModel(
+    built = BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
     )
+    # The probit link's log normal CDF compiles to calls of scipy special functions through
+    # addresses of this process: its object code must not be reloaded by another process
+    # (a reloaded probit model crashed the sampler), so it is compiled once per process.
+    built.disk_cache = spec.link != "probit"
+    return built
 
 
 def prior_predictive(
