@@ -36,6 +36,7 @@ boundary). See ``docs/ml_companion.md``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -63,6 +64,15 @@ DEFAULT_N_QUAD = 15
 #: (lme4's ``isSingular`` uses the same 1e-4 on its Cholesky parameters).
 BOUNDARY_TOL = 1e-4
 _TAU_MAX = 20.0
+
+
+def _one_blas_thread():
+    """Single-threaded BLAS for the tiny L-BFGS-B problems (threads only add contention)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only speed depends on it
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 class MLWarning(BayesDTAWarning):
@@ -289,6 +299,10 @@ class _Problem:
             return f0, g
 
         x0 = np.clip(base[free], [self.bounds[i][0] for i in free], [self.bounds[i][1] for i in free])
+        with _one_blas_thread():
+            return self._lbfgsb(fg, x0, free, full, maxiter)
+
+    def _lbfgsb(self, fg, x0, free, full, maxiter):
         res = optimize.minimize(
             fg,
             x0,
@@ -576,9 +590,17 @@ class MLFit:
             self._cov = cov
         return self._cov, self._free
 
-    def _se_index(self, i: int) -> int | None:
+    def coefficient_covariance(self) -> np.ndarray:
+        """Covariance of the coefficients on the design's internal scale.
+
+        Order: sensitivity's columns, then specificity's (``design.X``: centred at the
+        reference point and divided by ``design.scale``); from the inverse negative Hessian of
+        the log-likelihood over all free parameters.
+        """
         cov, free = self._covariance()
-        return free.index(i) if i in free else None
+        n = self._problem.p1 + self._problem.p2
+        idx = [free.index(i) for i in range(n)]
+        return cov[np.ix_(idx, idx)]
 
     # ---------------------------------------------------------------- summary
     def summary(
