@@ -92,5 +92,7 @@ if __name__ == "__main__":
     df = compare()
     print(df.to_string(index=False, float_format=lambda v: f"{v:.2e}"))
     interior = df[df.boundary == ""]
-    print(f"\ninterior fits: max |fit_ml - glmer| over estimates {interior.max_abs_diff.max():.1e}, "
-          f"over SEs {interior.max_abs_diff_se.max():.1e}")
+    print(
+        f"\ninterior fits: max |fit_ml - glmer| over estimates {interior.max_abs_diff.max():.1e}, "
+        f"over SEs {interior.max_abs_diff_se.max():.1e}"
+    )

@@ -24,8 +24,10 @@ from .exceptions import (
 from .families.bivariate import ModelSpec, prior_predictive
 from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
+from .inference.ml import LRTest, MLFit, MLWarning, fit_ml, lrt
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .reporting.spec import AnalysisSpec
+from .workflows.ml import ml_subgroups, ml_summary
 from .workflows.regression import (
     collapse_studies,
     compare_clustering,
@@ -91,6 +93,13 @@ __all__ = [
     "subgroup_table",
     "compare_clustering",
     "collapse_studies",
+    "fit_ml",
+    "MLFit",
+    "LRTest",
+    "lrt",
+    "ml_summary",
+    "ml_subgroups",
+    "MLWarning",
     "BayesDTAError",
     "DTADataError",
     "SpecError",

@@ -152,7 +152,7 @@ class _Likelihood:
             b1, b2 = np.zeros(self.k), np.zeros(self.k)
         f = self._h(b1, b2, eta1, eta2, l11, l21, l22)
         done = False
-        for it in range(200):
+        for _ in range(200):
             p1 = expit(eta1 + l11 * b1)
             p2 = expit(eta2 + l21 * b1 + l22 * b2)
             r1 = self.y1 - self.n1 * p1
@@ -298,7 +298,9 @@ class _Problem:
                 return 1e300, np.zeros(x.size)
             return f0, g
 
-        x0 = np.clip(base[free], [self.bounds[i][0] for i in free], [self.bounds[i][1] for i in free])
+        x0 = np.clip(
+            base[free], [self.bounds[i][0] for i in free], [self.bounds[i][1] for i in free]
+        )
         with _one_blas_thread():
             return self._lbfgsb(fg, x0, free, full, maxiter)
 
@@ -479,6 +481,7 @@ class MLFit:
     # ---------------------------------------------------------------- basic numbers
     @property
     def p(self) -> tuple[int, int]:
+        """Numbers of coefficients of sensitivity and specificity."""
         return self._problem.p1, self._problem.p2
 
     @property
@@ -508,10 +511,12 @@ class MLFit:
 
     @property
     def tau_sensitivity(self) -> float:
+        """Between-study SD of logit sensitivity (residual SD with covariates)."""
         return float(self.phi[self._problem.i_tau_se])
 
     @property
     def tau_specificity(self) -> float:
+        """Between-study SD of logit specificity (residual SD with covariates)."""
         return float(self.phi[self._problem.i_tau_sp])
 
     @property
@@ -544,7 +549,7 @@ class MLFit:
 
     # ---------------------------------------------------------------- covariance (psi scale)
     def _psi_to_phi(self, psi: np.ndarray) -> np.ndarray:
-        """psi = phi's coefficients + (log tau_se, log tau_sp, atanh rho) of the free ones."""
+        """Map psi: phi's coefficients + (log tau_se, log tau_sp, atanh rho) of the free ones."""
         phi = self.phi.copy()
         pr = self._problem
         j = 0
@@ -603,9 +608,7 @@ class MLFit:
         return cov[np.ix_(idx, idx)]
 
     # ---------------------------------------------------------------- summary
-    def summary(
-        self, ci: float = 0.95, *, profile: bool | Sequence[str] = False
-    ) -> pd.DataFrame:
+    def summary(self, ci: float = 0.95, *, profile: bool | Sequence[str] = False) -> pd.DataFrame:
         """Estimates with Wald intervals (delta method), optionally profile-likelihood ones.
 
         Parameters
@@ -652,7 +655,7 @@ class MLFit:
         rows: dict[str, dict[str, Any]] = {}
 
         def put(name, est, se_scale, tr, inv, dtr, scale):
-            """est on natural scale; se_scale: SE on the transformed scale tr(est)."""
+            """Add a row: ``est`` on its own scale, ``se_scale`` the SE of ``tr(est)``."""
             t = tr(est)
             lo, hi = (inv(t - zq * se_scale), inv(t + zq * se_scale))
             se_nat = se_scale / dtr(est) if dtr(est) != 0 else float("nan")
@@ -693,15 +696,32 @@ class MLFit:
             if i in free:
                 put(name, tau, math.sqrt(var(i)), math.log, math.exp, lambda x: 1 / x, "log")
             else:
-                rows[name] = {"estimate": tau, "std_error": np.nan, "lower": np.nan,
-                              "upper": np.nan, "wald_scale": "log (boundary: none)"}
+                rows[name] = {
+                    "estimate": tau,
+                    "std_error": np.nan,
+                    "lower": np.nan,
+                    "upper": np.nan,
+                    "wald_scale": "log (boundary: none)",
+                }
         r = self.rho
         if pr.i_alpha in free and np.isfinite(r):
-            put("rho", r, math.sqrt(var(pr.i_alpha)), math.atanh, math.tanh,
-                lambda x: 1 / (1 - x * x), "Fisher z")
+            put(
+                "rho",
+                r,
+                math.sqrt(var(pr.i_alpha)),
+                math.atanh,
+                math.tanh,
+                lambda x: 1 / (1 - x * x),
+                "Fisher z",
+            )
         else:
-            rows["rho"] = {"estimate": r, "std_error": np.nan, "lower": np.nan,
-                           "upper": np.nan, "wald_scale": "Fisher z (boundary: none)"}
+            rows["rho"] = {
+                "estimate": r,
+                "std_error": np.nan,
+                "lower": np.nan,
+                "upper": np.nan,
+                "wald_scale": "Fisher z (boundary: none)",
+            }
         offsets = {"sensitivity": 0, "specificity": p1}
         for o in OUTCOMES:
             scale = self.design.column_scale(o)
@@ -710,8 +730,9 @@ class MLFit:
                     continue
                 i = offsets[o] + j
                 b = float(self.phi[i]) / scale[c]
-                put(f"beta_{o}[{c}]", b, math.sqrt(var(i)) / scale[c], ident, ident, one,
-                    "identity")
+                put(
+                    f"beta_{o}[{c}]", b, math.sqrt(var(i)) / scale[c], ident, ident, one, "identity"
+                )
         if self.design.has_covariates:
             for o, X, off, p in (
                 ("sensitivity", self._lik.X1, 0, p1),
@@ -722,8 +743,15 @@ class MLFit:
                 eta = float(xbar @ self.phi[idx])
                 sub = np.array([[cov2(a, b) for b in idx] for a in idx])
                 sd = math.sqrt(max(float(xbar @ sub @ xbar), 0.0))
-                put(f"{o}_pooled", float(expit(eta)), sd, _logit, expit,
-                    lambda p: 1 / (p * (1 - p)), "logit")
+                put(
+                    f"{o}_pooled",
+                    float(expit(eta)),
+                    sd,
+                    _logit,
+                    expit,
+                    lambda p: 1 / (p * (1 - p)),
+                    "logit",
+                )
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = "quantity"
         if profile:
@@ -847,8 +875,10 @@ class MLFit:
 
     # ---------------------------------------------------------------- tests
     def lrt(self, other: MLFit) -> LRTest:
-        """Likelihood-ratio test against another fit (the one with fewer parameters is the
-        reduced model), see :func:`lrt`."""
+        """Likelihood-ratio test against another fit, see :func:`lrt`.
+
+        The fit with fewer parameters is the reduced model.
+        """
         a, b = (self, other) if self.n_params <= other.n_params else (other, self)
         return lrt(a, b)
 
@@ -858,9 +888,10 @@ class MLFit:
         df = self.summary(ci)
         show = df[["estimate", "std_error", "lower", "upper"]].round(round_to)
         f = self.spec.formulas()
+        rule = "Laplace" if self.n_quad == 1 else f"AGHQ {self.n_quad}x{self.n_quad}"
         lines = [
             "Bivariate binomial GLMM, maximum likelihood (logit link, exact binomial "
-            f"likelihood, {'Laplace' if self.n_quad == 1 else f'AGHQ {self.n_quad}x{self.n_quad}'})",
+            f"likelihood, {rule})",
             f"  {self.data.n_rows} studies; sensitivity {f[0]}, specificity {f[1]}",
             f"  log-likelihood {self.loglik:.4f}, AIC {self.aic:.2f}, BIC {self.bic:.2f}, "
             f"{self.n_params} parameters; {'converged' if self.converged else 'NOT CONVERGED'}",
@@ -988,9 +1019,7 @@ def fit_ml(
     design = make_design(d, spec)
     lik = _Likelihood(d, design, n_quad)
     if lik.k < 3:
-        raise SpecError(
-            f"fit_ml needs at least 3 studies for 2 + 3 parameters, got {lik.k}"
-        )
+        raise SpecError(f"fit_ml needs at least 3 studies for 2 + 3 parameters, got {lik.k}")
     pr = _Problem(lik)
     results = []
     for s in _starts(lik, n_starts):
@@ -1153,13 +1182,17 @@ def lrt(reduced: MLFit, full: MLFit) -> LRTest:
     """
     for f, what in ((reduced, "reduced"), (full, "full")):
         if not isinstance(f, MLFit):
-            raise SpecError(f"lrt: {what} must be an MLFit (bayesdta.fit_ml), got {type(f).__name__}")
+            raise SpecError(
+                f"lrt: {what} must be an MLFit (bayesdta.fit_ml), got {type(f).__name__}"
+            )
     a, b = reduced.data, full.data
     same = a.n_rows == b.n_rows and all(
         np.array_equal(getattr(a, k), getattr(b, k)) for k in ("tp", "fp", "fn", "tn")
     )
     if not same:
-        raise SpecError("lrt: the two fits use different data; a likelihood-ratio test needs the same tables")
+        raise SpecError(
+            "lrt: the two fits use different data; a likelihood-ratio test needs the same tables"
+        )
     if reduced.n_quad != full.n_quad:
         raise SpecError(
             f"lrt: the fits use different quadratures (n_quad {reduced.n_quad} and "
@@ -1195,7 +1228,11 @@ def lrt(reduced: MLFit, full: MLFit) -> LRTest:
             " the full fit did not reach its maximum"
         )
     stat = max(stat, 0.0)
-    bnd = [f"{n} fit: {', '.join(f.boundary)}" for n, f in (("reduced", reduced), ("full", full)) if f.boundary]
+    bnd = [
+        f"{n} fit: {', '.join(f.boundary)}"
+        for n, f in (("reduced", reduced), ("full", full))
+        if f.boundary
+    ]
     if bnd:
         notes.append(
             "a fit is on the boundary (" + "; ".join(bnd) + "): the chi-square reference for the "

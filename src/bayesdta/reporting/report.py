@@ -204,6 +204,18 @@ _TABLE_CAPTIONS: dict[str, str] = {
         "the covariates, relative to the main model: posterior medians and {ci} credible "
         "intervals."
     ),
+    "ml_summary": (
+        "Maximum-likelihood companion (frequentist): the same bivariate GLMM (two levels, "
+        "logit link, exact binomial likelihood) fitted by ML with adaptive Gauss-Hermite "
+        "quadrature (docs/ml_companion.md); ML estimate with {ci} Wald confidence interval "
+        "(delta method), beside the posterior median and {ci} credible interval."
+    ),
+    "ml_subgroups": (
+        "Maximum-likelihood subgroup analyses (MIDAS style): per covariate, likelihood-ratio "
+        "tests (chi2, df, p) of the meta-regression against the model without covariates "
+        "(joint; sensitivity only; specificity only), and the ML pooled sensitivity and "
+        "specificity of every level with {ci} Wald confidence intervals."
+    ),
 }
 
 
@@ -673,6 +685,22 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             defaults["covariate"] = groups
         if name == "heterogeneity_explained":
             defaults["base_fit"] = main_fit
+        if name == "ml_subgroups" and "covariates" not in opts:
+            # the ML companion's subgroup table: the covariates of the spec's meta-regressions
+            covs = [c for r in spec.regressions for c in r.subgroups if c in f.data.covariates]
+            if not covs:
+                run.note(
+                    "table 'ml_subgroups' skipped: name the covariates in "
+                    "outputs.table_options.ml_subgroups.covariates"
+                )
+                continue
+            defaults["covariates"] = list(dict.fromkeys(covs))
+            reference: dict[str, str] = {}
+            for r in spec.regressions:
+                reference.update(r.model.get("reference", {}))
+            reference = {k: v for k, v in reference.items() if k in covs}
+            if reference and "reference" not in opts:
+                defaults["reference"] = reference
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SamplerWarning)

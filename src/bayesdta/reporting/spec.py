@@ -155,9 +155,23 @@ TABLES: dict[str, tuple[str, str]] = {
         "and the 'rows independent' two-level model, side by side (ELPD-LOO by study, pooled "
         "estimates and interval widths).",
     ),
+    "ml_summary": (
+        "ml:ml_summary",
+        "Maximum-likelihood companion: the same bivariate GLMM (two levels, logit link) fitted "
+        "by ML with adaptive Gauss-Hermite quadrature, with Wald intervals, beside the "
+        "posterior median and credible interval.",
+    ),
+    "ml_subgroups": (
+        "ml:ml_subgroups",
+        "Maximum-likelihood subgroup analyses (MIDAS style): per covariate, likelihood-ratio "
+        "tests against the model without covariates (joint, sensitivity only, specificity "
+        "only) and the pooled sensitivity and specificity of every level with Wald intervals.",
+    ),
 }
 #: Tables computed from the data with extra fits (opt-in: list them in ``outputs.tables``).
 DATA_TABLES = ("subgroup_table", "clustering")
+#: Tables of the maximum-likelihood companion (opt-in: list them in ``outputs.tables``).
+ML_TABLES = ("ml_summary", "ml_subgroups")
 #: Tables of meta-regression fits (functions of :mod:`bayesdta.regression`).
 REGRESSION_TABLES: dict[str, tuple[str, str]] = {
     "summary": ("fit:summary", "Meta-regression: posterior summary, coefficients per outcome."),
@@ -1067,7 +1081,7 @@ def _parse_outputs(chk: _Checker, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ci": 0.95,
         "quantities": [],
-        "tables": [t for t in TABLES if t != "auc" and t not in DATA_TABLES],
+        "tables": [t for t in TABLES if t != "auc" and t not in DATA_TABLES and t not in ML_TABLES],
         "table_formats": list(_TABLE_FORMATS),
         "table_options": {},
         "figures": list(FIGURES),

@@ -49,9 +49,7 @@ _SUMMARY_ROWS = (
 def _ml_kwargs_from_fit(fit: DTAFit) -> dict[str, Any]:
     spec = fit.spec
     if spec.link != "logit":
-        raise SpecError(
-            f"the ML companion fits the logit link; this fit uses link={spec.link!r}"
-        )
+        raise SpecError(f"the ML companion fits the logit link; this fit uses link={spec.link!r}")
     if spec.tau_by:
         raise SpecError("the ML companion does not fit tau_by (covariate-specific SDs)")
     if fit.levels == 3:
@@ -256,14 +254,17 @@ def ml_subgroups(
         ]
         for c in covariates:
             if c not in d.frame.columns:
-                raise SpecError(f"covariate {c!r} is not a column of the data; covariates are "
-                                f"{d.covariates}")
+                raise SpecError(
+                    f"covariate {c!r} is not a column of the data; covariates are {d.covariates}"
+                )
             ref = {c: reference[c]} if c in reference else {}
             joint = fit_ml(d, formula=f"~ {c}", reference=ref, **kw)
-            se_only = fit_ml(d, formula_sensitivity=f"~ {c}", formula_specificity="~ 1",
-                             reference=ref, **kw)
-            sp_only = fit_ml(d, formula_sensitivity="~ 1", formula_specificity=f"~ {c}",
-                             reference=ref, **kw)
+            se_only = fit_ml(
+                d, formula_sensitivity=f"~ {c}", formula_specificity="~ 1", reference=ref, **kw
+            )
+            sp_only = fit_ml(
+                d, formula_sensitivity="~ 1", formula_specificity=f"~ {c}", reference=ref, **kw
+            )
             t = lrt(base, joint)
             t_se = lrt(base, se_only)
             t_sp = lrt(base, sp_only)
