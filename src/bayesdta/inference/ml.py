@@ -1018,8 +1018,8 @@ def fit_ml(
     )
     design = make_design(d, spec)
     lik = _Likelihood(d, design, n_quad)
-    if lik.k < 3:
-        raise SpecError(f"fit_ml needs at least 3 studies for 2 + 3 parameters, got {lik.k}")
+    if lik.k < 2:
+        raise SpecError(f"fit_ml needs at least 2 studies, got {lik.k}")
     pr = _Problem(lik)
     results = []
     for s in _starts(lik, n_starts):
