@@ -827,7 +827,6 @@ class MLFit:
         crit = float(stats.chi2.ppf(ci, 1))
         i, from_coord, _ = self._coordinate(name)
         est = float(from_coord(self.phi[i]))
-        pr = self._problem
         if name == "rho" and not np.isfinite(self.rho):
             self._profiles[key] = (float("nan"), float("nan"))
             return self._profiles[key]
@@ -836,7 +835,8 @@ class MLFit:
             "tau_specificity": (0.0, _TAU_MAX),
             "rho": (-1.0, 1.0),
         }.get(name, (-np.inf, np.inf))
-        se = self.summary(ci).loc[name, "std_error"] if name in self.summary(ci).index else 0.5
+        table = self.summary(ci)
+        se = float(table.loc[name, "std_error"]) if name in table.index else float("nan")
         step0 = float(se) if np.isfinite(se) and se > 0 else 0.25
         if name == "rho":
             step0 = min(step0, 0.2)
@@ -869,7 +869,6 @@ class MLFit:
                 except ValueError:
                     found = np.nan
             out.append(float(found))
-        del pr
         self._profiles[key] = (out[0], out[1])
         return self._profiles[key]
 
@@ -1207,9 +1206,6 @@ def lrt(reduced: MLFit, full: MLFit) -> LRTest:
                 f"lrt: the models are not nested: {o} coefficient {missing[0]!r} of the reduced "
                 "model is not in the full model"
             )
-        for c in rc:
-            if c in reduced.design.levels or c != "Intercept":
-                pass
         tested += [f"beta_{o}[{c}]" for c in fc if c not in rc]
     for v, lv in reduced.design.levels.items():
         if v in full.design.levels and full.design.levels[v][0] != lv[0]:

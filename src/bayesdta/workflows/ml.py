@@ -46,16 +46,17 @@ _SUMMARY_ROWS = (
 )
 
 
-def _ml_kwargs_from_fit(fit: DTAFit) -> dict[str, Any]:
+def _ml_kwargs_from_fit(fit: DTAFit, levels: int | None) -> dict[str, Any]:
     spec = fit.spec
     if spec.link != "logit":
         raise SpecError(f"the ML companion fits the logit link; this fit uses link={spec.link!r}")
     if spec.tau_by:
         raise SpecError("the ML companion does not fit tau_by (covariate-specific SDs)")
-    if fit.levels == 3:
+    if fit.levels == 3 and levels != 2:
         raise SpecError(
-            "the ML companion fits two levels only; this fit has three (several tables per "
-            "study): refit with levels=2 to compare, or leave ml_summary out"
+            "the ML companion fits two levels only and this fit has three (several tables per "
+            "study): pass levels=2 (spec: outputs.table_options.<table>.levels = 2) to fit "
+            "every table as its own study by ML, as MIDAS / metandi analyses do"
         )
     return {
         "formula": spec.formula,
@@ -73,6 +74,7 @@ def ml_summary(
     ci: float = 0.95,
     n_quad: int = DEFAULT_N_QUAD,
     profile: bool = False,
+    levels: int | None = None,
     **fit_kwargs: Any,
 ) -> pd.DataFrame:
     """ML estimates of the bivariate GLMM beside the Bayesian ones.
@@ -89,6 +91,10 @@ def ml_summary(
         Gauss-Hermite points per dimension (1 = Laplace, as glmer).
     profile : bool
         Also profile-likelihood intervals (slower: a maximization per point).
+    levels : {2} or None
+        ML fits two levels. For a three-level Bayesian fit pass ``levels=2`` to fit every
+        table as its own study by ML (the columns then compare different models; ``attrs
+        ["notes"]`` says so); without it such a fit is a one-line error.
 
     Returns
     -------
@@ -105,11 +111,16 @@ def ml_summary(
         bayes = fit
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MLWarning)  # reported in the table's notes
-            ml = fit_ml(fit.data, n_quad=n_quad, **_ml_kwargs_from_fit(fit), **fit_kwargs)
+            ml = fit_ml(fit.data, n_quad=n_quad, **_ml_kwargs_from_fit(fit, levels), **fit_kwargs)
+        if fit.levels == 3:
+            ml.notes.append(
+                "the Bayesian fit has three levels; the ML fit treats every table as its own "
+                "study (two levels), so the columns compare different models"
+            )
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MLWarning)
-            ml = fit_ml(fit, n_quad=n_quad, **fit_kwargs)
+            ml = fit_ml(fit, n_quad=n_quad, levels=levels, **fit_kwargs)
     s = ml.summary(ci, profile=profile)
     cols = ["estimate", "std_error", "lower", "upper"]
     if profile:
@@ -218,8 +229,13 @@ def ml_subgroups(
         ``boundary`` (what lies on the boundary in any of the covariate's fits) and ``note``.
     """
     if isinstance(data, DTAFit):
-        if levels is None:
-            levels = 2 if data.levels == 2 else 3
+        if data.levels == 3 and levels != 2:
+            raise SpecError(
+                "ml_subgroups fits two levels only and this fit has three (several tables per "
+                "study): pass levels=2 (spec: outputs.table_options.ml_subgroups.levels = 2) "
+                "to test every table as its own study, as MIDAS / metandi analyses do"
+            )
+        levels = 2
         data = data.data
     if not covariates or isinstance(covariates, str):
         raise SpecError("covariates must be a non-empty list of covariate names")
