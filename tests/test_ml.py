@@ -307,3 +307,10 @@ def test_ml_summary_table_beside_the_bayesian_fit(dementia_fit):
     bayes = logit(df.loc["sensitivity", "bayes_median"])
     assert abs(bayes - ref["beta_sensitivity[Intercept]"]) < 0.15
     assert "ml_summary" in bd.registry.TABLES and "ml_subgroups" in bd.registry.TABLES
+
+
+def test_ml_tables_refuse_a_three_level_fit_with_the_option_that_fixes_it(smoking_fit):
+    with pytest.raises(bd.SpecError, match="levels = 2"):
+        bd.ml_summary(smoking_fit)
+    with pytest.raises(bd.SpecError, match="levels = 2"):
+        bd.ml_subgroups(smoking_fit, covariates=["type"])

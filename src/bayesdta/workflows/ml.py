@@ -102,7 +102,9 @@ def ml_summary(
         Indexed by quantity (the Bayesian summary's names); columns ``ml_estimate``,
         ``ml_std_error``, ``ml_lower``, ``ml_upper`` (Wald), optionally ``ml_profile_lower``
         / ``ml_profile_upper``, and with a Bayesian fit ``bayes_median``, ``bayes_lower``,
-        ``bayes_upper``. ``attrs``: log-likelihood, AIC, BIC, n_quad, boundary, notes.
+        ``bayes_upper``; ``ml_note`` (on the first row) when the ML fit has notes (boundary
+        estimate, non-convergence, levels). ``attrs``: log-likelihood, AIC, BIC, n_quad,
+        boundary, notes.
     """
     bayes = None
     if isinstance(fit, MLFit):
@@ -132,6 +134,10 @@ def ml_summary(
         df["bayes_lower"] = b["lower"].reindex(df.index)
         df["bayes_upper"] = b["upper"].reindex(df.index)
     df.attrs.update(s.attrs)
+    if ml.notes:
+        # boundary estimates, non-convergence, different models: said in the table itself
+        df["ml_note"] = ""
+        df.iloc[0, df.columns.get_loc("ml_note")] = "; ".join(ml.notes)
     return df
 
 
