@@ -314,3 +314,13 @@ def test_ml_tables_refuse_a_three_level_fit_with_the_option_that_fixes_it(smokin
         bd.ml_summary(smoking_fit)
     with pytest.raises(bd.SpecError, match="levels = 2"):
         bd.ml_subgroups(smoking_fit, covariates=["type"])
+
+
+def test_same_numbers_after_other_fits():
+    """Deterministic: no random starts; the mode search restarts with every fit."""
+    d = bd.load_example("skin_tests")
+    a = bd.fit_ml(d, n_quad=3)
+    quiet_fit(load("telomerase"), n_quad=3)
+    b = bd.fit_ml(d, n_quad=3)
+    assert a.loglik == b.loglik
+    assert a.estimates == b.estimates
