@@ -271,9 +271,17 @@ class _Problem:
         return self.lik.loglik(b1, b2, phi[self.i_tau_se], phi[self.i_tau_sp], phi[self.i_alpha])
 
     def maximize(
-        self, start: np.ndarray, fixed: Mapping[int, float] | None = None, maxiter: int = 2000
+        self,
+        start: np.ndarray,
+        fixed: Mapping[int, float] | None = None,
+        maxiter: int = 2000,
+        *,
+        precise: bool = True,
     ) -> tuple[np.ndarray, float, bool, str]:
-        """L-BFGS-B with central-difference gradients; ``fixed``: coordinate -> value."""
+        """L-BFGS-B with central-difference gradients; ``fixed``: coordinate -> value.
+
+        ``precise=False`` (profile points): looser tolerances, no restart.
+        """
         fixed = dict(fixed or {})
         free = [i for i in range(self.dim) if i not in fixed]
         base = np.array(start, dtype=float)
@@ -298,40 +306,37 @@ class _Problem:
                 return 1e300, np.zeros(x.size)
             return f0, g
 
-        x0 = np.clip(
-            base[free], [self.bounds[i][0] for i in free], [self.bounds[i][1] for i in free]
-        )
-        with _one_blas_thread():
-            return self._lbfgsb(fg, x0, free, full, maxiter)
-
-    def _lbfgsb(self, fg, x0, free, full, maxiter):
-        res = optimize.minimize(
-            fg,
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[self.bounds[i] for i in free],
-            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-7, "maxcor": 20},
-        )
-        # restart once from the solution: L-BFGS-B's curvature memory can stop it early
-        res2 = optimize.minimize(
-            fg,
-            res.x,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[self.bounds[i] for i in free],
-            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-7, "maxcor": 20},
-        )
-        best = res2 if res2.fun <= res.fun else res
-        # converged: the projected gradient is small relative to the curvature scale
-        x = best.x
-        _, g = fg(x)
         lo = np.array([self.bounds[i][0] for i in free])
         hi = np.array([self.bounds[i][1] for i in free])
-        pg = np.where((x <= lo) & (g > 0), 0.0, g)
-        pg = np.where((x >= hi) & (pg < 0), 0.0, pg)
-        ok = bool(np.all(np.isfinite(x))) and float(np.max(np.abs(pg), initial=0.0)) < 1e-3
-        return full(x), -float(best.fun), ok, str(best.message)
+        x0 = np.clip(base[free], lo, hi)
+        tol = {"ftol": 1e-15, "gtol": 1e-7} if precise else {"ftol": 1e-11, "gtol": 1e-5}
+
+        def run(x):
+            return optimize.minimize(
+                fg,
+                x,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=list(zip(lo, hi, strict=True)),
+                options={"maxiter": maxiter, "maxcor": 20, **tol},
+            )
+
+        def projected(res) -> float:
+            x, g = res.x, np.asarray(res.jac, dtype=float)
+            pg = np.where((x <= lo) & (g > 0), 0.0, g)
+            pg = np.where((x >= hi) & (pg < 0), 0.0, pg)
+            return float(np.max(np.abs(pg), initial=0.0))
+
+        with _one_blas_thread():
+            best = run(x0)
+            if precise and projected(best) > 1e-5:
+                # restart from the solution: L-BFGS-B's curvature memory can stop it early
+                res2 = run(best.x)
+                if res2.fun <= best.fun:
+                    best = res2
+        # converged: the projected gradient (per unit of the coordinates) is small
+        ok = bool(np.all(np.isfinite(best.x))) and projected(best) < 1e-3
+        return full(best.x), -float(best.fun), ok, str(best.message)
 
 
 def _starts(lik: _Likelihood, n_starts: int) -> list[np.ndarray]:
@@ -811,9 +816,8 @@ class MLFit:
     def profile_loglik(self, name: str, value: float) -> float:
         """Profile log-likelihood: maximum over the other parameters with ``name`` fixed."""
         i, _, to_coord = self._coordinate(name)
-        start = self.phi.copy()
         fixed = {i: float(to_coord(value))}
-        _, ll, _, _ = self._problem.maximize(start, fixed=fixed)
+        _, ll, _, _ = self._problem.maximize(self.phi.copy(), fixed=fixed, precise=False)
         return ll
 
     def profile_interval(self, name: str, *, ci: float = 0.95) -> tuple[float, float]:
@@ -865,7 +869,7 @@ class MLFit:
                 found = np.nan
             if found is None:
                 try:
-                    found = optimize.brentq(g, min(a, b), max(a, b), xtol=1e-5)
+                    found = optimize.brentq(g, min(a, b), max(a, b), xtol=1e-4)
                 except ValueError:
                     found = np.nan
             out.append(float(found))
