@@ -794,13 +794,13 @@ class MLFit:
         pr = self._problem
         p1, _ = self.p
         if name == "mu_sensitivity":
-            return 0, ident_map, ident_map
+            return 0, _identity, _identity
         if name == "mu_specificity":
-            return p1, ident_map, ident_map
+            return p1, _identity, _identity
         if name == "tau_sensitivity":
-            return pr.i_tau_se, ident_map, ident_map
+            return pr.i_tau_se, _identity, _identity
         if name == "tau_specificity":
-            return pr.i_tau_sp, ident_map, ident_map
+            return pr.i_tau_sp, _identity, _identity
         if name == "rho":
             return pr.i_alpha, math.cos, lambda r: math.acos(float(np.clip(r, -1, 1)))
         for o, off in (("sensitivity", 0), ("specificity", p1)):
@@ -914,7 +914,7 @@ class MLFit:
         )
 
 
-def ident_map(x: float) -> float:
+def _identity(x: float) -> float:
     return x
 
 
