@@ -117,6 +117,8 @@ def test_likelihood_ratio_tests_and_subgroup_table_agree_with_glmer():
     b0, b1 = full["beta_sensitivity[Intercept]"], full["beta_sensitivity[type[T.SAQ]]"]
     assert row["sensitivity"] == pytest.approx(expit(b0 + b1), abs=1e-5)
     assert df.loc[("type", "IAQ"), "sensitivity"] == pytest.approx(expit(b0), abs=1e-5)
+    assert row["coef_sensitivity"] == pytest.approx(b1, abs=1e-4)
+    assert row["coef_specificity"] == pytest.approx(full["beta_specificity[type[T.SAQ]]"], abs=1e-4)
     # the Wald interval of the level: logit +- z * sqrt(x' V x) with glmer's variances
     half = logit(row["sensitivity_upper"]) - logit(row["sensitivity"])
     assert half > 0

@@ -25,7 +25,7 @@ from scipy.special import expit
 
 from ..data.tables import DTAData
 from ..exceptions import SpecError
-from ..families.bivariate import OUTCOMES
+from ..families.bivariate import OUTCOMES, ModelSpec, make_design
 from ..inference.fit import DTAFit, as_data
 from ..inference.ml import DEFAULT_N_QUAD, MLFit, MLWarning, fit_ml, lrt
 from ..registry import register_table
@@ -229,6 +229,9 @@ def ml_subgroups(
         model without covariates. Columns: ``n_rows``, ``n_studies``, ``sensitivity``,
         ``specificity`` with ``_lower`` / ``_upper`` (Wald, logit scale; the level's pooled
         value from the joint meta-regression; continuous covariates: at their mean),
+        ``coef_sensitivity`` / ``coef_specificity`` with ``_lower`` / ``_upper`` (the joint
+        model's coefficient: the level minus the reference level on the logit scale, NaN on
+        the reference row; continuous covariates: per unit),
         per covariate ``lrt_chi2``, ``lrt_df``, ``lrt_p`` (joint), ``lrt_chi2_sensitivity``,
         ``lrt_p_sensitivity``, ``lrt_chi2_specificity``, ``lrt_p_specificity``,
         ``tau_sensitivity`` / ``tau_specificity`` (residual SDs of the joint model),
@@ -253,6 +256,13 @@ def ml_subgroups(
     if unknown_ref:
         raise SpecError(f"reference= names {sorted(unknown_ref)}, which are not in covariates")
     kw = {"n_quad": n_quad, "levels": levels}
+    for c in covariates:  # every design is checked before anything is fitted
+        if c not in d.frame.columns:
+            raise SpecError(
+                f"covariate {c!r} is not a column of the data; covariates are {d.covariates}"
+            )
+        ref = {c: reference[c]} if c in reference else {}
+        make_design(d, ModelSpec(levels=2, formula=f"~ {c}", reference=ref))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MLWarning)  # boundary fits are reported in the table
         base = fit_ml(d, **kw)
@@ -307,7 +317,14 @@ def ml_subgroups(
                 "boundary": ", ".join(bnd),
                 "note": "; ".join(notes),
             }
+            js = joint.summary(ci)
             for r in _level_rows(joint, c, ci):
+                col = c if r["level"] == "per unit" else f"{c}[T.{r['level']}]"
+                for o in OUTCOMES:
+                    # the coefficient: level minus reference (logit), or per unit of c
+                    name = f"beta_{o}[{col}]"
+                    for sfx, k in (("", "estimate"), ("_lower", "lower"), ("_upper", "upper")):
+                        r[f"coef_{o}{sfx}"] = float(js.loc[name, k]) if name in js.index else np.nan
                 rows.append({**r, **per_cov})
     df = pd.DataFrame(rows).set_index(["covariate", "level"])
     front = [c for c in df.columns if not c.startswith(("tau_", "boundary", "note"))]
