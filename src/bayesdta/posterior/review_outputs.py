@@ -108,6 +108,7 @@ def summary_of_findings(
     per: int = 1000,
     ci: float = 0.95,
     at: Mapping[str, Any] | None = None,
+    layout: str = "long",
 ) -> pd.DataFrame:
     """GRADE summary-of-findings table: natural frequencies per ``per`` people tested.
 
@@ -134,14 +135,18 @@ def summary_of_findings(
     at : mapping, optional
         Covariate values of a meta-regression (default: the summary point of
         :meth:`DTAFit.summary`, at the reference levels).
+    layout : {"long", "grade"}
+        ``"long"``: one row per prevalence and outcome (numbers); ``"grade"``: the layout of
+        a GRADE table, one row per outcome and one column per prevalence, cells
+        ``"median (lower to upper)"`` rounded to whole people.
 
     Returns
     -------
     pandas.DataFrame
-        One row per prevalence and outcome: ``prevalence``, ``outcome`` (keys of
-        :data:`SOF_OUTCOMES`), ``description``, ``median``, ``lower``, ``upper``. ``attrs``:
-        ``per``, ``ci``, ``prevalence_source`` and ``sensitivity`` / ``specificity``
-        (median, lower, upper).
+        ``layout="long"``: one row per prevalence and outcome: ``prevalence``, ``outcome``
+        (keys of :data:`SOF_OUTCOMES`), ``description``, ``median``, ``lower``, ``upper``.
+        ``attrs``: ``per``, ``ci``, ``prevalence_source`` and ``sensitivity`` /
+        ``specificity`` (median, lower, upper).
 
     References
     ----------
@@ -151,6 +156,8 @@ def summary_of_findings(
     Epidemiol 2020;122:142-152.
     """
     ci = _ci(ci)
+    if layout not in ("long", "grade"):
+        raise SpecError(f"layout must be 'long' or 'grade', got {layout!r}")
     per = int(per)
     if per < 1:
         raise SpecError(f"per must be a positive whole number, got {per!r}")
@@ -199,6 +206,20 @@ def summary_of_findings(
         sensitivity=tuple(float(v) for v in _quantiles(se, ci)),
         specificity=tuple(float(v) for v in _quantiles(sp, ci)),
     )
+    if layout == "grade":
+        cells = df.assign(
+            cell=[
+                f"{m:.0f} ({lo:.0f} to {hi:.0f})"
+                for m, lo, hi in zip(df["median"], df["lower"], df["upper"], strict=True)
+            ],
+            column=[f"prevalence {100 * p:.3g}%" for p in df["prevalence"]],
+        )
+        wide = cells.pivot(index="outcome", columns="column", values="cell")
+        wide = wide.loc[list(SOF_OUTCOMES), list(dict.fromkeys(cells["column"]))]
+        wide.insert(0, "description", [SOF_OUTCOMES[o] for o in wide.index])
+        wide.columns.name = None
+        wide.attrs.update(df.attrs)
+        return wide
     return df
 
 

@@ -664,6 +664,8 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             defaults["pretest"] = [0.1, 0.2, 0.3, 0.5]
         if name == "influence":
             defaults["refit"] = "high_k"
+        if name == "summary_of_findings":
+            defaults["layout"] = "grade"
         groups = [g for g in fs.subgroups if g in f.data.covariates]
         if name == "subgroups" and groups:
             defaults["by"] = groups
@@ -684,7 +686,25 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
         if name == "influence":
             run.influence[fs.name] = res
             df, caption = _influence_table(df, caption)
+        caption = _review_caption(name, df, caption)
         run.add_table(df, f"{name}{suffix}", fit=fs.name, caption=caption)
+
+
+def _review_caption(name: str, df: pd.DataFrame, caption: str) -> str:
+    """Review outputs (issue 13): what was read or chosen goes into the caption."""
+    extra = ""
+    if name == "summary_of_findings" and "per" in df.attrs:
+        extra = (
+            f"Per {df.attrs['per']} people tested; prevalences: {df.attrs['prevalence_source']}."
+        )
+    elif name == "threshold_effect" and "correction" in df.attrs:
+        extra = (
+            f"{df.attrs['n_corrected']} tables with a zero cell had {df.attrs['correction']:g} "
+            "added to every cell."
+        )
+    elif df.attrs.get("note") and name in ("quadas", "quadas_summary", "pca"):
+        extra = str(df.attrs["note"]) + "."
+    return caption.rstrip(".") + ". " + extra if extra else caption
 
 
 def _influence_table(df: pd.DataFrame, caption: str) -> tuple[pd.DataFrame, str]:
