@@ -49,6 +49,7 @@ __all__ = [
     "plot_ppc",
     "plot_prior_posterior",
     "save_figure",
+    "draw_count_columns",
 ]
 
 #: Okabe-Ito colour-blind-safe palette (blue, vermillion, green, purple, orange, sky, yellow).
@@ -240,6 +241,7 @@ def plot_forest(
     xlim: tuple[float, float] = (0.0, 1.0),
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
+    show_counts: bool = True,
 ) -> Figure:
     """Paired forest plot of sensitivity and specificity.
 
@@ -276,6 +278,8 @@ def plot_forest(
         Figure size in inches (default: grows with the number of rows).
     title : str, optional
         Figure title.
+    show_counts : bool
+        Show the counts TP, FP, FN, TN of every table in columns left of the panels.
 
     Returns
     -------
@@ -439,6 +443,9 @@ def plot_forest(
             if bold:
                 tick.set_fontweight("bold")
         ax0.set_ylim(y + 0.4, 0.6)
+        if show_counts:
+            ax0.set_ylim(y + 0.4, 1.4)
+            draw_count_columns(fig, ax0, obs, rows, yrow)
         handles = [
             Line2D(
                 [],
@@ -495,6 +502,29 @@ def plot_forest(
         if title:
             fig.suptitle(title)
     return fig
+
+
+def draw_count_columns(
+    fig: Figure, ax: Axes, counts: pd.DataFrame, rows: np.ndarray, yrow: np.ndarray
+) -> None:
+    """Write the counts TP, FP, FN, TN of ``rows`` as text columns left of ``ax``.
+
+    ``counts`` has the columns ``TP``, ``FP``, ``FN``, ``TN`` (one row per table); the row
+    ``rows[i]`` is written at height ``yrow[i]`` (data coordinates) and the headers at the top
+    of the axes. The y tick labels move left to make room.
+    """
+    width = 24.0  # points per column
+    cols = ("TP", "FP", "FN", "TN")
+    ax.tick_params(axis="y", pad=width * len(cols) + 6)
+    base = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    top = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    for j, c in enumerate(cols):
+        dx = -(len(cols) - j) * width / 72.0 + 0.02
+        shift = mpl.transforms.ScaledTranslation(dx, 0, fig.dpi_scale_trans)
+        vals = counts[c].to_numpy()[rows]
+        for v, yy in zip(vals, yrow, strict=True):
+            ax.text(0, yy, f"{int(v)}", transform=base + shift, va="center", fontsize=6.5)
+        ax.text(0, 0.995, c, transform=top + shift, va="top", fontsize=6.5, fontweight="bold")
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ..data.tables import DTAData
 from ..exceptions import SpecError
 from ..posterior import review_outputs as R
 from ..registry import register_figure
-from .figures import PALETTE
+from .figures import PALETTE, draw_count_columns
 
 if TYPE_CHECKING:
     from ..inference.fit import DTAFit
@@ -153,7 +153,6 @@ def plot_forest_ratios(
             entries.append(("header", lv, f"{by} = {lv}"))
             entries += [("row", int(r), "") for r in order(all_rows[values == lv])]
             entries.append(("pooled", f"Summary: {by}={lv}", f"Summary ({lv})"))
-        entries.append(("pooled", "Summary", "Summary (reference levels)"))
     ylabels = []
     y = 0.0
     ys: dict[int, float] = {}
@@ -223,16 +222,21 @@ def plot_forest_ratios(
                 tick.set_fontweight("bold")
         ax0.set_ylim(y + 0.4, 0.6 if not show_counts else 1.4)
         if show_counts:
-            _count_columns(fig, ax0, obs, rows, yrow)
+            draw_count_columns(fig, ax0, obs, rows, yrow)
         handles = [
             Line2D(
                 [], [], marker="s", color="black", lw=0.8, ms=4, label=f"Observed ({ci:.0%} CI)"
             ),
-            Line2D([], [], marker="D", color=PALETTE[1], ls="none", ms=5, label="Summary"),
         ]
-        if by is not None:
+        if by is None:
             handles.append(
-                Line2D([], [], marker="D", color=PALETTE[0], ls="none", ms=5, label=f"By {by}")
+                Line2D([], [], marker="D", color=PALETTE[1], ls="none", ms=5, label="Summary")
+            )
+        else:
+            handles.append(
+                Line2D(
+                    [], [], marker="D", color=PALETTE[0], ls="none", ms=5, label=f"Summary by {by}"
+                )
             )
         fig.legend(handles=handles, loc="lower center", ncol=len(handles))
         foot = "\u2020 0.5 added to every cell (a zero cell)" if obs["corrected"].any() else ""
@@ -248,21 +252,6 @@ def plot_forest_ratios(
         if title:
             fig.suptitle(title)
     return fig
-
-
-def _count_columns(fig: Figure, ax, obs, rows: np.ndarray, yrow: np.ndarray) -> None:
-    """TP, FP, FN, TN as text columns left of ``ax`` (the tick labels move further left)."""
-    width = 24.0  # points per column
-    cols = ("TP", "FP", "FN", "TN")
-    ax.tick_params(axis="y", pad=width * len(cols) + 6)
-    base = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
-    for j, c in enumerate(cols):
-        dx = -(len(cols) - j) * width / 72.0 + 0.02
-        tr = base + mpl.transforms.ScaledTranslation(dx, 0, fig.dpi_scale_trans)
-        vals = obs[c].to_numpy()[rows]
-        for v, yy in zip(vals, yrow, strict=True):
-            ax.text(0, yy, f"{int(v)}", transform=tr, ha="left", va="center", fontsize=6.5)
-        ax.text(0, 1.0, c, transform=tr, ha="left", va="center", fontsize=6.5, fontweight="bold")
 
 
 @register_figure("quadas")

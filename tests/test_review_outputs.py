@@ -1,0 +1,387 @@
+"""Outputs reviewers look for (issue 13): summary of findings, threshold effect, DOR / LR per
+study, QUADAS-2, the study-characteristics PCA. Checked against independent computations
+(posterior draws read directly, scipy, closed forms, a known low-rank matrix)."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+from scipy import stats as sps
+
+import bayesdta as bd
+from bayesdta.exceptions import DTADataError, SpecError
+from bayesdta.plots import review_figures as RF
+from bayesdta.posterior import review_outputs as R
+
+PLUMBING = {"draws": 150, "tune": 200, "chains": 2}
+
+
+def _intercept_draws(fit, outcome: str) -> np.ndarray:
+    """Summary-point draws read directly from the posterior (the test's own computation)."""
+    beta = fit.posterior[f"beta_{outcome}"].sel({f"coef_{outcome}": "Intercept"})
+    return special.expit(beta.values.ravel())
+
+
+# ------------------------------------------------------------------------------------------
+# summary of findings
+# ------------------------------------------------------------------------------------------
+def test_summary_of_findings_matches_direct_monte_carlo(dementia_fit):
+    f = dementia_fit
+    prevs = [0.05, 0.2, 0.5]
+    sof = bd.summary_of_findings(f, prevalences=prevs, per=1000, ci=0.9)
+    se, sp = _intercept_draws(f, "sensitivity"), _intercept_draws(f, "specificity")
+    for p in prevs:
+        expect = {
+            "true_positives": 1000 * p * se,
+            "false_negatives": 1000 * p * (1 - se),
+            "true_negatives": 1000 * (1 - p) * sp,
+            "false_positives": 1000 * (1 - p) * (1 - sp),
+            # joint: a positive result per draw, not the sum of two marginal intervals
+            "test_positives": 1000 * (p * se + (1 - p) * (1 - sp)),
+            "test_negatives": 1000 * (p * (1 - se) + (1 - p) * sp),
+        }
+        got = sof[sof["prevalence"] == p].set_index("outcome")
+        for name, draws in expect.items():
+            q = np.quantile(draws, [0.5, 0.05, 0.95])
+            np.testing.assert_allclose(
+                got.loc[name, ["median", "lower", "upper"]].to_numpy(float), q, rtol=1e-9
+            )
+        # medians of the four cells add up to the people tested
+        total = got.loc[
+            ["true_positives", "false_negatives", "true_negatives", "false_positives"], "median"
+        ].sum()
+        assert total == pytest.approx(1000.0, abs=1e-6)
+    med = sof.pivot(index="prevalence", columns="outcome", values="median")
+    assert np.all(np.diff(med["true_positives"]) > 0)
+    assert np.all(np.diff(med["false_negatives"]) > 0)
+    assert np.all(np.diff(med["true_negatives"]) < 0)
+    assert np.all(np.diff(med["false_positives"]) < 0)
+    # via the fit (registry) and in the GRADE layout
+    grade = f.summary_of_findings(prevalences=prevs, layout="grade")
+    assert list(grade.index) == list(R.SOF_OUTCOMES)
+    assert grade.shape[1] == 1 + len(prevs)
+
+
+def test_summary_of_findings_default_prevalences_and_errors(dementia_fit):
+    f = dementia_fit
+    d = f.data
+    prev = d.n_diseased / (d.n_diseased + d.n_nondiseased)
+    expect = np.unique(np.round(np.quantile(prev, [0.25, 0.5, 0.75]), 3))
+    sof = f.summary_of_findings()
+    np.testing.assert_allclose(np.unique(sof["prevalence"]), expect)
+    assert "quartiles" in sof.attrs["prevalence_source"]
+    with pytest.raises(SpecError, match="prevalences"):
+        f.summary_of_findings(prevalences=[0.2, 1.5])
+    with pytest.raises(SpecError, match="per"):
+        f.summary_of_findings(per=0)
+
+
+# ------------------------------------------------------------------------------------------
+# threshold effect
+# ------------------------------------------------------------------------------------------
+def test_threshold_effect_agrees_with_scipy_spearman(dementia_fit):
+    f = dementia_fit
+    d = f.data
+    cells = np.stack([d.tp, d.fp, d.fn, d.tn], axis=1).astype(float)
+    zero = (cells == 0).any(axis=1)
+    assert zero.any()  # the correction matters on this dataset
+    cells = cells + 0.5 * zero[:, None]
+    sens = cells[:, 0] / (cells[:, 0] + cells[:, 2])
+    fpr = cells[:, 1] / (cells[:, 1] + cells[:, 3])
+    ref = sps.spearmanr(sens, fpr)
+    tab = f.threshold_effect(ci=0.95)
+    row = tab.loc["spearman_sensitivity_fpr"]
+    assert row["estimate"] == pytest.approx(ref.statistic, abs=1e-12)
+    assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+    n = d.n_rows
+    r = ref.statistic
+    half = 1.959963984540054 * np.sqrt((1 + r**2 / 2) / (n - 3))
+    assert row["lower"] == pytest.approx(np.tanh(np.arctanh(r) - half), abs=1e-9)
+    assert row["upper"] == pytest.approx(np.tanh(np.arctanh(r) + half), abs=1e-9)
+    assert "0.5 added" in row["method"] and int(row["n"]) == n
+    rho = f.posterior["rho"].values.ravel()
+    assert tab.loc["rho", "estimate"] == pytest.approx(np.median(rho))
+    assert tab.loc["rho_sensitivity_fpr", "estimate"] == pytest.approx(np.median(-rho))
+    # without the correction the ranks of the zero-cell tables change
+    plain = bd.threshold_effect(d, correction=0.0)
+    raw = np.stack([d.tp, d.fp, d.fn, d.tn], axis=1).astype(float)
+    ref0 = sps.spearmanr(raw[:, 0] / (raw[:, 0] + raw[:, 2]), raw[:, 1] / (raw[:, 1] + raw[:, 3]))
+    assert plain.loc["spearman_sensitivity_fpr", "estimate"] == pytest.approx(ref0.statistic)
+    assert list(plain.index) == ["spearman_sensitivity_fpr"]  # data only: no model rho
+
+
+# ------------------------------------------------------------------------------------------
+# DOR, LR+, LR- per study
+# ------------------------------------------------------------------------------------------
+def test_study_ratios_closed_forms():
+    frame = pd.DataFrame(
+        {
+            "study": ["A", "B", "C"],
+            "TP": [20, 45, 9],
+            "FP": [5, 10, 0],
+            "FN": [4, 5, 3],
+            "TN": [30, 90, 40],
+        }
+    )
+    data = bd.DTAData.from_frame(frame)
+    tab = bd.study_ratios(data, ci=0.9)
+    z = sps.norm.ppf(0.95)
+    for i, cells in enumerate(frame[["TP", "FP", "FN", "TN"]].to_numpy()):
+        a, b, c, d = cells.astype(float)
+        if 0 in (a, b, c, d):
+            a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
+            dor = a * d / (b * c)
+        else:  # DOR: the sample odds ratio (scipy), with Woolf's interval
+            table = np.array([[cells[0], cells[2]], [cells[1], cells[3]]])
+            dor = sps.contingency.odds_ratio(table, kind="sample").statistic
+        se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+        row = tab.iloc[i]
+        assert row["dor"] == pytest.approx(dor)
+        assert row["dor_lower"] == pytest.approx(dor * np.exp(-z * se))
+        assert row["dor_upper"] == pytest.approx(dor * np.exp(z * se))
+        # LRs: ratio of two proportions, log (Katz) interval
+        sens, spec = a / (a + c), d / (b + d)
+        lrp, lrn = sens / (1 - spec), (1 - sens) / spec
+        se_p = np.sqrt((1 - sens) / a + spec / b)
+        se_n = np.sqrt(sens / c + (1 - spec) / d)
+        assert row["lr_positive"] == pytest.approx(lrp)
+        assert row["lr_positive_upper"] == pytest.approx(lrp * np.exp(z * se_p))
+        assert row["lr_negative"] == pytest.approx(lrn)
+        assert row["lr_negative_lower"] == pytest.approx(lrn * np.exp(-z * se_n))
+    assert list(tab["corrected"]) == [False, False, True]
+
+
+def test_study_ratios_pooled_rows_and_subgroups(dementia_fit, smoking_fit):
+    tab = dementia_fit.study_ratios()
+    pooled = tab.loc["Summary"]
+    for k in ("dor", "lr_positive", "lr_negative"):
+        draws = dementia_fit.draws(k).values.ravel()
+        assert pooled[k] == pytest.approx(np.median(draws))
+    sub = smoking_fit.study_ratios(by="type")
+    se = {}
+    for lv in smoking_fit.design.levels["type"]:
+        # the design centres nothing for a categorical covariate: reference + level effect
+        b = smoking_fit.posterior["beta_sensitivity"]
+        g = smoking_fit.posterior["beta_specificity"]
+        col_se = [c for c in b.coords["coef_sensitivity"].values if str(c).endswith(f"[T.{lv}]")]
+        col_sp = [c for c in g.coords["coef_specificity"].values if str(c).endswith(f"[T.{lv}]")]
+        eta_se = b.sel(coef_sensitivity="Intercept").values.ravel()
+        eta_sp = g.sel(coef_specificity="Intercept").values.ravel()
+        if col_se:
+            eta_se = eta_se + b.sel(coef_sensitivity=col_se[0]).values.ravel()
+            eta_sp = eta_sp + g.sel(coef_specificity=col_sp[0]).values.ravel()
+        s, p = special.expit(eta_se), special.expit(eta_sp)
+        se[lv] = np.median(s / (1 - p))
+        got = sub.loc[f"Summary: type={lv}", "lr_positive"]
+        assert got == pytest.approx(se[lv], rel=1e-9)
+    with pytest.raises(SpecError, match="formula"):
+        dementia_fit.study_ratios(by="setting")
+
+
+# ------------------------------------------------------------------------------------------
+# QUADAS-2
+# ------------------------------------------------------------------------------------------
+def _quadas_frame(n: int = 8, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    base = bd.load_example("dementia").frame.iloc[:n][["TP", "FP", "FN", "TN"]].copy()
+    base.insert(0, "study", [f"S{i}" for i in range(n)])
+    for c in ("RoB patient selection", "rob_index_test", "Reference standard - RoB"):
+        base[c] = rng.choice(["Low", "HIGH", "unclear"], size=n)
+    base["quadas_flow_and_timing"] = "low"
+    base["applicability_index_test"] = rng.choice(["low", "high"], size=n)
+    base["reference_standard"] = rng.choice(["DXA", "CT"], size=n)  # a covariate, not QUADAS
+    return base
+
+
+def test_quadas_columns_are_found_and_counted():
+    frame = _quadas_frame()
+    data = bd.DTAData.from_frame(frame)
+    cols = bd.quadas_columns(data)
+    assert cols == {
+        "patient_selection": "RoB patient selection",
+        "index_test": "rob_index_test",
+        "reference_standard": "Reference standard - RoB",
+        "flow_and_timing": "quadas_flow_and_timing",
+        "applicability_index_test": "applicability_index_test",
+    }
+    q = bd.quadas(data)
+    assert "RoB patient selection" in q.attrs["note"] and "not given" in q.attrs["note"]
+    summ = bd.quadas_summary(data)
+    for key, col in cols.items():
+        kind = "applicability" if key.startswith("applicability") else "risk of bias"
+        domain = R.QUADAS_DOMAINS[key.removeprefix("applicability_")]
+        expect = frame[col].str.lower().value_counts()
+        row = summ.loc[(kind, domain)]
+        for j in ("low", "unclear", "high"):
+            assert row[j] == expect.get(j, 0)
+        assert row[["low_pct", "unclear_pct", "high_pct"]].sum() == pytest.approx(100.0)
+    fig = RF.plot_quadas(data)
+    widths = [p.get_width() for p in fig.axes[0].patches]
+    assert sum(widths) == pytest.approx(100.0 * 4)  # four risk-of-bias bars of 100%
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("medium", "'medium'"), (None, "an empty cell"), ("yes", "'yes'")]
+)
+def test_quadas_bad_value_names_row_and_column(value, shown):
+    frame = _quadas_frame()
+    frame["rob_index_test"] = frame["rob_index_test"].astype(object)
+    frame.loc[3, "rob_index_test"] = value
+    data = bd.DTAData.from_frame(frame)
+    with pytest.raises(DTADataError) as err:
+        bd.quadas(data)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "row 4" in msg and "'rob_index_test'" in msg and shown in msg
+
+
+def test_quadas_errors_without_columns_and_worst_of_rows():
+    with pytest.raises(DTADataError, match="no QUADAS-2 columns"):
+        bd.quadas(bd.load_example("dementia"))
+    frame = _quadas_frame(4)
+    frame["study"] = ["S0", "S0", "S1", "S2"]
+    frame["model"] = ["a", "b", "a", "a"]
+    frame["rob_index_test"] = ["low", "high", "low", "unclear"]
+    data = bd.DTAData.from_frame(frame, model="model")
+    q = bd.quadas(data)
+    assert q.loc["S0", "index_test"] == "high"
+    assert "S0" in q.attrs["note"] and "worst" in q.attrs["note"]
+
+
+def test_low_risk_subset_refuses_and_fits(capsys, dementia_fit):
+    frame = bd.load_example("dementia").frame[["study", "TP", "FP", "FN", "TN"]].copy()
+    n = len(frame)
+    for c in ("rob_patient_selection", "rob_index_test"):
+        frame[c] = "high"
+    data = bd.DTAData.from_frame(frame.assign(rob_index_test=["low"] * n))
+    one = frame.copy()
+    one.loc[0, ["rob_patient_selection"]] = "low"
+    one.loc[0, ["rob_index_test"]] = "LOW"
+    with pytest.raises(DTADataError, match=r"1 of 33 studies .* at least 2"):
+        bd.fit(bd.DTAData.from_frame(one), subset="low_risk", verbose=False)
+    with pytest.raises(DTADataError, match="0 of 33"):
+        bd.fit(data, subset="low_risk", verbose=False)
+    with pytest.raises(SpecError, match="subset"):
+        bd.fit(data, subset="low", verbose=False)
+    # 40 tables, 34 at low risk: the padded shapes of the 33-study session fit (no compile)
+    frame = pd.concat([frame, frame.iloc[:7].assign(study=[f"x{i}" for i in range(7)])])
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    keep = np.arange(n) < 34
+    frame.loc[keep, ["rob_patient_selection", "rob_index_test"]] = "low"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = bd.fit(frame, subset="low_risk", seed=3, **PLUMBING)
+    assert f.data.n_studies == int(keep.sum())
+    assert list(f.data.studies) == [str(s) for s in frame["study"][keep]]
+    err = capsys.readouterr().err
+    assert f"{int(keep.sum())} of {n} studies" in err and "rob_index_test" in err
+    assert f"{int(keep.sum())} of {n} studies" in f.sampler["subset"]
+
+
+def test_sweep_low_risk_only_variant(tmp_path):
+    from bayesdta.reporting import sensitivity as sens
+    from bayesdta.reporting.spec import load_spec
+
+    frame = bd.load_example("dementia").frame.drop(columns=["model"])
+    frame["study"] = [f"S{i + 1:02d}" for i in range(len(frame))]
+    frame["rob_patient_selection"] = np.where(np.arange(len(frame)) % 3 == 0, "high", "low")
+    frame["rob_flow_and_timing"] = np.where(np.arange(len(frame)) % 5 == 0, "Unclear", "Low")
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    text = (
+        '[analysis]\nname = "t"\nseed = 1\n[data]\nfile = "d.csv"\n[model]\nlevels = 2\n'
+        "[sensitivity]\nlow_risk_only = true\n"
+    )
+    (tmp_path / "s.toml").write_text(text)
+    spec = load_spec(tmp_path / "s.toml")
+    variants = sens.build_variants(spec, spec.load_data())
+    v = [x for x in variants if x.name == "low_risk_only"]
+    assert len(v) == 1
+    i = np.arange(len(frame))
+    expect = np.flatnonzero((i % 3 == 0) | (i % 5 == 0))
+    assert list(v[0].excluded_rows) == list(expect)
+    assert f"{len(frame) - expect.size} of {len(frame)} studies" in v[0].description
+    frame["rob_patient_selection"] = "high"
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    spec = load_spec(tmp_path / "s.toml")
+    with pytest.raises(SpecError, match="low_risk_only refused: .*0 of 33"):
+        sens.build_variants(spec, spec.load_data())
+
+
+# ------------------------------------------------------------------------------------------
+# PCA
+# ------------------------------------------------------------------------------------------
+def test_pca_recovers_a_known_low_rank_structure():
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(40, 2)) * [3.0, 1.0]
+    basis, _ = np.linalg.qr(rng.normal(size=(6, 2)))
+    x = scores @ basis.T + 7.0
+    res = R.pca(x, standardize=False)
+    assert res["explained"][:2].sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(res["explained"][2:] < 1e-20)
+    v2 = res["loadings"][:, :2]
+    # the two loadings span the planted subspace
+    np.testing.assert_allclose(v2 @ v2.T, basis @ basis.T, atol=1e-10)
+    np.testing.assert_allclose(
+        res["variance"][:2], np.sort(np.linalg.eigvalsh(np.cov(x.T)))[::-1][:2], rtol=1e-10
+    )
+    # standardized: the eigenvalues of the correlation matrix
+    y = x + rng.normal(scale=0.3, size=x.shape)
+    res = R.pca(y)
+    ev = np.sort(np.linalg.eigvalsh(np.corrcoef(y.T)))[::-1]
+    np.testing.assert_allclose(res["variance"], ev[: res["variance"].size], rtol=1e-10)
+    np.testing.assert_allclose(res["scores"].std(axis=0, ddof=1) ** 2, res["variance"])
+
+
+def test_study_pca_table_and_biplot(osteo_fit):
+    f = osteo_fit
+    res = f.study_pca()
+    assert "simulated (constant)" in res["note"]
+    assert set(res["in_formula"]) == set(f.design.variables)
+    theta = f.posterior["theta"].transpose("chain", "draw", ...).values
+    perf = theta.reshape(-1, theta.shape[2], 2).mean(axis=0)
+    pc1 = res["scores"]["PC1"].to_numpy()
+    assert res["performance"].loc["logit_sensitivity", "PC1"] == pytest.approx(
+        np.corrcoef(pc1, perf[:, 0])[0, 1]
+    )
+    tab = bd.pca_table(f, n_components=2)
+    assert list(tab.columns) == ["PC1", "PC2"]
+    assert any(ix.startswith("loading: backbone=") and ix.endswith("*") for ix in tab.index)
+    assert not any(ix.startswith("loading: scan_plane") and ix.endswith("*") for ix in tab.index)
+    fig = f.plot("pca_biplot")
+    assert fig.axes[0].get_xlabel().startswith("PC1")
+    with pytest.raises(SpecError, match="usable covariate"):
+        bd.study_pca(f, covariates=["simulated"])
+
+
+# ------------------------------------------------------------------------------------------
+# forest plots with counts
+# ------------------------------------------------------------------------------------------
+def test_forest_plots_show_counts_and_diamonds(dementia_fit, smoking_fit):
+    f = dementia_fit
+    fig = f.plot("forest_ratios")
+    assert len(fig.axes) == 3
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for c in ("TP", "FP", "FN", "TN"):
+        assert c in texts
+    d = f.data
+    # every count of every table appears once in its column
+    counts = Counter(t for t in texts if t not in ("TP", "FP", "FN", "TN"))
+    expect = Counter(str(int(v)) for c in ("tp", "fp", "fn", "tn") for v in getattr(d, c))
+    assert counts == expect
+    for ax in fig.axes:
+        pts = [c for c in ax.collections if c.get_label() == "Observed"][0]
+        assert len(pts.get_offsets()) == d.n_rows
+        assert sum(p.get_label() == "Summary" for p in ax.patches) == 1
+    sub = smoking_fit.plot("forest_ratios", by="type")
+    n_levels = len(smoking_fit.design.levels["type"])
+    assert sum(p.get_label() == "Summary" for p in sub.axes[0].patches) == n_levels
+    plain = f.plot("forest")
+    assert {"TP", "FP", "FN", "TN"} <= {t.get_text() for t in plain.axes[0].texts}
+    none = f.plot("forest", show_counts=False)
+    assert "TP" not in {t.get_text() for t in none.axes[0].texts}
