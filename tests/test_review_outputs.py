@@ -385,3 +385,39 @@ def test_forest_plots_show_counts_and_diamonds(dementia_fit, smoking_fit):
     assert {"TP", "FP", "FN", "TN"} <= {t.get_text() for t in plain.axes[0].texts}
     none = f.plot("forest", show_counts=False)
     assert "TP" not in {t.get_text() for t in none.axes[0].texts}
+
+
+# ------------------------------------------------------------------------------------------
+# spec -> report
+# ------------------------------------------------------------------------------------------
+def test_spec_run_writes_the_review_tables_and_figures(tmp_path, dementia_fit):
+    from bayesdta.reporting.report import run_analysis
+    from bayesdta.reporting.spec import load_spec
+
+    frame = bd.load_example("dementia").frame.drop(columns=["model"])
+    frame["study"] = [f"S{i + 1:02d}" for i in range(len(frame))]
+    frame["rob_patient_selection"] = np.where(np.arange(len(frame)) % 4 == 0, "High", "low")
+    frame["applicability_index_test"] = "unclear"
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "s.toml").write_text(
+        '[analysis]\nname = "rev"\nseed = 11\n[data]\nfile = "d.csv"\n[model]\nlevels = 2\n'
+        "[sampler]\nchains = 2\ndraws = 150\ntune = 200\n"
+        "[outputs]\nloo = false\nsave_posterior = false\n"
+        'tables = ["summary_of_findings", "threshold_effect", "quadas_summary"]\n'
+        'figures = ["forest_ratios", "quadas"]\n'
+        "[outputs.table_options.summary_of_findings]\nprevalences = [0.1, 0.4]\n"
+    )
+    spec = load_spec(tmp_path / "s.toml")
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_analysis(spec, out)
+    sof = pd.read_csv(out / "tables" / "summary_of_findings.csv")
+    assert list(sof.columns) == ["outcome", "description", "prevalence 10%", "prevalence 40%"]
+    q = pd.read_csv(out / "tables" / "quadas_summary.csv")
+    assert int(q.loc[q["domain"] == "Patient selection", "high"].iloc[0]) == 9
+    for name in ("forest_ratios", "quadas"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+    md = (out / "report.md").read_text()
+    assert "prevalence 40%" in md and "rob_patient_selection" in md
+    assert "Spearman" in md

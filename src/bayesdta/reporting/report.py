@@ -204,6 +204,34 @@ _TABLE_CAPTIONS: dict[str, str] = {
         "the covariates, relative to the main model: posterior medians and {ci} credible "
         "intervals."
     ),
+    # outputs reviewers look for (issue 13; docs/review_outputs.md)
+    "summary_of_findings": (
+        "Summary of findings (GRADE): true and false positives and negatives per 1000 people "
+        "tested at each prevalence; posterior median ({ci} credible interval) of each count, "
+        "from the joint posterior draws of the summary sensitivity and specificity."
+    ),
+    "threshold_effect": (
+        "Threshold effect: Spearman correlation of the observed sensitivity and false-positive "
+        "rate of the tables ({ci} confidence interval, P-value), beside the bivariate model's "
+        "correlation (posterior median, {ci} credible interval); a positive correlation of "
+        "sensitivity and FPR suggests different positivity thresholds."
+    ),
+    "study_ratios": (
+        "Diagnostic odds ratio, LR+ and LR- of every table (observed, {ci} log-method "
+        "confidence intervals; 0.5 added to every cell of tables with a zero cell) and pooled "
+        "(posterior median, {ci} credible interval)."
+    ),
+    "quadas": "QUADAS-2 risk of bias and applicability concerns of every study.",
+    "quadas_summary": (
+        "QUADAS-2 summary: number and percentage of studies judged low, unclear and high in "
+        "each domain."
+    ),
+    "pca": (
+        "Study-characteristics explorer: variance explained and loadings of the leading "
+        "principal components of the study covariates (one-hot coded, standardized), and the "
+        "correlation of each component with the shrunken {link} sensitivity and specificity "
+        "(* covariates of the meta-regression formula)."
+    ),
 }
 
 
@@ -1366,6 +1394,7 @@ def build_report(out: str | Path) -> dict[str, Path]:
             if df is None:
                 continue
             is_summary = t["name"].startswith("summary")
+            is_summary &= not t["name"].startswith("summary_of_findings")  # GRADE (issue 13)
             shown = _report_summary(df) if is_summary else _compact_intervals(df, doc.digits)
             if len(shown) > _MAX_INLINE_ROWS and not is_summary:
                 doc.p(f"{t['caption']} ({len(shown)} rows; full table in {', '.join(t['files'])})")
