@@ -421,3 +421,17 @@ def test_spec_run_writes_the_review_tables_and_figures(tmp_path, dementia_fit):
     md = (out / "report.md").read_text()
     assert "prevalence 40%" in md and "rob_patient_selection" in md
     assert "Spearman" in md
+
+
+def test_cli_fit_subset_low_risk_refuses_in_one_line(tmp_path, capsys):
+    from bayesdta.cli import main
+
+    frame = _quadas_frame(6)
+    frame["RoB patient selection"] = ["low", "high", "high", "unclear", "high", "high"]
+    frame["rob_index_test"] = "low"
+    frame["Reference standard - RoB"] = "LOW"
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    code = main(["fit", str(tmp_path / "d.csv"), "--out", str(tmp_path), "--subset", "low_risk"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "1 of 6 studies" in err[0] and "at least 2" in err[0]

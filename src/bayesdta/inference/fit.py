@@ -1104,7 +1104,8 @@ class DTAFit:
         """Draw one figure of :mod:`bayesdta.plots` and return it.
 
         ``kind`` is one of forest, sroc, fagan, lr_scatter, deeks, influence, ppc,
-        prior_posterior; keyword arguments go to the ``plot_<kind>`` function.
+        prior_posterior, forest_ratios, quadas, pca_biplot; keyword arguments go to the
+        ``plot_<kind>`` function.
         """
         return _registry.figure(kind)(self, **kwargs)
 
