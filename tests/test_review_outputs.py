@@ -435,3 +435,24 @@ def test_cli_fit_subset_low_risk_refuses_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "1 of 6 studies" in err[0] and "at least 2" in err[0]
+
+
+def test_sensitivity_forest_subgroup_diamonds(smoking_fit):
+    f = smoking_fit
+    fig = f.plot("forest", by="type", show_predictive=False)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    for lv in f.design.levels["type"]:
+        assert f"Summary (type={lv})" in labels
+    # the diamond of the non-reference level: reference + level coefficient, per draw
+    lv = f.design.levels["type"][1]
+    b = f.posterior["beta_sensitivity"]
+    eta = b.sel(coef_sensitivity="Intercept") + b.sel(coef_sensitivity=f"type[T.{lv}]")
+    med = np.median(special.expit(eta.values.ravel()))
+    tips = [
+        p.get_xy()[1][0]  # the diamond's top vertex sits at the median
+        for p in fig.axes[0].patches
+        if p.get_label() == "Summary" and p.get_facecolor()[:3] != (0.0, 0.0, 0.0)
+    ]
+    assert any(abs(t - med) < 1e-12 for t in tips)
+    with pytest.raises(SpecError, match="formula"):
+        f.plot("forest", by="population")

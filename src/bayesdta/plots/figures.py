@@ -165,7 +165,8 @@ def _row_order(
         key = key.astype(float)
     elif sort_by in fit.data.covariates:
         col = fit.data.frame[sort_by]
-        key = pd.factorize(col, sort=True)[0].astype(float) if col.dtype == object else col
+        text = not pd.api.types.is_numeric_dtype(col)  # object or (arrow) string columns
+        key = pd.factorize(col, sort=True)[0].astype(float) if text else col
         key = np.asarray(key, dtype=float)
     else:
         raise SpecError(
@@ -242,6 +243,7 @@ def plot_forest(
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
     show_counts: bool = True,
+    by: str | None = None,
 ) -> Figure:
     """Paired forest plot of sensitivity and specificity.
 
@@ -280,6 +282,10 @@ def plot_forest(
         Figure title.
     show_counts : bool
         Show the counts TP, FP, FN, TN of every table in columns left of the panels.
+    by : str, optional
+        A categorical covariate of a meta-regression fit: rows sorted by its levels (unless
+        ``sort_by`` is given) and a summary diamond per level (the summary point at that
+        level, other covariates at their reference level) under the overall summary.
 
     Returns
     -------
@@ -288,6 +294,14 @@ def plot_forest(
         labelled ``"Observed"`` with one point per row.
     """
     obs = Q.observed(fit, ci=ci)
+    if by is not None:  # per-subgroup diamonds (issue 13)
+        if by not in fit.design.levels:
+            raise SpecError(
+                f"by= {by!r} must be a categorical covariate of the fit's formula (fit a "
+                f"meta-regression with formula='~ {by}'); categorical covariates are "
+                f"{list(fit.design.levels) or 'none'}"
+            )
+        sort_by = by if sort_by is None else sort_by
     grouped = fit.levels == 3 if group_by_study is None else bool(group_by_study)
     entries = _row_order(fit, obs, sort_by, grouped)
     names = _study_names(fit, labels)
@@ -327,6 +341,15 @@ def plot_forest(
         if show_pooled:
             pooled_rows.append(("pooled", y))
             ylabels.append((y, f"Summary{_at_text(fit, at)}", True))
+            y -= 1.0
+        for lv in fit.design.levels[by] if by is not None and show_pooled else []:
+            l_se, l_sp = Q._linear_predictor(fit, {**(at or {}), by: lv})
+            pooled[f"by:{lv}"] = {
+                "sensitivity": Q._interval(lk.inverse(l_se, fit.spec.link).ravel(), ci),
+                "specificity": Q._interval(lk.inverse(l_sp, fit.spec.link).ravel(), ci),
+            }
+            pooled_rows.append((f"by:{lv}", y))
+            ylabels.append((y, f"Summary ({by}={lv})", True))
             y -= 1.0
         if show_predictive:
             pr = Q.predictive(fit, ci=ci, at=at).loc["new study"]
@@ -388,7 +411,19 @@ def plot_forest(
                     label="Posterior (shrunken)",
                 )
             for kind, yy in pooled_rows:
-                if kind == "pooled":
+                if kind.startswith("by:"):
+                    med, lo, hi = pooled[kind][q]
+                    ax.add_patch(
+                        Polygon(
+                            [[lo, yy], [med, yy + 0.35], [hi, yy], [med, yy - 0.35]],
+                            closed=True,
+                            facecolor=PALETTE[0],
+                            edgecolor=PALETTE[0],
+                            label="Summary",
+                            zorder=3,
+                        )
+                    )
+                elif kind == "pooled":
                     med, lo, hi = pooled[q]
                     ax.add_patch(
                         Polygon(
@@ -417,7 +452,10 @@ def plot_forest(
                 for r, yy in zip(rows, yrow, strict=True):
                     ax.text(1.03, yy, _ci_text(*vals[r]), transform=tr, va="center", fontsize=6.5)
                 for kind, yy in pooled_rows:
-                    v = pooled[q] if kind == "pooled" else pred[q]
+                    if kind.startswith("by:"):
+                        v = pooled[kind][q]
+                    else:
+                        v = pooled[q] if kind == "pooled" else pred[q]
                     ax.text(
                         1.03,
                         yy,
