@@ -439,7 +439,7 @@ def test_cli_fit_subset_low_risk_refuses_in_one_line(tmp_path, capsys):
 
 def test_sensitivity_forest_subgroup_diamonds(smoking_fit):
     f = smoking_fit
-    fig = f.plot("forest", by="type", show_predictive=False)
+    fig = f.plot("forest", by="type")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     for lv in f.design.levels["type"]:
         assert f"Summary (type={lv})" in labels

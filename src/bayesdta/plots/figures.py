@@ -354,7 +354,8 @@ def plot_forest(
         if show_predictive:
             pr = Q.predictive(fit, ci=ci, at=at).loc["new study"]
             pred = {
-                q: (pr.loc[q, "median"], pr.loc[q, "lower"], pr.loc[q, "upper"]) for q in pooled
+                q: (pr.loc[q, "median"], pr.loc[q, "lower"], pr.loc[q, "upper"])
+                for q in ("sensitivity", "specificity")
             }
             pooled_rows.append(("predictive", y))
             ylabels.append((y, "Prediction (new study)", True))
