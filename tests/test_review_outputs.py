@@ -115,6 +115,21 @@ def test_threshold_effect_agrees_with_scipy_spearman(dementia_fit):
     assert list(plain.index) == ["spearman_sensitivity_fpr"]  # data only: no model rho
 
 
+def test_threshold_effect_says_why_when_undefined():
+    two = bd.DTAData.from_frame(
+        pd.DataFrame({"TP": [10, 20], "FP": [1, 3], "FN": [2, 0], "TN": [30, 40]})
+    )
+    same = bd.DTAData.from_frame(
+        pd.DataFrame({"TP": [10, 10, 10], "FP": [0, 0, 0], "FN": [0, 0, 0], "TN": [3, 4, 5]})
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no scipy warning leaks
+        t2 = bd.threshold_effect(two)
+        t3 = bd.threshold_effect(same)
+    assert "needs at least 3 studies (n = 2)" in t2["method"].iloc[0]
+    assert "every table has the same sensitivity" in t3["method"].iloc[0]
+
+
 # ------------------------------------------------------------------------------------------
 # DOR, LR+, LR- per study
 # ------------------------------------------------------------------------------------------

@@ -289,18 +289,22 @@ def threshold_effect(
     fpr = c["FP"] / (c["FP"] + c["TN"])
     n = int(rows.sum())
     unit = "tables" if data.has_clusters else "studies"
-    with np.errstate(all="ignore"):
-        res = sps.spearmanr(sens, fpr) if n >= 3 else None
-    r = float(res.statistic) if res is not None else float("nan")
-    p = float(res.pvalue) if res is not None else float("nan")
+    r = p = lo = hi = float("nan")
     z = sps.norm.ppf(0.5 + ci / 2.0)
-    if n >= 4 and np.isfinite(r) and abs(r) < 1:
-        se_z = np.sqrt((1.0 + r * r / 2.0) / (n - 3))
-        lo, hi = np.tanh(np.arctanh(r) + np.array([-z, z]) * se_z)
-        ci_note = f"Fisher z interval with Bonett-Wright SE over {n} {unit}"
+    if n < 3:
+        ci_note = f"not computed: needs at least 3 {unit} (n = {n})"
+    elif np.ptp(sens) == 0 or np.ptp(fpr) == 0:
+        which = "sensitivity" if np.ptp(sens) == 0 else "FPR"
+        ci_note = f"not defined: every table has the same {which}"
     else:
-        lo = hi = float("nan")
-        ci_note = f"no interval: needs at least 4 {unit} and |r_s| < 1 (n = {n})"
+        res = sps.spearmanr(sens, fpr)
+        r, p = float(res.statistic), float(res.pvalue)
+        if n >= 4 and abs(r) < 1:
+            se_z = np.sqrt((1.0 + r * r / 2.0) / (n - 3))
+            lo, hi = np.tanh(np.arctanh(r) + np.array([-z, z]) * se_z)
+            ci_note = f"Fisher z interval with Bonett-Wright SE over {n} {unit}"
+        else:
+            ci_note = f"no interval: needs at least 4 {unit} and |r_s| < 1 (n = {n})"
     method = (
         f"Spearman rank correlation of observed sensitivity and FPR across {n} {unit} "
         f"({correction:g} added to every cell of the {int(c['zero'].sum())} tables with a zero "
