@@ -471,3 +471,55 @@ def test_sensitivity_forest_subgroup_diamonds(smoking_fit):
     assert any(abs(t - med) < 1e-12 for t in tips)
     with pytest.raises(SpecError, match="formula"):
         f.plot("forest", by="population")
+
+
+def test_exact_and_score_intervals(dementia_fit):
+    # Koopman's (1984) worked example: 36/40 against 16/80, 95% interval 2.94 to 7.15
+    lo, hi = R.koopman_interval(36, 40, 16, 80, ci=0.95)
+    assert (round(lo, 2), round(hi, 2)) == (2.94, 7.15)
+    # the definition, by brute force: theta on a grid, the constrained MLE by numerical
+    # maximization of the likelihood, the Pearson chi-square against the chi-square quantile
+    from scipy.optimize import minimize_scalar
+
+    def chi2(theta, x1, n1, x2, n2):
+        def nll(p2):
+            p1 = theta * p2
+            return -(sps.binom.logpmf(x1, n1, p1) + sps.binom.logpmf(x2, n2, p2))
+
+        p2 = minimize_scalar(
+            nll,
+            bounds=(1e-12, min(1.0, 1.0 / theta) - 1e-12),
+            method="bounded",
+            options={"xatol": 1e-12},
+        ).x
+        p1 = theta * p2
+        return (x1 - n1 * p1) ** 2 / (n1 * p1 * (1 - p1)) + (x2 - n2 * p2) ** 2 / (
+            n2 * p2 * (1 - p2)
+        )
+
+    crit = sps.chi2.ppf(0.9, 1)
+    for x1, n1, x2, n2 in ((20, 24, 5, 35), (3, 50, 40, 60), (0, 12, 3, 40)):
+        lo, hi = R.koopman_interval(x1, n1, x2, n2, ci=0.9)
+        grid = np.exp(np.linspace(np.log(max(lo, 1e-3) / 1.5), np.log(hi * 1.5), 400))
+        inside = grid[[chi2(t, x1, n1, x2, n2) <= crit for t in grid]]
+        ratio = grid[1] / grid[0]
+        assert inside.max() <= hi * ratio and inside.max() >= hi / ratio
+        if x1 > 0:
+            assert inside.min() >= lo / ratio and inside.min() <= lo * ratio
+        else:
+            assert lo == 0.0
+    # in study_ratios: DOR by scipy's exact conditional interval, LRs by the score interval
+    frame = pd.DataFrame({"TP": [20, 9], "FP": [5, 0], "FN": [4, 3], "TN": [30, 40]})
+    tab = bd.study_ratios(bd.DTAData.from_frame(frame), interval="exact", ci=0.9)
+    ref = sps.contingency.odds_ratio(np.array([[20, 4], [5, 30]]), kind="conditional")
+    ci_ref = ref.confidence_interval(confidence_level=0.9)
+    assert tab["dor_lower"].iloc[0] == pytest.approx(ci_ref.low)
+    assert tab["dor_upper"].iloc[0] == pytest.approx(ci_ref.high)
+    assert tab["lr_positive_lower"].iloc[0] == pytest.approx(
+        R.koopman_interval(20, 24, 5, 35, ci=0.9)[0]
+    )
+    assert np.isinf(tab["lr_positive_upper"].iloc[1]) and np.isinf(tab["dor_upper"].iloc[1])
+    # a zero count reaches infinity: drawn to the panel's edge, every segment finite
+    fig = dementia_fit.plot("forest_ratios", interval="exact")
+    segs = np.concatenate([np.asarray(c.get_segments()) for c in fig.axes[1].collections[:1]])
+    assert np.isfinite(segs).all() and len(segs) == dementia_fit.data.n_rows

@@ -82,6 +82,7 @@ def plot_forest_ratios(
     labels: str | Mapping[str, str] | None = None,
     show_counts: bool = True,
     correction: float = 0.5,
+    interval: str = "log",
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -110,6 +111,10 @@ def plot_forest_ratios(
         Show the TP, FP, FN, TN columns.
     correction : float
         Continuity correction of tables with a zero cell.
+    interval : {"log", "exact"}
+        Intervals of the tables: log method, or exact conditional (DOR) and Koopman score
+        (LRs) (see :func:`~bayesdta.posterior.review_outputs.study_ratios`); a bound at 0 or
+        infinity is drawn to the edge of the panel.
     figsize : tuple of float, optional
         Figure size (default grows with the rows).
     title : str, optional
@@ -121,7 +126,7 @@ def plot_forest_ratios(
         Three axes (DOR, LR+, LR-); the observed points are a scatter collection labelled
         ``"Observed"``, diamonds are patches labelled ``"Summary"``.
     """
-    tab = R.study_ratios(fit, ci=ci, correction=correction, by=by)
+    tab = R.study_ratios(fit, ci=ci, correction=correction, by=by, interval=interval)
     obs = tab[tab["kind"] == "observed"]
     pooled = tab[tab["kind"] == "pooled"]
     data = fit.data
@@ -184,7 +189,19 @@ def plot_forest_ratios(
             v = obs[key].to_numpy(dtype=float)[rows]
             lo = obs[f"{key}_lower"].to_numpy(dtype=float)[rows]
             hi = obs[f"{key}_upper"].to_numpy(dtype=float)[rows]
-            ax.hlines(yrow, lo, hi, color="black", lw=0.8)
+            finite = np.concatenate(
+                [v, lo, hi, pooled[[f"{key}_lower", f"{key}_upper"]].to_numpy(float).ravel()]
+            )
+            finite = finite[np.isfinite(finite) & (finite > 0)]
+            x_lo, x_hi = (finite.min() / 1.5, finite.max() * 1.5) if finite.size else (0.1, 10)
+            # exact / score intervals of zero counts reach 0 or infinity: drawn to the edge
+            ax.hlines(
+                yrow,
+                np.where(lo > 0, lo, x_lo),
+                np.where(np.isfinite(hi), hi, x_hi),
+                color="black",
+                lw=0.8,
+            )
             ax.scatter(v, yrow, s=14, marker="s", color="black", zorder=3, label="Observed")
             for label, yy in ypool:
                 med = float(pooled.loc[label, key])
@@ -208,12 +225,7 @@ def plot_forest_ratios(
             ax.set_xlabel(f"{disp} (log scale)")
             ax.spines["left"].set_visible(False)
             ax.tick_params(axis="y", length=0)
-            finite = np.concatenate(
-                [lo, hi, pooled[[f"{key}_lower", f"{key}_upper"]].to_numpy(float).ravel()]
-            )
-            finite = finite[np.isfinite(finite) & (finite > 0)]
-            if finite.size:
-                ax.set_xlim(finite.min() / 1.5, finite.max() * 1.5)
+            ax.set_xlim(x_lo, x_hi)
         ax0 = axes[0]
         ax0.set_yticks([t[0] for t in ylabels])
         ax0.set_yticklabels([t[1] for t in ylabels])

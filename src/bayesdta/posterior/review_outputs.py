@@ -41,6 +41,7 @@ __all__ = [
     "threshold_effect",
     "study_ratios",
     "pooled_ratio_draws",
+    "koopman_interval",
     "quadas",
     "quadas_summary",
     "pca",
@@ -382,6 +383,7 @@ def study_ratios(
     ci: float = 0.95,
     correction: float = 0.5,
     by: str | None = None,
+    interval: str = "log",
 ) -> pd.DataFrame:
     """Observed DOR, LR+ and LR- of every table with log-method intervals, and the pooled values.
 
@@ -396,6 +398,14 @@ def study_ratios(
     For a fit, rows ``Summary`` (and ``Summary: <by>=<level>`` per level of ``by``) give the
     posterior median and credible interval of the pooled ratios.
 
+    ``interval="exact"`` replaces the log-method intervals, computed on the *uncorrected*
+    counts: for the DOR the exact conditional interval (inverting Fisher's exact test, scipy's
+    ``odds_ratio(kind="conditional")``), for LR+ and LR- Koopman's (1984) score interval for a
+    ratio of two independent proportions (the ratios ``theta`` whose Pearson chi-square with
+    the constrained maximum-likelihood proportions is at most the chi-square quantile). Both
+    need no continuity correction (a zero count gives a bound 0 or infinity); the point
+    estimates stay the (corrected) sample ratios.
+
     Parameters
     ----------
     fit_or_data : DTAFit or DTAData
@@ -407,6 +417,9 @@ def study_ratios(
     by : str, optional
         A categorical covariate of the fit's formula: pooled ratios per level (meta-regression
         summary point at that level, other covariates at their reference level).
+    interval : {"log", "exact"}
+        Intervals of the tables: log method (Woolf / Simel, as Meta-DiSc and MIDAS) or exact
+        conditional (DOR) and score (LRs).
 
     Returns
     -------
@@ -420,6 +433,8 @@ def study_ratios(
     ----------
     Simel DL, Samsa GP, Matchar DB. Likelihood ratios with confidence: sample size estimation
     for diagnostic test studies. J Clin Epidemiol 1991;44:763-770.
+    Koopman PAR. Confidence intervals for the ratio of two binomial proportions. Biometrics
+    1984;40:513-517.
     Glas AS, Lijmer JG, Prins MH, Bonsel GJ, Bossuyt PMM. The diagnostic odds ratio: a single
     indicator of test performance. J Clin Epidemiol 2003;56:1129-1135.
     """
@@ -427,6 +442,8 @@ def study_ratios(
     correction = float(correction)
     if correction < 0:
         raise SpecError(f"correction must be >= 0, got {correction}")
+    if interval not in ("log", "exact"):
+        raise SpecError(f"interval must be 'log' or 'exact', got {interval!r}")
     data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
     every = np.ones(data.n_rows, dtype=bool)
     c = _corrected(data, every, correction)
@@ -456,8 +473,23 @@ def study_ratios(
         df[name] = np.exp(log_v)
         df[f"{name}_lower"] = np.exp(log_v - z * se)
         df[f"{name}_upper"] = np.exp(log_v + z * se)
+    if interval == "exact":
+        raw = np.stack([data.tp, data.fp, data.fn, data.tn], axis=1).astype(np.int64)
+        for i, (tp, fp, fn, tn) in enumerate(raw):
+            table = np.array([[tp, fn], [fp, tn]])
+            if (table.sum(axis=0) > 0).all() and (table.sum(axis=1) > 0).all():
+                res = sps.contingency.odds_ratio(table, kind="conditional")
+                lo, hi = res.confidence_interval(confidence_level=ci)
+            else:  # pragma: no cover - a table without diseased or non-diseased is refused
+                lo, hi = 0.0, np.inf
+            df.iloc[i, df.columns.get_loc("dor_lower")] = lo
+            df.iloc[i, df.columns.get_loc("dor_upper")] = hi
+            for name, x1, x2 in (("lr_positive", tp, fp), ("lr_negative", fn, tn)):
+                lo, hi = koopman_interval(x1, tp + fn, x2, fp + tn, ci=ci)
+                df.iloc[i, df.columns.get_loc(f"{name}_lower")] = lo
+                df.iloc[i, df.columns.get_loc(f"{name}_upper")] = hi
     if isinstance(fit_or_data, DTAData):
-        df.attrs.update(ci=ci, correction=correction)
+        df.attrs.update(ci=ci, correction=correction, interval=interval)
         return df
     fit = fit_or_data
     groups: list[tuple[str, dict[str, Any] | None]] = [("Summary", None)]
@@ -479,8 +511,78 @@ def study_ratios(
         pooled.append(row)
     extra = pd.DataFrame(pooled, index=pd.Index([g[0] for g in groups], name="row"))
     df = pd.concat([df, extra.astype({"kind": object})])
-    df.attrs.update(ci=ci, correction=correction, by=by)
+    df.attrs.update(ci=ci, correction=correction, by=by, interval=interval)
     return df
+
+
+def _koopman_chi2(theta: float, x1: int, n1: int, x2: int, n2: int) -> float:
+    """Pearson chi-square of ``p1 / p2 = theta`` at the constrained MLE (Koopman 1984).
+
+    The constrained MLE of ``p2`` is the smaller root of
+    ``theta N p^2 - (theta (n1 + x2) + x1 + n2) p + (x1 + x2) = 0`` with ``N = n1 + n2``.
+    """
+    big_n = n1 + n2
+    b = theta * (n1 + x2) + x1 + n2
+    disc = max(b * b - 4.0 * theta * big_n * (x1 + x2), 0.0)
+    # the smaller root in the cancellation-free form 2c / (b + sqrt(b^2 - 4ac))
+    p2 = 2.0 * (x1 + x2) / (b + np.sqrt(disc))
+    p1 = theta * p2
+    out = 0.0
+    for x, n, p in ((x1, n1, p1), (x2, n2, p2)):
+        p = min(max(p, 0.0), 1.0)
+        if min(p, 1.0 - p) * n < 1e-9:  # a proportion at 0 or 1: no variance
+            edge = 0.0 if p < 0.5 else 1.0
+            if x != n * edge:
+                return np.inf
+            continue
+        out += (x - n * p) ** 2 / (n * p * (1.0 - p))
+    return float(out)
+
+
+def koopman_interval(
+    x1: int, n1: int, x2: int, n2: int, *, ci: float = 0.95
+) -> tuple[float, float]:
+    """Koopman's (1984) score interval for the ratio ``p1 / p2`` of two binomial proportions.
+
+    The set of ``theta`` whose Pearson chi-square at the constrained MLE
+    (:func:`_koopman_chi2`) is at most the ``ci`` quantile of chi-square(1), found by
+    bracketing on ``log theta``. ``x1 = 0`` gives the lower bound 0, ``x2 = 0`` the upper bound
+    infinity.
+
+    References
+    ----------
+    Koopman PAR. Confidence intervals for the ratio of two binomial proportions. Biometrics
+    1984;40:513-517.
+    """
+    from scipy.optimize import brentq
+
+    crit = float(sps.chi2.ppf(ci, 1))
+    x1, n1, x2, n2 = int(x1), int(n1), int(x2), int(n2)
+    if x1 == 0 and x2 == 0:
+        return 0.0, np.inf
+    # a start inside the interval: the sample ratio, or far into the open end (the statistic
+    # tends to 0 as theta -> 0 when x1 = 0, and as theta -> infinity when x2 = 0)
+    if x1 == 0:
+        centre = -40.0
+    elif x2 == 0:
+        centre = 40.0
+    else:
+        centre = float(np.log((x1 / n1) / (x2 / n2)))
+
+    def f(log_t: float) -> float:
+        return _koopman_chi2(float(np.exp(log_t)), x1, n1, x2, n2) - crit
+
+    bounds = []
+    for direction, edge in ((-1.0, x1 == 0), (1.0, x2 == 0)):
+        if edge:
+            bounds.append(0.0 if direction < 0 else np.inf)
+            continue
+        step, far = 0.5, centre
+        while f(far) <= 0 and step <= 512:
+            far, step = centre + direction * step, step * 2
+        a, b = sorted((centre, far))
+        bounds.append(float(np.exp(brentq(f, a, b, xtol=1e-13, rtol=1e-13))))
+    return bounds[0], bounds[1]
 
 
 # --------------------------------------------------------------------------------------------
