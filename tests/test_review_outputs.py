@@ -523,3 +523,19 @@ def test_exact_and_score_intervals(dementia_fit):
     fig = dementia_fit.plot("forest_ratios", interval="exact")
     segs = np.concatenate([np.asarray(c.get_segments()) for c in fig.axes[1].collections[:1]])
     assert np.isfinite(segs).all() and len(segs) == dementia_fit.data.n_rows
+
+
+def test_summary_of_findings_at_covariate_values(osteo_fit):
+    f = osteo_fit
+    sof = f.summary_of_findings(prevalences=[0.3], at={"backbone": "DenseNet"})
+    eta = {}
+    for o in ("sensitivity", "specificity"):
+        b = f.posterior[f"beta_{o}"]
+        names = [str(c) for c in b.coords[f"coef_{o}"].values]
+        level = [c for c in names if c.startswith("backbone") and c.endswith("DenseNet]")][0]
+        eta[o] = (b.sel({f"coef_{o}": "Intercept"}) + b.sel({f"coef_{o}": level})).values.ravel()
+    se = special.expit(eta["sensitivity"])
+    fp = 1000 * 0.7 * (1 - special.expit(eta["specificity"]))
+    got = sof.set_index("outcome")
+    assert got.loc["true_positives", "median"] == pytest.approx(np.median(300 * se))
+    assert got.loc["false_positives", "upper"] == pytest.approx(np.quantile(fp, 0.975))
