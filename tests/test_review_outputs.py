@@ -539,3 +539,36 @@ def test_summary_of_findings_at_covariate_values(osteo_fit):
     got = sof.set_index("outcome")
     assert got.loc["true_positives", "median"] == pytest.approx(np.median(300 * se))
     assert got.loc["false_positives", "upper"] == pytest.approx(np.quantile(fp, 0.975))
+
+
+def test_exact_dor_intervals_agree_with_r_fisher_test_and_the_definition():
+    """References: R's fisher.test conf.int (validation/review_outputs_fisher.R), whose
+    uniroot default tolerance leaves errors of up to a few percent on large odds ratios, and
+    the definition solved here to 1e-14: the limits are the odds ratios at which the Fisher
+    noncentral hypergeometric tail of TP has probability (1 - ci) / 2."""
+    from pathlib import Path
+
+    from scipy.optimize import brentq
+
+    ref = pd.read_csv(Path(__file__).parents[1] / "validation" / "review_outputs_fisher.csv")
+    data = bd.load_example("dementia")
+    cells = np.stack([data.tp, data.fp, data.fn, data.tn], axis=1)
+    assert (ref[["TP", "FP", "FN", "TN"]].to_numpy() == cells).all()
+    tab = bd.study_ratios(data, interval="exact", ci=0.95)
+    np.testing.assert_allclose(tab["dor_lower"], ref["dor_lower"], rtol=0.05)
+    np.testing.assert_allclose(tab["dor_upper"], ref["dor_upper"], rtol=0.05)
+    for i in (0, 1, 29, 30):
+        tp, fp, fn, tn = (int(v) for v in cells[i])
+        hg = (tp + fp + fn + tn, tp + fn, tp + fp)
+        est = np.log(tp * tn / (fp * fn))
+
+        def upper(lt, tp=tp, hg=hg):
+            return sps.nchypergeom_fisher.cdf(tp, *hg, np.exp(lt)) - 0.025
+
+        def lower(lt, tp=tp, hg=hg):
+            return sps.nchypergeom_fisher.sf(tp - 1, *hg, np.exp(lt)) - 0.025
+
+        hi = np.exp(brentq(upper, est, est + 6, xtol=1e-14))
+        lo = np.exp(brentq(lower, est - 6, est, xtol=1e-14))
+        assert tab["dor_upper"].iloc[i] == pytest.approx(hi, rel=1e-6)
+        assert tab["dor_lower"].iloc[i] == pytest.approx(lo, rel=1e-6)

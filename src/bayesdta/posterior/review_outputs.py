@@ -229,8 +229,9 @@ def summary_of_findings(
 # --------------------------------------------------------------------------------------------
 def _corrected(data: DTAData, rows: np.ndarray, correction: float) -> dict[str, np.ndarray]:
     """Counts of ``rows`` with ``correction`` added to every cell of tables with a zero cell."""
-    cells = {k: np.asarray(getattr(data, k.lower()), dtype=float)[rows] for k in ("TP", "FP")}
-    cells.update({k: np.asarray(getattr(data, k.lower()), dtype=float)[rows] for k in ("FN", "TN")})
+    cells = {
+        k: np.asarray(getattr(data, k.lower()), dtype=float)[rows] for k in ("TP", "FP", "FN", "TN")
+    }
     zero = np.zeros(int(rows.sum()), dtype=bool)
     for v in cells.values():
         zero |= v == 0
