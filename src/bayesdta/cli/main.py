@@ -159,6 +159,13 @@ def _configure_fit(p: argparse.ArgumentParser) -> None:
         help="override a prior, e.g. 'tau=HalfCauchy(1)' or 'rho=LKJ(1)' (quote it in the "
         "shell); repeatable",
     )
+    g.add_argument(
+        "--subset",
+        choices=["low_risk"],
+        default=None,
+        help="low_risk: fit only the tables at low risk of bias in every QUADAS-2 domain given "
+        "as columns (rob_patient_selection, ...; see docs/review_outputs.md)",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--ci", type=float, default=0.95, help="credible interval probability")
     g.add_argument(
@@ -200,6 +207,9 @@ _FIGURE_KINDS = (
     "influence",
     "ppc",
     "prior_posterior",
+    "forest_ratios",
+    "quadas",
+    "pca_biplot",
 )
 
 
@@ -283,10 +293,13 @@ def _run_fit(args: argparse.Namespace) -> int:
             backend=args.backend,
             escalate=args.escalate,
             verbose=False,
+            subset=args.subset,
         )
     for w in caught:
         if issubclass(w.category, IdentifiabilityWarning):
             print(f"warning: {_one_line(str(w.message))}", file=sys.stderr)
+    if args.subset:
+        print(f"subset: {result.sampler['subset']}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = result.summary(args.ci)

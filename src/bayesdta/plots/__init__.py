@@ -8,5 +8,7 @@ from __future__ import annotations
 
 from .figures import *  # noqa: F403
 from .figures import __all__ as _figures_all
+from .review_figures import *  # noqa: F403
+from .review_figures import __all__ as _review_all
 
-__all__ = list(_figures_all)
+__all__ = list(_figures_all) + list(_review_all)

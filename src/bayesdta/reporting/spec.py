@@ -49,6 +49,8 @@ __all__ = [
     "FIGURES",
     "TABLES",
     "DATA_TABLES",
+    "OPT_IN_TABLES",
+    "OPT_IN_FIGURES",
     "REGRESSION_TABLES",
     "LINKS",
     "load_spec",
@@ -101,7 +103,27 @@ FIGURES: dict[str, tuple[str, str]] = {
         "plot_prior_posterior",
         "Prior and posterior densities of the hyperparameters.",
     ),
+    # outputs reviewers look for (issue 13; bayesdta.plots.review_figures)
+    "forest_ratios": (
+        "plot_forest_ratios",
+        "Forest plots of the diagnostic odds ratio, LR+ and LR- of every table (log scale; "
+        "observed with log-method intervals, counts TP, FP, FN, TN at the left) and the pooled "
+        "posterior values (diamonds).",
+    ),
+    "quadas": (
+        "plot_quadas",
+        "QUADAS-2 summary: percentage of studies at low, unclear and high risk of bias (and "
+        "applicability concerns) in each domain.",
+    ),
+    "pca_biplot": (
+        "plot_pca_biplot",
+        "Study-characteristics explorer: biplot of the principal components of the study "
+        "covariates; coloured arrows are the studies' shrunken logit sensitivity and "
+        "specificity (supplementary variables).",
+    ),
 }
+#: Figures drawn only when a spec lists them (they need QUADAS-2 columns or covariates).
+OPT_IN_FIGURES = ("quadas", "pca_biplot")
 
 #: Tables a spec may request for the main fit: name -> (where the function lives, caption). The
 #: report takes the function from :data:`bayesdta.registry.TABLES` (registered next to it).
@@ -167,11 +189,45 @@ TABLES: dict[str, tuple[str, str]] = {
         "tests against the model without covariates (joint, sensitivity only, specificity "
         "only) and the pooled sensitivity and specificity of every level with Wald intervals.",
     ),
+    # outputs reviewers look for (issue 13; bayesdta.posterior.review_outputs)
+    "summary_of_findings": (
+        "review_outputs:summary_of_findings",
+        "Summary of findings (GRADE): true and false positives and negatives per 1000 people "
+        "tested at each prevalence, posterior medians and credible intervals from the joint "
+        "posterior of sensitivity and specificity.",
+    ),
+    "threshold_effect": (
+        "review_outputs:threshold_effect",
+        "Threshold effect: Spearman correlation of observed sensitivity and false-positive rate "
+        "(0.5 added to tables with a zero cell) beside the bivariate model's correlation.",
+    ),
+    "study_ratios": (
+        "review_outputs:study_ratios",
+        "Diagnostic odds ratio, LR+ and LR- of every table (observed, log-method intervals) "
+        "and pooled (posterior).",
+    ),
+    "quadas": (
+        "review_outputs:quadas",
+        "QUADAS-2 risk of bias and applicability concerns of every study.",
+    ),
+    "quadas_summary": (
+        "review_outputs:quadas_summary",
+        "QUADAS-2 summary: number and percentage of studies judged low, unclear and high in "
+        "each domain.",
+    ),
+    "pca": (
+        "review_outputs:pca_table",
+        "Study-characteristics explorer: variance explained and loadings of the leading "
+        "principal components of the study covariates, and their correlation with the shrunken "
+        "logit sensitivity and specificity (* covariates of the meta-regression formula).",
+    ),
 }
 #: Tables computed from the data with extra fits (opt-in: list them in ``outputs.tables``).
 DATA_TABLES = ("subgroup_table", "clustering")
 #: Tables of the maximum-likelihood companion (opt-in: list them in ``outputs.tables``).
 ML_TABLES = ("ml_summary", "ml_subgroups")
+#: Tables written only when a spec lists them (they need QUADAS-2 columns or covariates).
+OPT_IN_TABLES = ("quadas", "quadas_summary", "pca")
 #: Tables of meta-regression fits (functions of :mod:`bayesdta.regression`).
 REGRESSION_TABLES: dict[str, tuple[str, str]] = {
     "summary": ("fit:summary", "Meta-regression: posterior summary, coefficients per outcome."),
@@ -551,6 +607,7 @@ class SweepSpec:
     quantities: tuple[str, ...] = ("sensitivity", "specificity", "auc")
     workers: int | str = "auto"
     save_fits: bool = False
+    low_risk_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Serializable form."""
@@ -571,6 +628,7 @@ class SweepSpec:
             "quantities": list(self.quantities),
             "workers": self.workers,
             "save_fits": self.save_fits,
+            "low_risk_only": self.low_risk_only,
         }
 
 
@@ -587,6 +645,7 @@ _SWEEP_KEYS = (
     "quantities",
     "workers",
     "save_fits",
+    "low_risk_only",
 )
 
 
@@ -599,7 +658,7 @@ def _parse_sweeps(chk: _Checker, value: Any, fit_names: Sequence[str]) -> SweepS
     kw: dict[str, Any] = {}
     if "fit" in t:
         kw["fit"] = chk.choice(t["fit"], f"{key}.fit", list(fit_names))
-    for b in ("baseline", "save_fits"):
+    for b in ("baseline", "save_fits", "low_risk_only"):
         if b in t:
             kw[b] = chk.boolean(t[b], f"{key}.{b}")
     if "leave_one_study_out" in t:
@@ -1081,10 +1140,14 @@ def _parse_outputs(chk: _Checker, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ci": 0.95,
         "quantities": [],
-        "tables": [t for t in TABLES if t != "auc" and t not in DATA_TABLES and t not in ML_TABLES],
+        "tables": [
+            t
+            for t in TABLES
+            if t != "auc" and t not in DATA_TABLES and t not in ML_TABLES and t not in OPT_IN_TABLES
+        ],
         "table_formats": list(_TABLE_FORMATS),
         "table_options": {},
-        "figures": list(FIGURES),
+        "figures": [f for f in FIGURES if f not in OPT_IN_FIGURES],
         "figure_formats": ["png", "pdf"],
         "figure_options": {},
         "figure_dpi": 200,
