@@ -53,7 +53,8 @@ def numpyro_model(tp, n1, tn, n0, study, n_studies, three_level):
 
     mu_* ~ Normal(0, 2); tau_* ~ HalfNormal(1.5); between-study correlation LKJ(2);
     three levels: tau_within_* ~ HalfNormal(1), within correlation LKJ(2).
-    theta_r = mu + u_study(r) [+ v_r]; TP ~ Bin(n1, invlogit theta_1), TN ~ Bin(n0, invlogit theta_2).
+    theta_r = mu + u_study(r) [+ v_r];
+    TP ~ Bin(n1, invlogit theta_1), TN ~ Bin(n0, invlogit theta_2).
     """
     import jax.numpy as jnp
     import numpyro
@@ -126,7 +127,9 @@ def fit_bayesdta(data, levels: int, *, draws: int, chains: int, seed: int) -> di
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bd.fit(data, levels=levels, seed=seed, draws=draws, tune=draws, chains=chains, progress=False)
+        fit = bd.fit(
+            data, levels=levels, seed=seed, draws=draws, tune=draws, chains=chains, progress=False
+        )
     names = ["sensitivity", "specificity", *BETWEEN] + (WITHIN if levels == 3 else [])
     return {n: np.asarray(fit.draws(n).values, dtype=float) for n in names}
 
@@ -168,7 +171,8 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> pd.DataFrame:
 def markdown(table: pd.DataFrame) -> str:
     """The agreement table of docs/validation.md."""
     lines = [
-        "| dataset | levels | parameter | bayesdta mean (95% CrI) | numpyro mean (95% CrI) | z | SD ratio |",
+        "| dataset | levels | parameter | bayesdta mean (95% CrI) | numpyro mean (95% CrI) "
+        "| z | SD ratio |",
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
@@ -205,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         tab.insert(0, "levels", levels)
         tab.insert(0, "dataset", name)
         tab["draws"] = args.draws * args.chains
-        print(f"{name}: bayesdta {t1 - t0:.0f} s, numpyro {t2 - t1:.0f} s, max |z| {tab.z.abs().max():.2f}")
+        print(
+            f"{name}: bayesdta {t1 - t0:.0f} s, numpyro {t2 - t1:.0f} s, "
+            f"max |z| {tab.z.abs().max():.2f}"
+        )
         tables.append(tab)
     new = pd.concat(tables, ignore_index=True)
     if not old.empty:
