@@ -31,12 +31,13 @@ WARNING_RE = re.compile(
 def output_texts(nb) -> list[tuple[int, str]]:
     """(cell index, text) of every text output of a notebook."""
     out = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
             continue
         for o in cell.get("outputs", []):
             if o.get("output_type") == "stream":
-                out.append((i, o.get("text", "")))
+                t = o.get("text", "")
+                out.append((i, "".join(t) if isinstance(t, list) else t))
             elif o.get("output_type") == "error":
                 out.append((i, "Traceback " + o.get("ename", "") + ": " + o.get("evalue", "")))
             else:
@@ -49,7 +50,10 @@ def output_texts(nb) -> list[tuple[int, str]]:
 
 
 def problems(nb) -> list[str]:
-    """What is wrong with an executed notebook: warnings shown, no figure, unexecuted cells."""
+    """What is wrong with an executed notebook: warnings shown, no figure, unexecuted cells.
+
+    ``nb`` is a notebook node or the plain JSON dict of an ``.ipynb`` file.
+    """
     found = []
     for i, text in output_texts(nb):
         m = WARNING_RE.search(text)
@@ -58,14 +62,15 @@ def problems(nb) -> list[str]:
             found.append(f"cell {i}: warning in output: {line.strip()[:160]}")
     n_png = sum(
         "image/png" in o.get("data", {})
-        for c in nb.cells
-        if c.cell_type == "code"
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
         for o in c.get("outputs", [])
     )
     if n_png == 0:
         found.append("no figure shown inline (no image/png output)")
-    for i, c in enumerate(nb.cells):
-        if c.cell_type == "code" and c.source.strip() and c.get("execution_count") is None:
+    for i, c in enumerate(nb["cells"]):
+        source = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        if c["cell_type"] == "code" and source.strip() and c.get("execution_count") is None:
             found.append(f"cell {i}: not executed")
     return found
 
