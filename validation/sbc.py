@@ -386,7 +386,9 @@ def run_sbc(
             data = bd.DTAData.from_frame(
                 frame, study="study", model="model" if "model" in frame else None
             )
-            fit = bd.fit(data, priors=prior_arg, seed=rep_seed, **c.fit_options, **settings)
+            fit = bd.fit(
+                data, priors=prior_arg, seed=rep_seed, verbose=False, **c.fit_options, **settings
+            )
         n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
         r, cv = {}, {}
         for p in c.parameters:
