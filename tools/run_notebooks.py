@@ -23,8 +23,7 @@ NOTEBOOKS = ROOT / "notebooks"
 
 #: Output text that counts as a warning shown to the reader.
 WARNING_RE = re.compile(
-    r"SamplerWarning|IdentifiabilityWarning|UserWarning|RuntimeWarning|FutureWarning|"
-    r"DeprecationWarning|\bWarning:|warnings\.warn|divergen\w+ after|R-hat [>=]|Traceback",
+    r"\w*Warning\b|\bWARNING\b|warnings\.warn|divergen\w+ after|R-hat [>=]|Traceback",
 )
 
 
