@@ -12,9 +12,10 @@ only on *gross* miscalibration; the thresholds are set for a low false-failure r
   uniform ranks): fail beyond 0.5 +- 0.25 (3.9 SDs; with 5 parameters a false failure has
   probability about 5e-4).
 
-Power (measured with ``validation/sbc.py``-style runs, see docs/validation.md): simulating with
-between-study SDs twice those of the prior, or with sensitivity and specificity swapped in the
-likelihood, fails these checks.
+Power (``python validation/sbc.py --power 2``, docs/validation.md): with the correct simulator
+0 of 2 runs failed; simulating between-study SDs twice those the truth reports failed 2 of 2
+(90% coverage 58 and 66 of 100, mean ranks of the taus 0.03-0.10), and swapping sensitivity and
+specificity in the data failed 2 of 2 (50% coverage 21 and 22 of 100).
 """
 
 from __future__ import annotations

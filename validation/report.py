@@ -52,7 +52,7 @@ def sbc_figures() -> str:
 def power_table() -> str:
     p = RES / "sbc_fast_power.csv"
     if not p.exists():
-        return "_not run yet: `python validation/sbc.py --power 3`_"
+        return "_not run yet: `python validation/sbc.py --power 2`_"
     t = pd.read_csv(p)
     g = t.groupby("simulator", sort=False)["failed"].agg(["sum", "count"]).reset_index()
     g.columns = ["simulator", "runs failing the fast checks", "runs"]
