@@ -395,7 +395,9 @@ def formula_variables(
             if method == "LITERAL" or expr in ("0", "1"):
                 continue
             if method == "LOOKUP" or expr in cols:
-                (use if expr in cols else unknown.append)(expr)
+                # a plain name is a column lookup, even one that shadows a builtin ("type")
+                known = expr in cols or (cols.columns is None and expr.isidentifier())
+                (use if known else unknown.append)(expr)
                 continue
             try:
                 tree = ast.parse(expr, mode="eval")

@@ -1532,3 +1532,26 @@ def grid_product(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
         return []
     names = list(grid)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+# ------------------------------------------------------------------------------ key reference
+#: Every key an analysis spec accepts, by section (``""`` = top level), in the order the parser
+#: checks them. ``docs/spec_reference.md`` is generated from it (``python tools/gen_docs.py``),
+#: so the reference cannot drift from the parser.
+SPEC_KEYS: dict[str, tuple[str, ...]] = {
+    "": _TOP_KEYS,
+    "analysis": _ANALYSIS_KEYS,
+    "data": _DATA_KEYS,
+    "model": _MAIN_KEYS,
+    "regression": _REGRESSION_KEYS,
+    "sampler": _SAMPLER_KEYS,
+    "outputs": _OUTPUT_KEYS,
+    "report": _REPORT_KEYS,
+    "sensitivity": _SWEEP_KEYS,
+}
+#: Formats a spec may ask for: figures, tables and the report.
+SPEC_FORMATS: dict[str, tuple[str, ...]] = {
+    "figure_formats": _FIGURE_FORMATS,
+    "table_formats": _TABLE_FORMATS,
+    "report.formats": _REPORT_FORMATS,
+}
