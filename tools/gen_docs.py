@@ -146,6 +146,8 @@ SPEC_KEY_HELP: dict[str, str] = {
     "sensitivity.quantities": "quantities compared across the sweep (any summary name)",
     "sensitivity.workers": 'local processes (`"auto"` = cpu_count // chains)',
     "sensitivity.save_fits": "also keep every variant's posterior (`cache/<hash>.nc`)",
+    "sensitivity.low_risk_only": "`true`: add a variant restricted to the studies at low risk of "
+    "bias in every QUADAS-2 domain (needs QUADAS-2 columns; refused below 2 studies)",
 }
 
 
