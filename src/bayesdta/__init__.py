@@ -26,6 +26,7 @@ from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .reporting.spec import AnalysisSpec
+from .workflows.comparative import ComparativeFit, compare_tests
 from .workflows.regression import (
     collapse_studies,
     compare_clustering,
@@ -91,6 +92,8 @@ __all__ = [
     "subgroup_table",
     "compare_clustering",
     "collapse_studies",
+    "compare_tests",
+    "ComparativeFit",
     "BayesDTAError",
     "DTADataError",
     "SpecError",

@@ -244,9 +244,7 @@ def build_comparative(
             rho_w = corr_rv("rho_within", priors["rho_within"])
             z = pm.Normal("z_row", 0.0, 1.0, dims=("row", "outcome"))
             theta_se = theta_se + tw_se[tix] * z[:, 0]
-            theta_sp = theta_sp + tw_sp[tix] * (
-                rho_w * z[:, 0] + pt.sqrt(1.0 - rho_w**2) * z[:, 1]
-            )
+            theta_sp = theta_sp + tw_sp[tix] * (rho_w * z[:, 0] + pt.sqrt(1.0 - rho_w**2) * z[:, 1])
         pm.Deterministic("theta", pt.stack([theta_se, theta_sp], axis=1), dims=("row", "outcome"))
         ll = (
             tp * pt_log_inverse(theta_se, spec.link)

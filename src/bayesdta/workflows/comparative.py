@@ -439,9 +439,7 @@ def compare_tests(
             f"tau_by_test=True needs test-by-study deviations; comparison={comparison!r} has none"
         )
     if comparison not in COMPARISON_MODELS:
-        raise SpecError(
-            f"comparison must be one of {list(COMPARISON_MODELS)}, got {comparison!r}"
-        )
+        raise SpecError(f"comparison must be one of {list(COMPARISON_MODELS)}, got {comparison!r}")
     if isinstance(data, ComparativeData):
         cdata = data
     else:

@@ -115,7 +115,9 @@ def simulate_comparative(
             [rho * tau_sensitivity * tau_specificity, tau_specificity**2],
         ]
     )
-    u = dict(zip(studies, rng.multivariate_normal(np.zeros(2), cov, size=len(studies)), strict=True))
+    u = dict(
+        zip(studies, rng.multivariate_normal(np.zeros(2), cov, size=len(studies)), strict=True)
+    )
 
     def per_test(x, t):
         return float(x[t]) if isinstance(x, Mapping) else float(x)
