@@ -60,7 +60,10 @@ def test_reads_network_and_says_what_it_read():
         (lambda d: d.drop(columns="test"), "test column 'test' is not in the table"),
         (lambda d: d.drop_duplicates("study").assign(test="X"), "only one test"),
         (lambda d: d.assign(test=["X", "X", "X", "Y", "X", "Z", "Z"]), "same test"),
-        (lambda d: d.assign(test=["X", "Y", "X", "Y", "X", "Z", "W"]), "'W' is evaluated in only"),
+        (
+            lambda d: d.assign(test=["X", "Y", "X", "Y", "X", "Z", "W"]),
+            "row 6, column test: test 'W' is evaluated in only",
+        ),
         (lambda d: d.assign(test=["X", "Y", "X", "", "X", "Z", "Z"]), "column test: missing"),
     ],
 )
@@ -72,7 +75,7 @@ def test_bad_input_one_line_errors(change, message):
 
 
 def test_declared_paired_checks_the_counts():
-    with pytest.raises(bd.DTADataError, match=r"row 4, .*study 'b' is declared paired"):
+    with pytest.raises(bd.DTADataError, match=r"row 3, .*study 'b' is declared paired"):
         read_comparative(_table(), paired=True)
 
 
@@ -195,3 +198,58 @@ def test_agrees_with_glmer_on_ascus(model, tol):
     if model == "shared":
         lo, hi = np.quantile(d["tau_sensitivity"], [0.025, 0.975])
         assert lo < ref.loc["tau_se", "estimate"] < hi
+
+
+# ---------------------------------------------------------------------------- spec / report
+def test_spec_rejects_bad_comparison():
+    from bayesdta.reporting.spec import parse_spec
+
+    base = {"data": {"example": "osteoporosis_comparative", "model": "test"}}
+    with pytest.raises(bd.SpecError, match="comparison.model: must be one of"):
+        parse_spec({**base, "comparison": {"model": "arm_based"}})
+    with pytest.raises(bd.SpecError, match="comparison.tests: unknown key"):
+        parse_spec({**base, "comparison": {"tests": "test"}})
+    with pytest.raises(bd.SpecError, match="needs a \\[comparison\\] table"):
+        parse_spec({**base, "sensitivity": {"comparison_models": ["shared"]}})
+
+
+def test_worked_example_spec_runs(tmp_path):
+    """models/osteoporosis_comparative.toml on small settings: tables, figure, report, sweep."""
+    import dataclasses
+
+    from bayesdta.reporting.report import run_analysis
+    from bayesdta.reporting.sensitivity import run_sweep
+    from bayesdta.reporting.spec import load_spec
+
+    spec = load_spec(ROOT / "models" / "osteoporosis_comparative.toml")
+    assert spec.comparison["reference"] == "Radiologist"
+    small = {"draws": 200, "tune": 300, "chains": 2, "cores": 1}
+    spec = dataclasses.replace(
+        spec,
+        sampler={**spec.sampler, **small},
+        outputs={**spec.outputs, "figures": [], "loo": False},
+        sensitivity=dataclasses.replace(spec.sensitivity, comparison_models=("shared",)),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        paths = run_analysis(spec, tmp_path)
+    folder = tmp_path / "comparative"
+    rel = pd.read_csv(folder / "relative.csv")
+    assert len(rel) == 4 * 3 * 2
+    summ = pd.read_csv(folder / "summary.csv").set_index(["test", "quantity"])
+    truth = bd.load_truth("osteoporosis_comparative")
+    for t, se in truth["sensitivity"].items():
+        row = summ.loc[(t, "sensitivity")]
+        assert row["lower"] < se < row["upper"], (t, se)
+    assert (folder / "comparative_sroc.png").stat().st_size > 1000
+    text = paths["md"].read_text()
+    assert "## Comparative accuracy" in text and "network of 4 tests" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        run_sweep(spec, tmp_path / "sensitivity", workers=1, progress=False)
+    sweep = pd.read_csv(tmp_path / "sensitivity" / "comparison_sweep.csv")
+    assert set(sweep["comparison_model"]) == {"shared"}
+    assert set(sweep["test"]) == set(truth["sensitivity"])
+    from bayesdta.reporting.report import build_report
+
+    assert "Comparison models (sweep)" in build_report(tmp_path)["md"].read_text()

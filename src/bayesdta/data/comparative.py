@@ -171,6 +171,7 @@ def read_comparative(
             )
         d = data
         test_col = found
+        names = [str(i + 1) for i in range(d.n_rows)]
     else:
         if isinstance(data, (str, Path)):
             from .tables import read_table
@@ -211,10 +212,12 @@ def read_comparative(
                 raise DTADataError(msg) from None
         else:
             d = read(model)
+        # rows named as DTAData names them: the file's data rows, or the DataFrame's index
+        names = [str(x) for x in frame.index]
     tcol = d.frame[test_col]
     for i, v in enumerate(tcol.tolist()):
         if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
-            raise DTADataError(f"row {i + 1}, column {test_col}: missing test name")
+            raise DTADataError(f"row {names[i]}, column {test_col}: missing test name")
     labels = [str(x).strip() for x in d.frame[test_col].tolist()]
     tests = sorted(set(labels))
     if len(tests) < 2:
@@ -234,7 +237,7 @@ def read_comparative(
         design.setdefault(s, []).append(t)
     for t in tests:
         if len(per_test[t]) < 2:
-            row = labels.index(t) + 1
+            row = names[labels.index(t)]
             raise DTADataError(
                 f"row {row}, column {test_col}: test {t!r} is evaluated in only one study "
                 f"({per_test[t][0]!r}); its between-study spread cannot be estimated -- "
@@ -251,7 +254,7 @@ def read_comparative(
         if paired and not same:
             i = next(i for i in rows if n1[i] != n1[rows[0]] or n0[i] != n0[rows[0]])
             raise DTADataError(
-                f"row {i + 1}, columns TP/FN/FP/TN: study {s!r} is declared paired but its "
+                f"row {names[i]}, columns TP/FN/FP/TN: study {s!r} is declared paired but its "
                 f"{labels[i]!r} table has {int(n1[i])} diseased / {int(n0[i])} non-diseased "
                 f"against {int(n1[rows[0]])} / {int(n0[rows[0]])} for {labels[rows[0]]!r} "
                 "(use paired=False or None for unpaired comparative studies)"

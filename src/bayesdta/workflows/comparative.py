@@ -204,10 +204,17 @@ class ComparativeFit:
 
         One row per (test, comparator, outcome): ``ratio`` = accuracy of ``test`` / accuracy of
         ``comparator`` and ``difference`` = their difference (posterior median and ``ci``
-        interval), ``p_better`` = P(accuracy of ``test`` > accuracy of ``comparator``).
+        interval), ``p_better`` = P(accuracy of ``test`` > accuracy of ``comparator``), and
+        ``correlation``: posterior median of the correlation of the two tests' logits within a
+        study, ``tau^2 / (sd_test sd_comparator)`` (1 in the ``"shared"`` model).
         """
         lo, hi = _ci_bounds(ci)
         d = self.draws()
+        corr = {}
+        for o in ("sensitivity", "specificity"):
+            sd = d[f"sd_{o}"]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr[o] = d[f"tau_{o}"][:, None, None] ** 2 / (sd[:, :, None] * sd[:, None, :])
         rows = []
         for i, a in enumerate(self.tests):
             for j, b in enumerate(self.tests):
@@ -228,6 +235,7 @@ class ComparativeFit:
                             "difference_lower": float(np.quantile(diff, lo)),
                             "difference_upper": float(np.quantile(diff, hi)),
                             "p_better": float(np.mean(diff > 0)),
+                            "correlation": float(np.median(corr[o][:, i, j])),
                         }
                     )
         return pd.DataFrame(rows)
