@@ -253,3 +253,20 @@ def test_worked_example_spec_runs(tmp_path):
     from bayesdta.reporting.report import build_report
 
     assert "Comparison models (sweep)" in build_report(tmp_path)["md"].read_text()
+
+
+def test_cli_compare(tmp_path, capsys):
+    from bayesdta.cli.main import main
+
+    assert main(["compare", str(ASCUS), "--test", "tst", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: test column 'tst' is not in the table") and "\n" not in err
+    argv = ["compare", str(ASCUS), "--out", str(tmp_path), "--comparison", "shared"]
+    argv += ["--draws", "200", "--tune", "300", "--chains", "2", "--reference", "RepC"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        assert main(argv) == 0
+    rel = pd.read_csv(tmp_path / "comparative" / "relative.csv")
+    row = rel[(rel["test"] == "HC2") & (rel["outcome"] == "sensitivity")].iloc[0]
+    assert row["comparator"] == "RepC" and row["p_better"] > 0.99  # HC2 is more sensitive
+    assert (tmp_path / "comparative" / "comparative_sroc.pdf").exists()
