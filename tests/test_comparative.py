@@ -167,6 +167,46 @@ def test_recovery_network_and_ranking():
     assert len(fig.axes[0].lines) >= 4
 
 
+def test_test_specific_sds_are_recovered():
+    """deviations_by_test: a test whose accuracy varies much more between studies is seen so."""
+    rng = np.random.default_rng(8)
+    k = 20
+    n1, n0 = rng.integers(80, 200, k), rng.integers(150, 300, k)
+    design = pd.DataFrame(
+        {
+            "study": np.repeat([f"s{i}" for i in range(k)], 2),
+            "test": ["steady", "erratic"] * k,
+            "n_diseased": np.repeat(n1, 2),
+            "n_nondiseased": np.repeat(n0, 2),
+        }
+    )
+    truth = {
+        "sensitivity": {"steady": 0.8, "erratic": 0.8},
+        "specificity": {"steady": 0.9, "erratic": 0.9},
+    }
+    df = simulate_comparative(
+        design,
+        **truth,
+        tau_sensitivity=0.3,
+        tau_specificity=0.3,
+        tau_within_sensitivity={"steady": 0.05, "erratic": 1.2},
+        tau_within_specificity={"steady": 0.05, "erratic": 1.2},
+        seed=9,
+    )
+    fit = _compare(df, tau_by_test=True, seed=5)
+    assert fit.spec.model == "deviations_by_test"
+    d = fit.draws()
+    j = fit.tests.index("erratic")
+    for o in ("sensitivity", "specificity"):
+        tw = d[f"tau_within_{o}"]
+        assert np.mean(tw[:, j] > tw[:, 1 - j]) > 0.95, o
+        lo, hi = np.quantile(tw[:, j], [0.025, 0.975])
+        assert lo < 1.2 < hi, (o, lo, hi)
+    _check_recovery(fit, truth)
+    with pytest.raises(bd.SpecError, match="tau_by_test=True needs test-by-study deviations"):
+        bd.compare_tests(df, comparison="shared", tau_by_test=True)
+
+
 # ---------------------------------------------------------------------------- ML agreement
 def _glmer(model):
     ref = pd.read_csv(ROOT / "validation" / "glmer_comparative_ascus.csv")

@@ -98,6 +98,11 @@ class ComparativeData:
         if multi:
             line += f" ({n_paired} with equal diseased/non-diseased counts across tests: paired"
             line += f", {len(multi) - n_paired} with different counts)"
+        else:
+            line += (
+                " (no study compares tests directly: the comparison rests on differences "
+                "between studies only, open to confounding by study characteristics)"
+            )
         if self.paired_declared is not None:
             line += f"; declared paired={self.paired_declared}"
         single = [s for s, t in self.design.items() if len(set(t)) == 1]
