@@ -310,3 +310,11 @@ def test_cli_compare(tmp_path, capsys):
     row = rel[(rel["test"] == "HC2") & (rel["outcome"] == "sensitivity")].iloc[0]
     assert row["comparator"] == "RepC" and row["p_better"] > 0.99  # HC2 is more sensitive
     assert (tmp_path / "comparative" / "comparative_sroc.pdf").exists()
+
+
+def test_same_seed_same_numbers():
+    """A seed gives the same draws again, after another comparison was fitted in between."""
+    a = _compare(ASCUS, comparison="shared", seed=77, draws=100, tune=200)
+    _compare(ASCUS, comparison="shared", seed=78, draws=100, tune=200)
+    b = _compare(ASCUS, comparison="shared", seed=77, draws=100, tune=200)
+    pd.testing.assert_frame_equal(a.relative(), b.relative())

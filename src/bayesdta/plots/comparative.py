@@ -90,7 +90,9 @@ def plot_comparative_sroc(
             )
         cur = curves[curves["test"] == t]
         if not extrapolate:
-            lo, hi = float(fpr_obs[rows].min()), float(fpr_obs[rows].max())
+            # observed range, a zero FP count entering as 0.5 / (n0 + 1) (no run down to 0)
+            f_ = (data.fp[rows] + 0.5) / (data.n_nondiseased[rows] + 1.0)
+            lo, hi = float(f_.min()), float(f_.max())
             cur = cur[(cur["fpr"] >= min(lo, 0.99)) & (cur["fpr"] <= max(hi, 0.01))]
         se, sp = summ.loc[(t, "sensitivity")], summ.loc[(t, "specificity")]
         label = f"{t}: se {se['median']:.2f}, sp {sp['median']:.2f}"
