@@ -536,12 +536,15 @@ def run_analysis(
     _data_tables(run, data)
     if spec.comparison is not None:  # comparative accuracy of the tests (issue 12)
         from .comparative import run_comparison
+        from .spec import derive_seed
 
         stages.start("comparing the tests ...")
         comp_settings = spec.sampler_settings(spec.main)
         comp_settings.pop("escalate", None)
+        options = {"ci": spec.outputs["ci"], **spec.comparison}
+        seed = derive_seed(spec.seed, "comparison")
         run.record["comparison"] = run_comparison(
-            data, spec.comparison, out, settings=comp_settings, seed=spec.seed, say=say
+            data, options, out, settings=comp_settings, seed=seed, say=say
         )
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)

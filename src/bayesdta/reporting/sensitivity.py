@@ -687,9 +687,9 @@ def run_sweep(
         from .comparative import comparison_sweep
 
         settings = spec.sampler_settings(spec.main, **sw.sampler)
-        comparison_sweep(
-            data, spec.comparison, out, sw.comparison_models, settings=settings, seed=spec.seed
-        )
+        options = {"ci": spec.outputs["ci"], **spec.comparison}
+        seed = derive_seed(spec.seed, "comparison")
+        comparison_sweep(data, options, out, sw.comparison_models, settings=settings, seed=seed)
     elapsed = time.perf_counter() - t0
     if not variants and sw.comparison_models:  # only the comparison-model axis was asked for
         table = pd.DataFrame(columns=["variant", "kind", "status"])
