@@ -73,6 +73,8 @@ def test_main_spec_content():
         "influence",
         "ppc",
         "prior_posterior",
+        "forest_ratios",  # issue 13
+        "pca_biplot",
     }
     assert spec.sensitivity is not None and spec.sensitivity.leave_one_study_out is True
     assert spec.fit_seed(spec.main) == 2025

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import BayesDTAError, SamplerWarning, SpecError
+from ..exceptions import BayesDTAError, DTADataError, SamplerWarning, SpecError
 from ..families.bivariate import PARAMETER_NAMES
 from .spec import LINKS, AnalysisSpec, derive_seed, grid_product, spec_hash
 
@@ -274,6 +274,19 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
             f"without rows with {what} ({len(rows)} rows)",
             rows=rows,
         )
+    if sw.low_risk_only:  # QUADAS-2 sensitivity analysis (issue 13)
+        from ..data.quadas import low_risk_rows
+
+        try:
+            low, note = low_risk_rows(data)
+        except DTADataError as exc:
+            raise SpecError(f"{spec.source}: sensitivity.low_risk_only: {exc}") from None
+        if len(set(np.asarray(frame["study"], dtype=object)[low])) < 2:
+            raise SpecError(
+                f"{spec.source}: sensitivity.low_risk_only refused: {note}; at least 2 studies "
+                "are needed"
+            )
+        add("low_risk_only", "exclude", f"only tables at {note}", rows=np.flatnonzero(~low))
     resolved = fit.model_spec().resolved_levels(data)
     for lv in sw.levels:
         m = dict(base)
