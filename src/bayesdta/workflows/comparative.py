@@ -432,8 +432,9 @@ def compare_tests(
     verbose : bool
         Print what was read and which model is fitted to standard error.
     escalate : bool
-        When the first run has divergences, R-hat > 1.01 or a bulk / tail ESS < 400, run once
-        more with target_accept 0.97 and twice the draws (options left at their defaults);
+        When the first run has divergences, R-hat > 1.01 or a bulk / tail ESS < 400 (100 per
+        chain with fewer than 4 chains) on a parameter, run once more with target_accept 0.97
+        and twice the draws (options left at their defaults);
         remaining problems raise a :class:`SamplerWarning` that names the fix.
 
     Returns
