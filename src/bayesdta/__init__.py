@@ -37,6 +37,7 @@ from .posterior.review_outputs import (
     threshold_effect,
 )
 from .reporting.spec import AnalysisSpec
+from .workflows.comparative import ComparativeFit, compare_tests
 from .workflows.ml import ml_subgroups, ml_summary
 from .workflows.regression import (
     collapse_studies,
@@ -103,6 +104,8 @@ __all__ = [
     "subgroup_table",
     "compare_clustering",
     "collapse_studies",
+    "compare_tests",
+    "ComparativeFit",
     "fit_ml",
     "MLFit",
     "LRTest",

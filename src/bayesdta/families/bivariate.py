@@ -239,6 +239,10 @@ class Design:
     center: dict[str, np.ndarray] = field(default_factory=dict)
     scale: dict[str, np.ndarray] = field(default_factory=dict)
     model_specs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Columns whose coefficients take the prior of the summary point (``mu_<outcome>``)
+    #: rather than that of a regression coefficient (``beta_<outcome>``): the intercept, or
+    #: one column per test in the no-intercept coding of :mod:`bayesdta.families.comparative`.
+    intercepts: tuple[str, ...] = ("Intercept",)
 
     @property
     def has_covariates(self) -> bool:
@@ -638,6 +642,10 @@ def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp,
     return e_se, e_sp
 
 
+#: Public name of the partially centered bivariate normal effects (used by other families).
+bivariate_effects = _bivariate_effects
+
+
 def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, weight):
     """Row parameters of the three-level model, parameterized by study means and deviations.
 
@@ -998,8 +1006,9 @@ def build_model(
             cols = design.columns[outcome]
             p_mu = priors[f"mu_{outcome}"].kwargs
             p_beta = priors[f"beta_{outcome}"].kwargs
-            mean = np.array([p_mu["mu"] if c == "Intercept" else p_beta["mu"] for c in cols])
-            sd = np.array([p_mu["sigma"] if c == "Intercept" else p_beta["sigma"] for c in cols])
+            icpt = design.intercepts
+            mean = np.array([p_mu["mu"] if c in icpt else p_beta["mu"] for c in cols])
+            sd = np.array([p_mu["sigma"] if c in icpt else p_beta["sigma"] for c in cols])
             m_t = data_(f"prior__beta_{outcome}__mu", mean)
             s_t = data_(f"prior__beta_{outcome}__sigma", sd)
             beta = pm.Normal(f"beta_{outcome}", m_t, s_t, dims=f"coef_{outcome}")

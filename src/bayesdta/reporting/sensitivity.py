@@ -696,9 +696,19 @@ def run_sweep(
         )
     finally:
         bar.close()
+    if sw.comparison_models and spec.comparison is not None:  # comparison-model axis
+        from .comparative import comparison_sweep
+
+        settings = spec.sampler_settings(spec.main, **sw.sampler)
+        options = {"ci": spec.outputs["ci"], **spec.comparison}
+        seed = derive_seed(spec.seed, "comparison")
+        comparison_sweep(data, options, out, sw.comparison_models, settings=settings, seed=seed)
     elapsed = time.perf_counter() - t0
-    table = comparison_table(variants, results, quantities)
-    if write_outputs:
+    if not variants and sw.comparison_models:  # only the comparison-model axis was asked for
+        table = pd.DataFrame(columns=["variant", "kind", "status"])
+    else:
+        table = comparison_table(variants, results, quantities)
+    if write_outputs and len(table):
         from .formats import write_table
 
         write_table(table, out / "sweep", formats=("csv",), index=False)
@@ -715,6 +725,7 @@ def run_sweep(
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+    if write_outputs:
         record = {
             "bayesdta": __version__,
             "spec": spec.to_dict(),

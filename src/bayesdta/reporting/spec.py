@@ -607,6 +607,8 @@ class SweepSpec:
     quantities: tuple[str, ...] = ("sensitivity", "specificity", "auc")
     workers: int | str = "auto"
     save_fits: bool = False
+    #: Comparison models refitted by the sweep (needs ``[comparison]``).
+    comparison_models: tuple[str, ...] = ()
     low_risk_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -628,6 +630,7 @@ class SweepSpec:
             "quantities": list(self.quantities),
             "workers": self.workers,
             "save_fits": self.save_fits,
+            "comparison_models": list(self.comparison_models),
             "low_risk_only": self.low_risk_only,
         }
 
@@ -645,6 +648,7 @@ _SWEEP_KEYS = (
     "quantities",
     "workers",
     "save_fits",
+    "comparison_models",
     "low_risk_only",
 )
 
@@ -747,7 +751,27 @@ def _parse_sweeps(chk: _Checker, value: Any, fit_names: Sequence[str]) -> SweepS
     if "workers" in t:
         w = t["workers"]
         kw["workers"] = w if w == "auto" else chk.integer(w, f"{key}.workers", minimum=1)
+    if "comparison_models" in t:
+        from ..families.comparative import COMPARISON_MODELS
+
+        kw["comparison_models"] = tuple(
+            chk.string_list(
+                t["comparison_models"], f"{key}.comparison_models", choices=COMPARISON_MODELS
+            )
+        )
     return SweepSpec(**kw)
+
+
+def _parse_comparison(value: Any, sweeps: SweepSpec | None) -> dict[str, Any] | None:
+    """``[comparison]`` (see :func:`bayesdta.reporting.comparative.parse_comparison`)."""
+    from .comparative import parse_comparison
+
+    out = parse_comparison(value)
+    if out is None and sweeps is not None and sweeps.comparison_models:
+        raise SpecError(
+            "sensitivity.comparison_models: needs a [comparison] table naming the test column"
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------ the spec
@@ -797,6 +821,9 @@ class AnalysisSpec:
     text: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     extends: tuple[str, ...] = ()
+    #: ``[comparison]``: comparative accuracy of the tests named by a column (see
+    #: :mod:`bayesdta.reporting.comparative`), None when absent.
+    comparison: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- accessors
     @property
@@ -997,6 +1024,7 @@ class AnalysisSpec:
             "report": copy.deepcopy(self.report),
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
             "source": self.source,
+            "comparison": copy.deepcopy(self.comparison),
         }
 
     def resolved_toml(self) -> str:
@@ -1054,6 +1082,7 @@ _TOP_KEYS = (
     "outputs",
     "report",
     "sensitivity",
+    "comparison",
 )
 _ANALYSIS_KEYS = ("name", "title", "description", "seed")
 _DATA_KEYS = (
@@ -1356,6 +1385,7 @@ def parse_spec(
         outputs=outputs,
         report=report,
         sensitivity=sweeps,
+        comparison=_parse_comparison(raw.get("comparison"), sweeps),
         source=source,
         text=text if text is not None else dump_toml(raw),
         raw=raw,
