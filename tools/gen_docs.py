@@ -43,6 +43,8 @@ SPEC_KEY_HELP: dict[str, str] = {
     ".extends": "another spec file (path relative to this one) to start from: tables merge key "
     "by key, arrays (lists, `[[regression]]`, `[[sensitivity.exclude]]`) are replaced whole",
     ".analysis": "`[analysis]`: name, title, description, seed",
+    ".comparison": "`[comparison]`: comparative accuracy of several tests (test, reference, "
+    "model, tau_by_test, paired, priors, ci; docs/comparative.md)",
     ".data": "`[data]` (*required*): the table to analyse",
     ".model": "`[model]`: the main fit",
     ".regression": "`[[regression]]`: further fits (meta-regressions, model variants)",
@@ -146,6 +148,9 @@ SPEC_KEY_HELP: dict[str, str] = {
     "sensitivity.quantities": "quantities compared across the sweep (any summary name)",
     "sensitivity.workers": 'local processes (`"auto"` = cpu_count // chains)',
     "sensitivity.save_fits": "also keep every variant's posterior (`cache/<hash>.nc`)",
+    "sensitivity.comparison_models": 'e.g. `["shared", "deviations", "deviations_by_test"]`: '
+    "refit the `[comparison]` of several tests under each comparison model "
+    "(docs/comparative.md)",
     "sensitivity.low_risk_only": "`true`: add a variant restricted to the studies at low risk of "
     "bias in every QUADAS-2 domain (needs QUADAS-2 columns; refused below 2 studies)",
 }
