@@ -145,6 +145,7 @@ def test_second_process_loads_from_disk_with_the_same_draws(runs):
         "disk_hits": 1,
         "disk_writes": 0,
         "disk_errors": 0,
+        "disk_not_stored": 0,
     }
     compiler = first if first["stats"]["compiles"] else second
     # loading the code is much cheaper than compiling it (~15 s on 2 cores vs < 2 s)
@@ -247,3 +248,105 @@ def test_cache_directory_choice(monkeypatch, tmp_path):
         assert cc.cache_dir() is None
     finally:
         cc._override.clear()
+
+
+# ------------------------------------------------------------------------------ code by address
+SPECIAL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, warnings
+    import numpy as np
+    import bayesdta as bd
+    from bayesdta.inference import sampling
+    warnings.simplefilter("ignore", bd.SamplerWarning)
+    data = bd.load_example("skin_tests")
+    out = {}
+    for name, kw in (("probit", {"link": "probit"}), ("t", {"random_effects": "t"})):
+        f = bd.fit(data, seed=9, draws=40, tune=60, chains=2, cores=1, escalate=False, **kw)
+        post = f.idata.posterior
+        out.update({f"{name}:{k}": post[k].values for k in post.data_vars})
+    np.savez(sys.argv[1], **out)
+    print(json.dumps({"stats": sampling.cache_info()}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def special_runs(tmp_path_factory):
+    """A probit and a t model fitted in a process, then in a second one (same cache)."""
+    cache = tmp_path_factory.mktemp("special_cache")
+    results, draws = [], []
+    for i in range(2):
+        out = cache.parent / f"special{i}_{cache.name}.npz"
+        proc = subprocess.run(
+            [sys.executable, "-c", SPECIAL_SCRIPT, str(out)],
+            env=_env(cache),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        draws.append(dict(np.load(out)))
+    return {"cache": cache, "results": results, "draws": draws}
+
+
+def test_code_calling_by_address_is_not_stored_and_refits_agree(special_runs, capsys):
+    """Machine code holding addresses of its process is never reloaded by another process.
+
+    The t family's gradient calls digamma through a scipy function pointer (a numba dynamic
+    global): it is compiled again in the second process, and `bayesdta cache info` says so.
+    The probit link is written with erfc only, so its code is stored and reloaded. Either way
+    the second process does not crash and gives the same draws for the same seed.
+    """
+    first, second = (r["stats"] for r in special_runs["results"])
+    assert first["compiles"] == 2 and first["disk_writes"] == 1
+    assert first["disk_not_stored"] == 1
+    assert second["disk_hits"] == 1  # probit: loaded
+    assert second["compiles"] == 1 and second["disk_not_stored"] == 1  # t: honest miss
+    assert second["disk_writes"] == 0 and second["disk_errors"] == 0
+    d0, d1 = special_runs["draws"]
+    assert d0.keys() == d1.keys() >= {"probit:theta", "t:nu", "t:theta"}
+    for k in d0:
+        np.testing.assert_array_equal(d0[k], d1[k], err_msg=k)
+
+    from bayesdta.cli import main
+
+    assert main(["cache", "info", "--cache-dir", str(special_runs["cache"])]) == 0
+    out = capsys.readouterr().out
+    cc._override.clear()
+    assert "entries: 2 " in out
+    lines = [ln for ln in out.splitlines() if "structure=" in ln]
+    assert sum("no code stored, compiled in each process" in ln for ln in lines) == 1
+    assert sum(ln.rstrip().endswith("current") for ln in lines) == 1
+
+
+def test_not_storable_follows_numbas_dynamic_globals():
+    """The rule reads numba's own list of process addresses in the linked code library."""
+    import numba
+
+    @numba.cfunc("float64(float64)")
+    def plain(x):
+        return x * 2.0
+
+    class Compiled:
+        compiled_logp_func = plain
+        compiled_expand_func = plain
+
+    assert cc.not_storable(Compiled()) is None
+    # a C function reached through a pointer of this process (as PyTensor calls scipy.special)
+    import ctypes
+
+    from numba.core.extending import get_cython_function_address
+
+    erfcx = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)(
+        get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfcx")
+    )
+
+    @numba.cfunc("float64(float64)")
+    def by_address(x):
+        return erfcx(x, 1)
+
+    class Special(Compiled):
+        compiled_logp_func = by_address
+
+    assert cc.not_storable(Special()) == cc.PROCESS_SPECIFIC
