@@ -120,6 +120,12 @@ def _versions() -> dict[str, str]:
             out[pkg] = version(pkg)
         except PackageNotFoundError:  # pragma: no cover
             out[pkg] = "?"
+    try:  # NUMBA_OPT changes the machine code (and its speed)
+        from numba.core import config as numba_config
+
+        out["numba_opt"] = str(numba_config.OPT)
+    except Exception:  # noqa: BLE001  # pragma: no cover
+        pass
     try:
         import llvmlite.binding as ll
 
