@@ -24,8 +24,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--settings", default="{}", help="JSON of extra bd.fit options")
     args = ap.parse_args()
-    import bayesdta as bd
     from bayesdta.datasets.simulate_osteoporosis import simulate_osteoporosis
+
+    import bayesdta as bd
 
     warnings.simplefilter("ignore")
     kw = json.loads(args.settings)
@@ -41,7 +42,8 @@ def main() -> None:
         ss = f.idata.sample_stats
         rec = {"replicate": 100 + rep, "seed": rep, "wall_s": round(wall, 2), "attempts": []}
         for a in f.sampler["attempts"]:
-            d = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in a["diagnostics"].items()}
+            diag = a["diagnostics"]
+            d = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in diag.items()}
             keep = ("draws", "tune", "chains", "target_accept", "changed", "sample_s")
             rec["attempts"].append({**{k: a.get(k) for k in keep}, **d})
         rec["worst"] = f.diagnostics()["worst"]
