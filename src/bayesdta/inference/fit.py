@@ -256,6 +256,13 @@ def _pool_chains(first: Any, second: Any) -> Any:
     groups = {}
     for group in ("posterior", "sample_stats"):
         a, b = first[group], second[group]
+        # statistics both runs have with the same shape apart from the chain dimension
+        common = [
+            v
+            for v in a.data_vars
+            if v in b.data_vars and a[v].shape[1:] == b[v].shape[1:] and a[v].dims == b[v].dims
+        ]
+        a, b = a[common], b[common]
         b = b.assign_coords(chain=np.arange(a.sizes["chain"], a.sizes["chain"] + b.sizes["chain"]))
         groups[group] = xr.concat([a, b], dim="chain")
     return _arviz.make_idata(groups)
