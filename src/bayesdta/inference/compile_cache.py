@@ -133,18 +133,20 @@ def _versions() -> dict[str, str]:
         out["cpu_features"] = ll.get_host_cpu_features().flatten()
     except Exception:  # noqa: BLE001  # pragma: no cover
         out["cpu"] = platform.processor()
-    out["bayesdta_source"] = _source_hash()
+    out["bayesdta_source"] = source_hash()
     return out
 
 
 _SOURCE_HASH: list[str] = []
 
 
-def _source_hash() -> str:
+def source_hash() -> str:
     """Hash of the bayesdta package source (any edit invalidates the cache).
 
     Every module of the package counts (the model builders in ``families/`` write the graph
-    that is compiled), not only this sub-package.
+    that is compiled), not only this sub-package. Computed once per process, when the package
+    is imported (:mod:`bayesdta.inference.sampling` calls it), so that it describes the code
+    the process runs even if the files are edited later.
     """
     if not _SOURCE_HASH:
         h = hashlib.sha256()

@@ -16,8 +16,12 @@ import numpy as np
 
 from ..exceptions import SpecError
 from ..families.bivariate import BuiltModel
+from . import compile_cache as _compile_cache
 
 __all__ = ["SamplerSettings", "sample", "clear_cache", "cache_info"]
+
+# the disk cache's key names the package source as imported now, not as edited later
+_compile_cache.source_hash()
 
 _COMPILED: dict[str, Any] = {}
 _LOCK = threading.Lock()
