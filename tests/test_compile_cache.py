@@ -145,6 +145,7 @@ def test_second_process_loads_from_disk_with_the_same_draws(runs):
         "disk_hits": 1,
         "disk_writes": 0,
         "disk_errors": 0,
+        "disk_not_stored": 0,
     }
     compiler = first if first["stats"]["compiles"] else second
     # loading the code is much cheaper than compiling it (~15 s on 2 cores vs < 2 s)
@@ -247,3 +248,136 @@ def test_cache_directory_choice(monkeypatch, tmp_path):
         assert cc.cache_dir() is None
     finally:
         cc._override.clear()
+
+
+# ------------------------------------------------------------------------------ code by address
+SPECIAL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, warnings
+    import numpy as np
+    import bayesdta as bd
+    from bayesdta.inference import sampling
+    warnings.simplefilter("ignore", bd.SamplerWarning)
+    sys.path.insert(0, sys.argv[3])
+    from test_compile_cache import special_fit
+    out = {}
+    for name in sys.argv[2].split(","):
+        post = special_fit(name).idata.posterior
+        out.update({f"{name}:{k}": post[k].values for k in post.data_vars})
+    np.savez(sys.argv[1], **out)
+    print(json.dumps({"stats": sampling.cache_info()}))
+    """
+)
+
+
+def special_fit(name: str):
+    """The fits of the cross-process test: a probit model, or t effects (22 studies).
+
+    The t fit has the structure of tests/test_robust.py's outlier fits (2 levels, 17-32
+    studies, default priors), so in a full session the in-process refit compiles nothing new.
+    """
+    if name == "probit":
+        data, kw = bd.load_example("skin_tests"), {"link": "probit"}
+    else:
+        d = bd.load_example("dementia")
+        data, kw = d.subset(np.arange(d.n_rows) < 22), {"random_effects": "t"}
+    return bd.fit(
+        data, seed=9, draws=40, tune=60, chains=2, cores=1, escalate=False, verbose=False, **kw
+    )
+
+
+def _special_process(cache: Path, out: Path, names: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", SPECIAL_SCRIPT, str(out), names, str(Path(__file__).parent)],
+        env=_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"stats": json.loads(proc.stdout.strip().splitlines()[-1])["stats"]} | {
+        "draws": dict(np.load(out))
+    }
+
+
+@pytest.fixture(scope="module")
+def special_runs(tmp_path_factory):
+    """Process 1 fits a probit and a t model; process 2 the probit one (same cache); the t
+    fit again in this process (after everything else the session fitted)."""
+    cache = tmp_path_factory.mktemp("special_cache")
+    first = _special_process(cache, cache.parent / f"s1_{cache.name}.npz", "probit,t")
+    second = _special_process(cache, cache.parent / f"s2_{cache.name}.npz", "probit")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        post = special_fit("t").idata.posterior
+    here = {f"t:{k}": post[k].values for k in post.data_vars}
+    return {"cache": cache, "first": first, "second": second, "here": here}
+
+
+def test_code_calling_by_address_is_not_stored_and_refits_agree(special_runs, capsys):
+    """Machine code holding addresses of its process is never reloaded by another process.
+
+    The t family's gradient calls digamma through a scipy function pointer (a numba dynamic
+    global): its code is not stored, and `bayesdta cache info` says so. The probit link is
+    written with erfc only, so its code is stored and reloaded by the second process. Either
+    way the other process does not crash and gives the same draws for the same seed.
+    """
+    first, second = special_runs["first"], special_runs["second"]
+    assert first["stats"]["compiles"] == 2 and first["stats"]["disk_writes"] == 1
+    assert first["stats"]["disk_not_stored"] == 1
+    s2 = second["stats"]
+    assert s2["disk_hits"] == 1 and s2["compiles"] == 0  # probit: loaded
+    assert s2["disk_writes"] == 0 and s2["disk_errors"] == 0
+    d1, d2, here = first["draws"], second["draws"], special_runs["here"]
+    probit = [k for k in d1 if k.startswith("probit:")]
+    assert set(probit) == set(d2) and "probit:theta" in probit
+    for k in probit:
+        np.testing.assert_array_equal(d1[k], d2[k], err_msg=k)
+    t_keys = [k for k in d1 if k.startswith("t:")]
+    assert set(t_keys) == set(here) >= {"t:nu", "t:theta", "t:lambda_study"}
+    for k in t_keys:
+        np.testing.assert_array_equal(d1[k], here[k], err_msg=k)
+
+    from bayesdta.cli import main
+
+    assert main(["cache", "info", "--cache-dir", str(special_runs["cache"])]) == 0
+    out = capsys.readouterr().out
+    cc._override.clear()
+    assert "entries: 2 " in out
+    lines = [ln for ln in out.splitlines() if "structure=" in ln]
+    assert sum("no code stored, compiled in each process" in ln for ln in lines) == 1
+    assert sum(ln.rstrip().endswith("current") for ln in lines) == 1
+
+
+def test_not_storable_follows_numbas_dynamic_globals():
+    """The rule reads numba's own list of process addresses in the linked code library."""
+    import numba
+
+    @numba.cfunc("float64(float64)")
+    def plain(x):
+        return x * 2.0
+
+    class Compiled:
+        compiled_logp_func = plain
+        compiled_expand_func = plain
+
+    assert cc.not_storable(Compiled()) is None
+    # a C function reached through a pointer of this process (as PyTensor calls scipy.special)
+    import ctypes
+
+    from numba.core.extending import get_cython_function_address
+
+    erfcx = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)(
+        get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfcx")
+    )
+
+    @numba.cfunc("float64(float64)")
+    def by_address(x):
+        return erfcx(x, 1)
+
+    class Special(Compiled):
+        compiled_logp_func = by_address
+
+    assert cc.not_storable(Special()) == cc.PROCESS_SPECIFIC

@@ -245,3 +245,81 @@ def test_pymc_backend_plumbing():
     assert {"sensitivity", "specificity", "rho", "auc"} <= set(s.index)
     assert f.sampler["backend"] == "pymc"
     assert f.idata.log_likelihood["dta_study"].sizes["study"] == d.n_studies
+
+
+# ------------------------------------------------------------------------------ escalation
+def _history(draws, chains, ess_bulk, ess_tail=1000.0, r_hat=1.0, div=0, pooled=False):
+    return {
+        "centering": "auto",
+        "draws": draws,
+        "tune": 300,
+        "target_accept": 0.9,
+        "chains": chains,
+        "pooled": pooled,
+        "diagnostics": {
+            "divergences": div,
+            "max_r_hat": r_hat,
+            "min_ess_bulk": ess_bulk,
+            "min_ess_tail": ess_tail,
+            "min_bfmi": 0.9,
+        },
+    }
+
+
+def test_short_clean_runs_are_extended_by_pooled_chains():
+    """ESS short or R-hat a little high, no geometry trouble: add chains, keep the first run."""
+    from bayesdta.inference import fit as F
+    from bayesdta.inference.sampling import SamplerSettings
+
+    spec = bd.ModelSpec()
+    req = SamplerSettings(chains=4, cores=2)
+    nxt = F._next_attempt([_history(800, 4, 391.0)], req, spec, False)
+    # 1.3 x 400 / 391 = 1.33: 2 more chains of 800 draws (one per core)
+    assert nxt["extra_chains"] == 2 and nxt["draws"] == 800 and nxt["tune"] == 300
+    assert F._next_attempt([_history(800, 4, 150.0)], req, spec, False)["extra_chains"] == 10
+    assert F._next_attempt([_history(800, 4, 1.0)], req, spec, False)["extra_chains"] == 12
+    assert (
+        F._next_attempt([_history(800, 4, 900.0, r_hat=1.02)], req, spec, False)["extra_chains"]
+        == 4
+    )
+    # geometry (divergences, chains far apart) is not answered by more chains
+    for h in (_history(800, 4, 300.0, div=3), _history(800, 4, 300.0, r_hat=1.2)):
+        assert "extra_chains" not in F._next_attempt([h], req, spec, False)
+    # draws fixed by the user: nothing to add; a pooled run still short: a longer new run
+    assert (
+        F._next_attempt([_history(800, 4, 300.0)], SamplerSettings(draws=800), spec, False) is None
+    )
+    again = F._next_attempt(
+        [_history(800, 4, 300.0), _history(800, 6, 380.0, pooled=True)], req, spec, False
+    )
+    assert "extra_chains" not in again and again["draws"] > 800
+
+
+def test_pooled_escalation_keeps_the_first_run(dementia_fit, monkeypatch):
+    """A clean run short on ESS is kept and extended: its chains are the first of the result.
+
+    The ESS target is raised above what the first run reaches (the plumbing is the same at
+    any target), so that the escalation must add chains; the pooled chains must have more ESS.
+    """
+    from bayesdta.inference import fit as F
+
+    d = dementia_fit.data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        once = bd.fit(d, seed=8, chains=4, cores=2, escalate=False, verbose=False)
+        first = once.diagnostics()
+        target = 1.1 * min(first["min_ess_bulk"], first["min_ess_tail"])
+        monkeypatch.setattr(F, "ESS_MIN", target)
+        more = bd.fit(d, seed=8, chains=4, cores=2, verbose=False)
+    a = more.sampler["attempts"]
+    assert a[1]["pooled"] and a[1]["changed"][0].startswith("chains +2")
+    assert a[1]["chains"] == 6 and a[1]["draws"] == a[0]["draws"]
+    post, post1 = more.idata.posterior, once.idata.posterior
+    assert post.sizes["chain"] == 6
+    for k in ("beta_sensitivity", "rho", "theta"):
+        np.testing.assert_array_equal(post[k].values[:4], post1[k].values, err_msg=k)
+    assert a[1]["diagnostics"]["min_ess_bulk"] > a[0]["diagnostics"]["min_ess_bulk"]
+    assert (
+        more.summary().loc["sensitivity", "ess_bulk"]
+        > once.summary().loc["sensitivity", "ess_bulk"]
+    )

@@ -56,6 +56,8 @@ def _run_cache(args: argparse.Namespace) -> int:
     for item in info["items"]:
         if item.get("corrupt"):
             state = "unreadable (will be recompiled)"
+        elif item.get("not_stored"):
+            state = "no code stored, compiled in each process: " + item["not_stored"]
         else:
             state = "current" if item.get("current") else "stale (other versions)"
         print(

@@ -586,8 +586,9 @@ class BuiltModel:
     n_rows: int = 0
     n_groups: int = 0
     tau_levels: list[str] = field(default_factory=list)
-    #: Whether the compiled model may be stored in the on-disk cache (False for graphs whose
-    #: object code calls special functions such as gammaln through process-specific addresses).
+    #: Whether the compiled model may be looked up in and stored in the on-disk cache (an
+    #: opt-out; code that calls functions by process-specific address, e.g. the probit link's
+    #: erfcx, is never stored: :func:`bayesdta.inference.compile_cache.not_storable`).
     disk_cache: bool = True
 
 
@@ -1079,10 +1080,6 @@ def build_model(
     built = BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
     )
-    # The probit link's log normal CDF compiles to calls of scipy special functions through
-    # addresses of this process: its object code must not be reloaded by another process
-    # (a reloaded probit model crashed the sampler), so it is compiled once per process.
-    built.disk_cache = spec.link != "probit"
     return built
 
 

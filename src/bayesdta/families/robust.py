@@ -82,13 +82,11 @@ def build_t_model(
         )
     if spec.tau_by:
         raise SpecError("random_effects='t' does not support tau_by yet")
-    built = build_model(
+    # the gradient of the Gamma log-densities calls digamma by a process-specific address:
+    # the disk cache does not store such code (inference.compile_cache.not_storable)
+    return build_model(
         data, spec, weights=weights, design=design, centering=centering, effect_scale=_t_scale
     )
-    # the Gamma log-densities call gammaln, which numba links by a process-specific address:
-    # object code reloaded from the on-disk cache crashes the sampler, so compile per process
-    built.disk_cache = False
-    return built
 
 
 #: The bivariate binomial family with bivariate Student-t study effects (two levels).

@@ -120,6 +120,12 @@ def _versions() -> dict[str, str]:
             out[pkg] = version(pkg)
         except PackageNotFoundError:  # pragma: no cover
             out[pkg] = "?"
+    try:  # NUMBA_OPT changes the machine code (and its speed)
+        from numba.core import config as numba_config
+
+        out["numba_opt"] = str(numba_config.OPT)
+    except Exception:  # noqa: BLE001  # pragma: no cover
+        pass
     try:
         import llvmlite.binding as ll
 
@@ -127,20 +133,26 @@ def _versions() -> dict[str, str]:
         out["cpu_features"] = ll.get_host_cpu_features().flatten()
     except Exception:  # noqa: BLE001  # pragma: no cover
         out["cpu"] = platform.processor()
-    out["bayesdta_source"] = _source_hash()
+    out["bayesdta_source"] = source_hash()
     return out
 
 
 _SOURCE_HASH: list[str] = []
 
 
-def _source_hash() -> str:
-    """Hash of the bayesdta package source (any edit invalidates the cache)."""
+def source_hash() -> str:
+    """Hash of the bayesdta package source (any edit invalidates the cache).
+
+    Every module of the package counts (the model builders in ``families/`` write the graph
+    that is compiled), not only this sub-package. Computed once per process, when the package
+    is imported (:mod:`bayesdta.inference.sampling` calls it), so that it describes the code
+    the process runs even if the files are edited later.
+    """
     if not _SOURCE_HASH:
         h = hashlib.sha256()
-        pkg = Path(__file__).resolve().parent
-        for path in sorted(pkg.glob("*.py")):
-            h.update(path.name.encode())
+        pkg = Path(__file__).resolve().parent.parent
+        for path in sorted(pkg.rglob("*.py")):
+            h.update(path.relative_to(pkg).as_posix().encode())
             h.update(path.read_bytes())
         _SOURCE_HASH.append(h.hexdigest())
     return _SOURCE_HASH[0]
@@ -286,7 +298,8 @@ def info() -> dict[str, Any]:
         ``directory`` (None when off), ``entries`` (count), ``bytes`` (total size) and
         ``items``: one dict per entry (``key``, ``structure_key``, ``levels``, ``bytes``,
         ``created`` as an ISO time stamp, ``current``: whether it matches the installed
-        versions).
+        versions; ``not_stored``: why a structure's code is not kept, for structures
+        compiled in every process, see :func:`not_storable`).
     """
     d = _entries_dir()
     out: dict[str, Any] = {"directory": None if d is None else str(d.parent)}
@@ -307,6 +320,8 @@ def info() -> dict[str, Any]:
                 item["levels"] = model.get("levels")
                 item["created"] = entry.get("created")
                 item["current"] = entry.get("key_payload", {}).get("versions") == now_versions
+                if entry.get("not_stored"):
+                    item["not_stored"] = entry["not_stored"]
             items.append(item)
     out["entries"] = len(items)
     out["bytes"] = int(sum(i["bytes"] for i in items))
@@ -339,6 +354,45 @@ def clear(*, stale_only: bool = False) -> int:
 
 
 # ------------------------------------------------------------------------------ nutpie glue
+#: Why an entry holds no code (see :func:`not_storable`).
+PROCESS_SPECIFIC = (
+    "its machine code calls functions at addresses of the process that compiled it "
+    "(numba dynamic globals, e.g. scipy.special functions such as erfcx or digamma)"
+)
+
+
+def not_storable(compiled) -> str | None:
+    """Why the machine code of ``compiled`` cannot be reused by another process, or ``None``.
+
+    The rule is numba's own for ``njit(cache=True)``: code that embeds an address of the
+    running process (a *dynamic global*: a C function reached through a pointer, such as the
+    ``scipy.special.cython_special`` functions PyTensor calls for ``erfcx`` and ``psi``, a
+    Python object, a large constant array) points to nothing, or to something else, in another
+    process. numba's code library lists these globals after linking (``has_dynamic_globals``,
+    which covers the inlined inner functions); such models are compiled in every process.
+    """
+    for name in ("compiled_logp_func", "compiled_expand_func"):
+        library = getattr(getattr(compiled, name), "_library", None)
+        if library is None:
+            return f"{name} has no numba code library"
+        if library.has_dynamic_globals:
+            return PROCESS_SPECIFIC
+    return None
+
+
+def marker(key_payload: dict[str, Any], reason: str) -> dict[str, Any]:
+    """An entry without code: the structure is compiled in each process (``reason``).
+
+    It lets :func:`info` (``bayesdta cache info``) report the miss and spares later processes
+    the attempt to store the code.
+    """
+    return {
+        "key_payload": key_payload,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "not_stored": reason,
+    }
+
+
 def export_compiled(compiled, built, key_payload: dict[str, Any]) -> dict[str, Any]:
     """The storable part of a ``nutpie`` compiled PyMC model (object code and metadata)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -133,6 +134,9 @@ def fit(
         reported quantity, E-BFMI < 0.3), re-run at most twice with settings that address the
         problem: the other parameterization (only with ``parameterization="auto"``), longer
         warm-up, higher ``target_accept``, more draws -- each only where the option was left
+        at its default. A run without divergences or stuck chains that is only short (ESS
+        below 400, R-hat up to 1.05) is kept and extended by more chains of the same settings
+        (pooled: the ESS adds up and R-hat is judged over all chains) when ``draws`` was left
         at its default. Deterministic given ``seed``. ``fit.sampler["attempts"]`` and
         :meth:`DTAFit.sampling_note` record what was done. ``False``: one run.
 
@@ -246,6 +250,43 @@ def _draws_for_ess(draws: int, min_ess: float, cap: int) -> int:
     return max(draws, min(new, cap))
 
 
+def _extra_chains(last: Mapping[str, Any], requested: SamplerSettings) -> int:
+    """Chains to add to a run that was clean but short on ESS (or R-hat slightly high).
+
+    ESS grows with the number of chains of the same length: enough chains for 1.3 times the
+    ESS target, at least as many as there are cores (they run in parallel) and at most three
+    times the chains of the run. An R-hat a little above its limit with enough ESS: as many
+    chains again.
+    """
+    chains = int(last.get("chains", requested.chains))
+    d = last["diagnostics"]
+    min_ess = min(d["min_ess_bulk"], d["min_ess_tail"])
+    if np.isfinite(min_ess) and min_ess >= ESS_MIN:
+        return chains
+    cores = int(requested.cores or min(requested.chains, os.cpu_count() or 1))
+    factor = 1.3 * ESS_MIN / max(min_ess, 1.0) if np.isfinite(min_ess) else 2.0
+    extra = int(np.ceil(chains * (factor - 1.0)))
+    extra = int(np.ceil(max(extra, 1) / cores) * cores)
+    return int(min(extra, 3 * chains))
+
+
+def _pool_chains(first: Any, second: Any) -> Any:
+    """The draws of two runs of the same model and settings as one run of all their chains."""
+    groups = {}
+    for group in ("posterior", "sample_stats"):
+        a, b = first[group], second[group]
+        # statistics both runs have with the same shape apart from the chain dimension
+        common = [
+            v
+            for v in a.data_vars
+            if v in b.data_vars and a[v].shape[1:] == b[v].shape[1:] and a[v].dims == b[v].dims
+        ]
+        a, b = a[common], b[common]
+        b = b.assign_coords(chain=np.arange(a.sizes["chain"], a.sizes["chain"] + b.sizes["chain"]))
+        groups[group] = xr.concat([a, b], dim="chain")
+    return _arviz.make_idata(groups)
+
+
 def _attempt_seed(seed: int, k: int) -> int:
     """Seed of attempt ``k`` (0 = the user's seed), a fixed function of the seed."""
     if k == 0:
@@ -298,10 +339,19 @@ def _next_attempt(
         nxt["tune"] = 2 * last["tune"]
         changed.append(f"tune {nxt['tune']}")
     short = p["ess"] or (p["r_hat"] and not far)
+    if short and not geometry and requested.draws is None and not last.get("pooled"):
+        # the chains are fine but too short: keep them and add chains of the same settings
+        # (pooled: ESS adds up, R-hat is judged over all chains), instead of a new, longer run
+        # that would throw the first one away
+        nxt["extra_chains"] = _extra_chains(last, requested)
+        nxt["changed"] = [f"chains +{nxt['extra_chains']} (pooled with attempt {len(history)})"]
+        return nxt
     if (short or (geometry and final)) and requested.draws is None:
         # the last run also gets more draws when the geometry was the trouble: a higher
         # target_accept lowers the ESS per draw
         min_ess = min(last["diagnostics"]["min_ess_bulk"], last["diagnostics"]["min_ess_tail"])
+        # ESS of a pooled run per the chains of a new run
+        min_ess *= requested.chains / last.get("chains", requested.chains)
         if p["ess"]:
             d = _draws_for_ess(last["draws"], min_ess, cap=4 * base["draws"])
         else:
@@ -367,8 +417,10 @@ def fit_design(
     fits: list[DTAFit] = []
     built_by_mode: dict[str, BuiltModel] = {}
     total = {"compile_s": 0.0, "sample_s": 0.0}
+    raw_last = None
     for k in range(MAX_ATTEMPTS if escalate else 1):
         mode = plan["centering"]
+        pooled = plan.get("extra_chains") is not None
         run = _replace(
             resolved,
             seed=_attempt_seed(seed, k),
@@ -376,6 +428,8 @@ def fit_design(
             tune=plan["tune"],
             target_accept=plan["target_accept"],
         )
+        if pooled:
+            run = _replace(run, chains=plan["extra_chains"])
         with quiet():
             if mode not in built_by_mode:
                 built_by_mode[mode] = get_family(spec.random_effects).build(
@@ -383,6 +437,10 @@ def fit_design(
                 )
             built = built_by_mode[mode]
             raw, timing, run = sample(built, run)
+        if pooled:
+            raw = _pool_chains(raw_last, raw)
+            run = _replace(run, chains=int(raw.posterior.sizes["chain"]))
+        raw_last = raw
         total["compile_s"] += timing["compile_s"]
         total["sample_s"] += timing["sample_s"]
         idata = _postprocess(raw, built, data, w, link=spec.link)
@@ -399,6 +457,8 @@ def fit_design(
                 "draws": int(run.draws),
                 "tune": int(run.tune),
                 "target_accept": float(run.target_accept),
+                "chains": int(run.chains),
+                "pooled": bool(pooled),
                 "seed": int(run.seed),
                 "changed": list(plan["changed"]),
                 "sample_s": round(float(timing["sample_s"]), 3),

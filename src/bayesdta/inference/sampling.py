@@ -16,12 +16,23 @@ import numpy as np
 
 from ..exceptions import SpecError
 from ..families.bivariate import BuiltModel
+from . import compile_cache as _compile_cache
 
 __all__ = ["SamplerSettings", "sample", "clear_cache", "cache_info"]
 
+# the disk cache's key names the package source as imported now, not as edited later
+_compile_cache.source_hash()
+
 _COMPILED: dict[str, Any] = {}
 _LOCK = threading.Lock()
-_STATS = {"compiles": 0, "reuses": 0, "disk_hits": 0, "disk_writes": 0, "disk_errors": 0}
+_STATS = {
+    "compiles": 0,
+    "reuses": 0,
+    "disk_hits": 0,
+    "disk_writes": 0,
+    "disk_errors": 0,
+    "disk_not_stored": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,9 @@ def cache_info() -> dict[str, int]:
 
     ``disk_hits``: compiled models loaded from the disk cache (:mod:`bayesdta.compile_cache`)
     instead of compiled; ``disk_writes``: models stored there; ``disk_errors``: unusable
-    entries recompiled and failed writes.
+    entries recompiled and failed writes; ``disk_not_stored``: compilations of structures
+    whose machine code another process cannot reuse (kept in this process only,
+    :func:`bayesdta.inference.compile_cache.not_storable`).
     """
     return {"cached": len(_COMPILED), **_STATS}
 
@@ -174,6 +187,10 @@ def _load_or_compile(built: BuiltModel):
     with cc.lock(key):
         try:
             entry = cc.read(key)
+            if entry is not None and entry.get("not_stored"):
+                # a structure whose code cannot be reused by another process: compile here
+                _STATS["disk_not_stored"] += 1
+                return _compile(nutpie, built, _neutral_initial_points(built.model))
             if entry is not None:
                 initial_points = _neutral_initial_points(built.model, entry["rv_shapes"])
                 compiled = cc.import_compiled(entry, built, initial_points)
@@ -189,6 +206,12 @@ def _load_or_compile(built: BuiltModel):
         initial_points = _neutral_initial_points(built.model)
         compiled = _compile(nutpie, built, initial_points)
         try:
+            reason = cc.not_storable(compiled)
+            if reason is not None:
+                # honest miss: a marker (no code) says so to `bayesdta cache info`
+                _STATS["disk_not_stored"] += 1
+                cc.write(key, cc.marker(key_payload, reason))
+                return compiled
             entry = cc.export_compiled(compiled, built, key_payload)
             entry["rv_shapes"] = {k: tuple(np.shape(v)) for k, v in initial_points.items()}
             cc.write(key, entry)
@@ -201,7 +224,30 @@ def _load_or_compile(built: BuiltModel):
 
 def _compile(nutpie, built: BuiltModel, initial_points):
     _STATS["compiles"] += 1
-    return nutpie.compile_pymc_model(built.model, initial_points=initial_points)
+    t0 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(built.model, initial_points=initial_points)
+    _log_compile(built, time.perf_counter() - t0)
+    return compiled
+
+
+def _log_compile(built: BuiltModel, seconds: float) -> None:
+    """Append one line per compilation to ``$BAYESDTA_LOG_COMPILES`` (when set).
+
+    A development aid (e.g. counting the distinct structures a test session compiles):
+    ``seconds<TAB>levels<TAB>structure key<TAB>calling test<TAB>data shapes``.
+    """
+    path = os.environ.get("BAYESDTA_LOG_COMPILES")
+    if not path:
+        return
+    caller = os.environ.get("PYTEST_CURRENT_TEST", "")
+    shapes = ",".join(
+        f"{k}{list(np.shape(v))}" for k, v in sorted(built.data_values.items()) if np.ndim(v)
+    )
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{seconds:.1f}\t{built.levels}\t{built.structure_key}\t{caller}\t{shapes}\n")
+    except OSError:  # pragma: no cover - a log must never stop a fit
+        pass
 
 
 #: Two-level fits of fewer effects (studies) than this start with the settings of
