@@ -265,5 +265,4 @@ def build_comparative(
     }
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
     built = BuiltModel(model, dv, key, 3, design, list(data.studies), n, n_groups, [])
-    built.disk_cache = spec.link != "probit"
     return built
