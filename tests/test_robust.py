@@ -86,11 +86,53 @@ def test_nu_prior_fixed_or_estimated_and_only_for_t():
     assert "nu" not in back.priors and str(back.priors["tau_sensitivity"]) == "HalfNormal(sigma=1)"
 
 
-def test_three_levels_rejected():
-    table = _outlier_table()
-    table["study"] = [f"s{i // 2}" for i in range(len(table))]
-    with pytest.raises(SpecError, match="supports two levels"):
-        bd.fit(table, random_effects="t", levels=3, verbose=False, draws=10, tune=10, chains=1)
+def test_three_levels_study_weights_flag_the_outlying_study():
+    """Three levels: one t weight per study (rows of a study share it), normal deviations.
+
+    12 studies of two tables each around (0.80, 0.90); both tables of study ``out`` at
+    (0.20, 0.40). The outlying study gets the lowest weight, the pooled estimates stay near
+    the truth, and the weights are per study (not per row).
+    """
+    rng = np.random.default_rng(4)
+    k = 12
+    u = rng.normal(0, 0.3, size=(k, 2))
+    lse = np.repeat(np.append(_logit(TRUE_SE) + u[:-1, 0], _logit(0.2)), 2)
+    lsp = np.repeat(np.append(_logit(TRUE_SP) + u[:-1, 1], _logit(0.4)), 2)
+    lse, lsp = lse + rng.normal(0, 0.15, 2 * k), lsp + rng.normal(0, 0.15, 2 * k)
+    n1, n0 = rng.integers(80, 150, 2 * k), rng.integers(150, 300, 2 * k)
+    tp, tn = rng.binomial(n1, 1 / (1 + np.exp(-lse))), rng.binomial(n0, 1 / (1 + np.exp(-lsp)))
+    table = pd.DataFrame(
+        {
+            "study": np.repeat([f"s{i:02d}" for i in range(k - 1)] + ["out"], 2),
+            "model": ["a", "b"] * k,
+            "TP": tp,
+            "FN": n1 - tp,
+            "FP": n0 - tn,
+            "TN": tn,
+        }
+    )
+    with _ignore():
+        f = bd.fit(
+            table,
+            study="study",
+            model="model",
+            random_effects="t",
+            levels=3,
+            seed=5,
+            draws=300,
+            tune=300,
+            chains=2,
+            cores=1,
+            verbose=False,
+            escalate=False,
+        )
+    w = f.study_weights()
+    assert list(w.index) == [f"s{i:02d}" for i in range(k - 1)] + ["out"]
+    assert w["mean"].idxmin() == "out" and w.loc["out", "mean"] < 0.5 * w["mean"].median()
+    s = f.summary(quantities=["sensitivity", "specificity", "nu"])["mean"]
+    assert abs(s["sensitivity"] - TRUE_SE) < 0.05 and abs(s["specificity"] - TRUE_SP) < 0.05
+    pred = f.predictive()
+    assert pred.loc[("new study", "sensitivity"), "lower"] < TRUE_SE
 
 
 def test_outliers_t_stays_near_truth_and_outliers_get_lowest_weights(outlier_fits):
