@@ -20,8 +20,22 @@ Steel 2010; mean 20, mode 10, 95% between 2.4 and 56: from heavy tails to nearly
 fixed with ``priors={"nu": 4}`` (or ``nu=Fixed(4)``). ``tau_*`` and ``rho`` are the scale
 matrix, not the SDs of the effects (those are ``tau * sqrt(nu / (nu - 2))`` for ``nu > 2``).
 
-Two levels only for now (one table per study, or rows treated as studies with ``levels=2``);
-three levels raise a :class:`~bayesdta.SpecError`.
+How it is sampled (``docs/robust_effects.md``):
+
+* Two levels: the weights are integrated out. Sampled weights leave a funnel between ``nu``
+  and every ``log lambda_s`` (divergences, low E-BFMI, chains disagreeing on ``nu``); instead
+  the marginal bivariate t is sampled as ``u_1 ~ t_nu(0, tau_1)`` and
+  ``u_2 | u_1 ~ t_{nu+1}(rho tau_2 / tau_1 u_1, tau_2 sqrt(1 - rho^2)
+  sqrt((nu + z_1^2) / (nu + 1)))`` (``z_1 = u_1 / tau_1``; Ding 2016), partially centered
+  like the normal family's effects. The model stores the conditional posterior mean of each
+  weight, ``lambda_study_mean = (nu + 2) / (nu + d_s^2)`` (``d_s^2 = u_s' Sigma^-1 u_s``),
+  from which :func:`~bayesdta.posterior.quantities.study_weights` recovers the weights.
+* Three levels: one weight per study (``lambda_study``, sampled), scaling the between-study
+  SDs of that study; the tables' deviations within a study stay normal. Given the weights
+  the study means and deviations of the three-level model are normal and independent, so its
+  exact reparameterization still applies.
+
+``tau_by`` is not supported with t effects (a :class:`~bayesdta.SpecError`).
 """
 
 from __future__ import annotations
