@@ -36,7 +36,7 @@ from .base import Family, register_family
 from .links import LINKS, pt_log_inverse
 from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 
-__all__ = ["ModelSpec", "Design", "build_model", "make_design", "prior_predictive"]
+__all__ = ["ModelSpec", "Design", "EffectLaw", "build_model", "make_design", "prior_predictive"]
 
 OUTCOMES = ("sensitivity", "specificity")
 #: SDs and correlations of the random effects (between studies; ``_within``: within studies).
