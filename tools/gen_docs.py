@@ -142,6 +142,8 @@ SPEC_KEY_HELP: dict[str, str] = {
     "sensitivity.exclude": "`[[sensitivity.exclude]]`: `name`, `column`, `values` (or `name`, "
     "`studies = [...]`): rows left out with likelihood weight 0",
     "sensitivity.levels": "e.g. `[2, 3]`: two vs three levels",
+    "sensitivity.random_effects": 'e.g. `["normal", "t"]`: one variant per random-effects '
+    "family (normal vs Student-t study effects; docs/robust_effects.md)",
     "sensitivity.links": 'e.g. `["logit", "probit"]`: one variant per link; unavailable '
     "links are reported as not implemented",
     "sensitivity.sampler": "`[sensitivity.sampler]`: sampler settings of the sweep's fits",

@@ -36,7 +36,7 @@ from .base import Family, register_family
 from .links import LINKS, pt_log_inverse
 from .priors import DEFAULT_PRIORS, PRIOR_RATIONALE, Prior, resolve_priors
 
-__all__ = ["ModelSpec", "Design", "build_model", "make_design", "prior_predictive"]
+__all__ = ["ModelSpec", "Design", "EffectLaw", "build_model", "make_design", "prior_predictive"]
 
 OUTCOMES = ("sensitivity", "specificity")
 #: SDs and correlations of the random effects (between studies; ``_within``: within studies).
@@ -620,7 +620,41 @@ def _corr_rv(pm, name: str, prior: Prior, data_values: dict):
     return pm.Deterministic(name, 2.0 * b - 1.0)
 
 
-def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp, rho, weight):
+@dataclass
+class EffectLaw:
+    """Hook of other families: the law of the study effects (default: bivariate normal).
+
+    A family that changes the study effects (e.g. the Student-t effects of
+    :mod:`bayesdta.families.robust`) passes ``effect_law(pm, pt, data_, priors, size, levels)``
+    to :func:`build_model`; it is called inside the model (``data_(name, value)`` registers
+    model data, ``size`` is the number of effects: rows with two levels, studies with three)
+    and returns an ``EffectLaw``. The bivariate effects are written as the effect on
+    sensitivity and the conditional effect on specificity given it
+    (:func:`_bivariate_effects`), so any elliptical law is given by
+
+    * ``first(name, mu, sigma, dims)``: the distribution of the first component (location
+      ``mu``, scale ``sigma``); default ``pm.Normal``;
+    * ``second_factor(z1)``: the multiplier of the conditional scale of the second component
+      given the standardized first one ``z1``; default 1;
+    * ``second(name, mu, sigma, dims)``: the distribution of the second component given the
+      first (location, scale); default ``pm.Normal``;
+    * ``done(z1, z2)``: called with the standardized components (``z1^2 + z2^2`` is the
+      Mahalanobis distance of the effect), e.g. to record per-effect weights;
+    * ``scale``: per-effect multipliers (tensor of ``size``) of the between-study SDs, a normal
+      scale mixture with explicit weights (used with three levels, where the study means of
+      :func:`_three_level_effects` are normal given the weights).
+    """
+
+    first: Any = None
+    second: Any = None
+    second_factor: Any = None
+    done: Any = None
+    scale: Any = None
+
+
+def _bivariate_effects(
+    pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp, rho, weight, law=None
+):
     """Bivariate normal effects around (mean_se, mean_sp) with SDs (tau_se, tau_sp) and corr rho.
 
     Each effect pair is written as the effect on sensitivity and the conditional effect on
@@ -631,15 +665,30 @@ def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp,
     distribution N(m, s) for every ``w``. ``w = 1`` is the centered parameterization (the effect
     itself is the parameter), ``w = 0`` the non-centered one (a standard normal scaled by the SD).
     ``weight`` is a (groups, 2) tensor (registered as data, so that one compiled model serves
-    every choice, see :func:`choose_parameterization`).
+    every choice, see :func:`choose_parameterization`). The same construction holds for any
+    location-scale law in place of the normal: ``law`` (an :class:`EffectLaw`) gives other
+    elliptical laws (e.g. the bivariate t, whose conditional is a t with a scale depending on
+    the first component).
     """
+    law = law or EffectLaw()
+    first = law.first or (lambda n, mu, sd, dims: pm.Normal(n, mu, sd, dims=dims))
+    second = law.second or (lambda n, mu, sd, dims: pm.Normal(n, mu, sd, dims=dims))
     w_se, w_sp = weight[:, 0], weight[:, 1]
-    p_se = pm.Normal(f"{name}_sensitivity", w_se * mean_se, tau_se**w_se, dims=size_dim)
+    p_se = first(f"{name}_sensitivity", w_se * mean_se, tau_se**w_se, size_dim)
     e_se = mean_se + tau_se ** (1.0 - w_se) * (p_se - w_se * mean_se)
     cond_mean = mean_sp + rho * tau_sp / tau_se * (e_se - mean_se)
     cond_sd = tau_sp * pt.sqrt(1.0 - rho**2)
-    p_sp = pm.Normal(f"{name}_specificity", w_sp * cond_mean, cond_sd**w_sp, dims=size_dim)
+    if law.second_factor is not None or law.done is not None:
+        z1 = (p_se - w_se * mean_se) / tau_se**w_se
+    if law.second_factor is not None:
+        cond_sd = cond_sd * law.second_factor(z1)
+    p_sp = second(f"{name}_specificity", w_sp * cond_mean, cond_sd**w_sp, size_dim)
     e_sp = cond_mean + cond_sd ** (1.0 - w_sp) * (p_sp - w_sp * cond_mean)
+    if law.done is not None:
+        z2 = (p_sp - w_sp * cond_mean) / cond_sd**w_sp
+        if law.second_factor is not None:
+            z2 = z2 * law.second_factor(z1)
+        law.done(z1, z2)
     return e_se, e_sp
 
 
@@ -647,7 +696,7 @@ def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp,
 bivariate_effects = _bivariate_effects
 
 
-def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, weight):
+def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, weight, scale=None):
     """Row parameters of the three-level model, parameterized by study means and deviations.
 
     The model is ``theta_r = x_r beta + u_s + v_r`` with ``u_s ~ MVN(0, Sigma_b)`` and
@@ -665,9 +714,17 @@ def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, wei
     For Gaussian effects the mean and the deviations are independent, so this is an exact
     reparameterization of the same model; the study-mean component of ``z`` does not enter
     ``theta`` and has the standard-normal posterior, which NUTS samples trivially.
+
+    ``scale`` (per-study multipliers of the between-study SDs, optional) makes the study effects
+    a normal scale mixture; given the multipliers the study means and deviations are still
+    normal and independent, so the same reparameterization is exact.
     """
     lp_se, lp_sp = lp
     tb_se, tb_sp, rho = between
+    if scale is not None:
+        # normal scale mixture of the study effects (e.g. Student-t): u_s ~ MVN(0, Sigma_b c_s^2)
+        # given per-study multipliers c_s; the deviations stay normal
+        tb_se, tb_sp = tb_se * scale, tb_sp * scale
     tw_se, tw_sp, rho_w = within
 
     def group_mean(x):
@@ -888,7 +945,7 @@ def build_model(
     weights: np.ndarray | None = None,
     design: Design | None = None,
     centering: str | None = None,
-    effect_scale: Any = None,
+    effect_law: Any = None,
 ) -> BuiltModel:
     """Build the PyMC model for ``data`` under ``spec``.
 
@@ -906,12 +963,13 @@ def build_model(
     centering : {"auto", "centered", "noncentered"}, optional
         Overrides ``spec.parameterization`` (used by the automatic escalation of
         :func:`bayesdta.fit`). The structure key does not depend on it.
-    effect_scale : callable, optional
-        Hook of other families (two levels): ``effect_scale(pm, pt, data_, priors, size)``
-        is called inside the model and returns a tensor of ``size`` per-effect multipliers
-        of the between-study SDs (a normal scale mixture, e.g. the Student-t effects of
-        :mod:`bayesdta.families.robust`); ``data_(name, value)`` registers model data.
-        The structure key then includes ``spec.random_effects``.
+    effect_law : callable, optional
+        Hook of other families: ``effect_law(pm, pt, data_, priors, size, levels)`` is called
+        inside the model and returns an :class:`EffectLaw`, the law of the study effects
+        (default bivariate normal; e.g. the Student-t effects of
+        :mod:`bayesdta.families.robust`); ``data_(name, value)`` registers model data,
+        ``size`` is the number of (padded) effects. The structure key then includes
+        ``spec.random_effects``.
 
     Returns
     -------
@@ -1029,11 +1087,11 @@ def build_model(
             # one effect per row (groups and rows coincide): theta_r ~ MVN(x_r beta, Sigma)
             sd_se = tau_se_g[gidx] if tau_levels else tau_se
             sd_sp = tau_sp_g[gidx] if tau_levels else tau_sp
-            if effect_scale is not None:
-                scale = effect_scale(pm, pt, data_, priors, n_pad)
-                sd_se, sd_sp = sd_se * scale, sd_sp * scale
+            law = None if effect_law is None else effect_law(pm, pt, data_, priors, n_pad, 2)
+            if law is not None and law.scale is not None:
+                sd_se, sd_sp = sd_se * law.scale, sd_sp * law.scale
             theta_se, theta_sp = _bivariate_effects(
-                pm, pt, "study", "row", lp_se, lp_sp, sd_se, sd_sp, rho, cw
+                pm, pt, "study", "row", lp_se, lp_sp, sd_se, sd_sp, rho, cw, law
             )
         else:
             # Three levels, written exactly but without the u/v ridge (see _three_level_effects)
@@ -1042,6 +1100,7 @@ def build_model(
             rho_w = _corr_rv(pm, "rho_within", priors["rho_within"], dv)
             sizes = np.bincount(group_index_p, minlength=g_pad).astype(float)
             gsize = data_("group_size", np.maximum(sizes, 1.0))
+            law = None if effect_law is None else effect_law(pm, pt, data_, priors, g_pad, 3)
             theta_se, theta_sp = _three_level_effects(
                 pm,
                 pt,
@@ -1052,6 +1111,7 @@ def build_model(
                 (tau_se_g, tau_sp_g, rho),
                 (tw_se, tw_sp, rho_w),
                 cw,
+                None if law is None else law.scale,
             )
         pm.Deterministic("theta", pt.stack([theta_se, theta_sp], axis=1), dims=("row", "outcome"))
         # exact binomial log-likelihood (the binomial coefficient is constant and omitted here;
@@ -1074,7 +1134,7 @@ def build_model(
         "tau_levels": len(tau_levels),
         "link": spec.link,
     }
-    if effect_scale is not None:
+    if effect_law is not None:
         key_payload["random_effects"] = spec.random_effects
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
     built = BuiltModel(

@@ -41,6 +41,7 @@ BFMI_MIN = 0.3
 RHAT_FAR = 1.05
 #: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
 _KEEP = ("beta_sensitivity", "beta_specificity", *SCALE_PARAMETERS, "nu", "lambda_study", "theta")
+_KEEP += ("lambda_study_mean",)  # t effects, two levels (families/robust.py)
 
 
 def as_data(

@@ -610,6 +610,8 @@ def _study_effect_draws(fit: DTAFit, study: int, rng: np.random.Generator) -> np
     level = _row_tau_level(fit)[rows[0]]
     at = {fit.spec.tau_by: level} if level is not None else {}
     sb = _cov2(*_covariance(fit, "between", at))
+    if "lambda_study" in fit.posterior:  # t effects: u_s ~ N(0, Sigma_b / lambda_s)
+        sb = sb / _cd(fit.posterior["lambda_study"])[:, :, study, None, None]
     sw = _cov2(*_covariance(fit, "within"))
     theta = _cd(fit.posterior["theta"])[:, :, rows, :]  # (c, d, n_s, 2)
     lp_se, lp_sp = _row_linear_predictor(fit)
@@ -634,7 +636,7 @@ def nu_draws(fit: DTAFit) -> np.ndarray | None:
     return np.full(shape, float(fit.spec.priors["nu"].kwargs["value"]))
 
 
-def study_weights(fit: DTAFit, *, ci: float = 0.95) -> pd.DataFrame:
+def study_weights(fit: DTAFit, *, ci: float = 0.95, seed: int | None = None) -> pd.DataFrame:
     """Per-study posterior weights of a fit with Student-t study effects.
 
     With ``random_effects="t"`` each study's effect is ``N(0, Sigma / lambda_s)`` with
@@ -642,34 +644,62 @@ def study_weights(fit: DTAFit, *, ci: float = 0.95) -> pd.DataFrame:
     well below 1 marks a study in conflict with the others (an outlier, the diagnostic bamdit
     offers); weights near or above 1 mark studies that agree with the t model's centre.
 
+    Two-level fits integrate the weights out of the sampled model; their posterior is
+    recovered exactly from the conditional ``lambda_s | u_s, nu, Sigma ~ Gamma((nu + 2) / 2,
+    rate (nu + d_s^2) / 2)`` (``d_s^2`` the Mahalanobis distance of the study's effect): the
+    ``mean`` is the average over draws of the conditional mean ``(nu + 2) / (nu + d_s^2)``
+    (Rao-Blackwellized), the median and interval come from one conditional draw of
+    ``lambda_s`` per posterior draw (``seed``). Three-level fits sample ``lambda_s``
+    (one per study) directly.
+
     Parameters
     ----------
     fit : DTAFit
         A fit with ``random_effects="t"``.
     ci : float
         Probability of the equal-tailed credible interval.
+    seed : int, optional
+        Seed of the conditional draws (default: the fit's seed), so that the table is the same
+        in any process.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by study (two-level fits: the rows), columns ``mean`` (posterior mean of
-        ``lambda_s``), ``median``, ``lower``, ``upper``, sorted as the data.
+        Indexed by study (two-level fits: the rows; three-level fits: the studies), columns
+        ``mean`` (posterior mean of ``lambda_s``), ``median``, ``lower``, ``upper``, sorted as
+        the data.
     """
     ci = _check_ci(ci)
-    if fit.spec.random_effects != "t" or "lambda_study" not in fit.posterior:
+    post = fit.posterior
+    if fit.spec.random_effects != "t" or not (
+        "lambda_study" in post or "lambda_study_mean" in post
+    ):
         raise SpecError(
             "study_weights() needs a fit with random_effects='t' "
             f"(this fit has random_effects={fit.spec.random_effects!r})"
         )
-    lam = _cd(fit.posterior["lambda_study"])  # (chain, draw, row)
-    x = np.asarray(lam, dtype=float).reshape(-1, lam.shape[-1])
+    if "lambda_study_mean" in post:
+        m = np.asarray(_cd(post["lambda_study_mean"]), dtype=float)  # (chain, draw, row)
+        nu = nu_draws(fit)[..., None]
+        if seed is None:
+            seed = int(fit.sampler.get("seed") or 0)
+        rng = np.random.default_rng([int(seed), 1729])
+        shape = np.broadcast_to((nu + 2.0) / 2.0, m.shape)
+        lam = rng.gamma(shape, m / shape)  # Gamma((nu + 2) / 2) with mean m
+        means = m.reshape(-1, m.shape[-1]).mean(axis=0)
+        labels = list(fit.data.row_labels)
+    else:
+        lam = np.asarray(_cd(post["lambda_study"]), dtype=float)
+        means = lam.reshape(-1, lam.shape[-1]).mean(axis=0)
+        labels = list(post["lambda_study"].coords[post["lambda_study"].dims[-1]].values)
+    x = lam.reshape(-1, lam.shape[-1])
     rows = []
-    for j, label in enumerate(fit.data.row_labels):
+    for j, label in enumerate(labels):
         med, lo, hi = _interval(x[:, j], ci)
         rows.append(
             {
-                "study": label,
-                "mean": float(x[:, j].mean()),
+                "study": str(label),
+                "mean": float(means[j]),
                 "median": float(med),
                 "lower": float(lo),
                 "upper": float(hi),
@@ -698,7 +728,12 @@ def _predictive_targets(
     if nu is not None:
         # Student-t study effects: a new study's weight lambda ~ Gamma(nu/2, nu/2) scales Sigma
         lam = rng.gamma(nu / 2.0, 2.0 / nu)
-        tau = (tau[0] / np.sqrt(lam), tau[1] / np.sqrt(lam), tau[2])
+        if fit.levels == 3:  # only the study effect is t; the model's deviation is normal
+            tb = _covariance(fit, "between", at)
+            tb = (tb[0] / np.sqrt(lam), tb[1] / np.sqrt(lam), tb[2])
+            tau = st.total_covariance(*tb, *_covariance(fit, "within"))
+        else:
+            tau = (tau[0] / np.sqrt(lam), tau[1] / np.sqrt(lam), tau[2])
     out["new study"] = st.predictive_draws(mu_se, mu_sp, *tau, seed=rng, link=link)
     if fit.levels == 3:
         tw = _covariance(fit, "within")
@@ -1273,16 +1308,29 @@ def _study_log_marginal(
     prior_cov = np.zeros((c * n_d, q, q))
     for b, block in enumerate(blocks):
         prior_cov[:, 2 * b : 2 * b + 2, 2 * b : 2 * b + 2] = block
+    # the part of the prior covariance that a t weight lambda scales: the study effect
+    # (two levels: every row's effect; three levels: the between block only)
+    t_part = prior_cov.copy()
+    if fit.levels == 3:
+        t_part[:, 2:, :] = 0.0
+        t_part[:, :, 2:] = 0.0
     nu = nu_draws(fit)
     if nu is None:
         out = _laplace_is_log_marginal(
             k, n, offset, design, prior_cov, rng, n_inner=n_inner, link=fit.spec.link
         )
         return out.reshape(c, n_d)
-    # Student-t effects (two levels, one row): the effect is N(x beta, Sigma / lambda) with
-    # lambda ~ Gamma(nu/2, rate nu/2). The integral over lambda is the trapezoid rule on a grid
-    # of log(lambda) (outlying studies get their likelihood from small lambda); the normal
-    # integral at each node by Laplace + importance sampling
+    if fit.levels == 2 and n_rows > 1:
+        # two levels: every row has its own effect and its own weight (independent rows)
+        return sum(
+            _study_log_marginal(fit, rows[i : i + 1], rng, n_inner=n_inner, parts=parts)
+            for i in range(n_rows)
+        )
+    # Student-t effects: the study effect is N(x beta, Sigma / lambda) with
+    # lambda ~ Gamma(nu/2, rate nu/2) (three levels: plus the rows' normal deviations). The
+    # integral over lambda is the trapezoid rule on a grid of log(lambda) (outlying studies
+    # get their likelihood from small lambda); the normal integral at each node by Laplace +
+    # importance sampling
     from scipy.stats import gamma as gamma_dist
 
     a = nu.reshape(-1) / 2.0
@@ -1297,7 +1345,14 @@ def _study_log_marginal(
         parts.append(
             logw
             + _laplace_is_log_marginal(
-                k, n, offset, design, prior_cov / lam, rng, n_inner=n_inner, link=fit.spec.link
+                k,
+                n,
+                offset,
+                design,
+                prior_cov + t_part * (1.0 / lam - 1.0),
+                rng,
+                n_inner=n_inner,
+                link=fit.spec.link,
             )
         )
     out = special.logsumexp(np.stack(parts), axis=0)
@@ -1720,12 +1775,16 @@ def _mixed_theta(fit: DTAFit, rng: np.random.Generator) -> np.ndarray:
     lw = _chol2(*_covariance(fit, "within"))
     z = rng.standard_normal(theta.shape)
     theta += np.einsum("cdij,cdrj->cdri", lw, z)
+    nu = nu_draws(fit)
     for s in range(data.n_studies):
         rows = np.flatnonzero(data.study_index == s)
         lv = levels[rows[0]]
         at = {fit.spec.tau_by: lv} if lv is not None else {}
         L = _chol2(*_covariance(fit, "between", at))
-        u = np.einsum("cdij,cdj->cdi", L, rng.standard_normal((*theta.shape[:2], 2)))
+        zs = rng.standard_normal((*theta.shape[:2], 2))
+        if nu is not None:  # Student-t study effects: a new weight per study
+            zs = zs / np.sqrt(rng.gamma(nu / 2.0, 2.0 / nu))[..., None]
+        u = np.einsum("cdij,cdj->cdi", L, zs)
         theta[:, :, rows, :] += u[:, :, None, :]
     return theta
 

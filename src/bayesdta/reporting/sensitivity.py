@@ -68,6 +68,7 @@ KNOWN_QUANTITIES = (
     "i2_sensitivity_zd",
     "i2_specificity_zd",
     "i2_bivariate_zd",
+    "nu",  # random_effects = "t" only (variants of other families leave it empty)
 )
 #: 2: weight-0 rows no longer enter I2, partial AUC or the design (issue 10).
 _CACHE_VERSION = 2
@@ -191,7 +192,7 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
     """The variants declared in ``spec.sensitivity`` for ``data``, in a stable order.
 
     Order: baseline, prior grid, named prior sets, leave-one-study-out (in study order),
-    exclusions, levels, links.
+    exclusions, levels, links, random-effects families.
     """
     sw = spec.sensitivity
     if sw is None:
@@ -320,6 +321,23 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
                 "links such as cloglog are not offered: the SROC curves use "
                 "link(fpr) = -link(sp)); not fitted",
             )
+    for family in sw.random_effects:
+        from ..families.base import get_family
+
+        m = dict(base)
+        m["random_effects"] = family
+        # the family's priors: the spec's priors it knows (e.g. nu only for "t")
+        known = get_family(family).default_priors
+        m["priors"] = {k: v for k, v in dict(base.get("priors", {})).items() if k in known}
+        current = base.get("random_effects", "normal")
+        extra = " (as baseline)" if family == current else ""
+        text = get_family(family).description
+        add(
+            f"random_effects:{family}",
+            "random_effects",
+            f"{family} study effects: {text}{extra}",
+            m,
+        )
     names = [v.name for v in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -818,6 +836,7 @@ _KIND_COLORS = {
     "exclude": "tab:red",
     "levels": "tab:green",
     "link": "tab:purple",
+    "random_effects": "tab:brown",
 }
 _LABELS = {
     "sensitivity": "Pooled sensitivity",
@@ -880,10 +899,11 @@ def plot_sweep(
                 ax.plot([lo[i], hi[i]], [y[i], y[i]], color=c, lw=1.2)
                 ax.plot(med[i], y[i], "o", color=c, ms=4)
             else:
+                status = table["status"].iloc[i]
                 ax.text(
                     0.02,
                     y[i],
-                    table["status"].iloc[i],
+                    "not in this model" if status == "ok" else status,
                     transform=ax.get_yaxis_transform(),
                     va="center",
                     fontsize=7,

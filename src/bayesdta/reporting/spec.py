@@ -603,6 +603,7 @@ class SweepSpec:
     exclude: tuple[dict[str, Any], ...] = ()
     levels: tuple[int, ...] = ()
     links: tuple[str, ...] = ()
+    random_effects: tuple[str, ...] = ()
     sampler: dict[str, Any] = field(default_factory=dict)
     quantities: tuple[str, ...] = ("sensitivity", "specificity", "auc")
     workers: int | str = "auto"
@@ -626,6 +627,7 @@ class SweepSpec:
             "exclude": [dict(e) for e in self.exclude],
             "levels": list(self.levels),
             "links": list(self.links),
+            "random_effects": list(self.random_effects),
             "sampler": dict(self.sampler),
             "quantities": list(self.quantities),
             "workers": self.workers,
@@ -644,6 +646,7 @@ _SWEEP_KEYS = (
     "exclude",
     "levels",
     "links",
+    "random_effects",
     "sampler",
     "quantities",
     "workers",
@@ -741,6 +744,19 @@ def _parse_sweeps(chk: _Checker, value: Any, fit_names: Sequence[str]) -> SweepS
         kw["levels"] = tuple(int(v) for v in lv)
     if "links" in t:
         kw["links"] = tuple(chk.string_list(t["links"], f"{key}.links"))
+    if "random_effects" in t:
+        # model families of the study effects (bayesdta.families registry): "normal", "t"
+        from ..families.base import FAMILIES
+
+        full = f"{key}.random_effects"
+        fams = (
+            t["random_effects"] if isinstance(t["random_effects"], list) else [t["random_effects"]]
+        )
+        names = [chk.choice(v, f"{full}[{i}]", sorted(FAMILIES)) for i, v in enumerate(fams)]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise chk.error(full, f"{dup[0]!r} is listed twice")
+        kw["random_effects"] = tuple(names)
     if "sampler" in t:
         kw["sampler"] = _parse_sampler(chk, t["sampler"], f"{key}.sampler")
     if "quantities" in t:
