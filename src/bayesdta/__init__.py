@@ -26,6 +26,8 @@ from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .reporting.spec import AnalysisSpec
+from .families.latent_class import Beta, LatentClassSpec
+from .inference.latent_class import LatentClassFit, fit_latent_class
 from .workflows.regression import (
     collapse_studies,
     compare_clustering,
@@ -96,5 +98,9 @@ __all__ = [
     "SpecError",
     "SamplerWarning",
     "IdentifiabilityWarning",
+    "fit_latent_class",
+    "LatentClassFit",
+    "LatentClassSpec",
+    "Beta",
     "__version__",
 ]
