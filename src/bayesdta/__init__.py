@@ -22,12 +22,12 @@ from .exceptions import (
     SpecError,
 )
 from .families.bivariate import ModelSpec, prior_predictive
+from .families.latent_class import Beta, LatentClassSpec
 from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
+from .inference.latent_class import LatentClassFit, fit_latent_class
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .reporting.spec import AnalysisSpec
-from .families.latent_class import Beta, LatentClassSpec
-from .inference.latent_class import LatentClassFit, fit_latent_class
 from .workflows.regression import (
     collapse_studies,
     compare_clustering,

@@ -14,5 +14,5 @@
 Importing the package registers the families (:func:`bayesdta.families.base.get_family`).
 """
 
-from . import bivariate, robust  # noqa: F401  (register the "normal" and "t" families)
-from . import latent_class  # noqa: F401  (register the "latent_class" family)
+# register the "normal", "t" and "latent_class" families
+from . import bivariate, latent_class, robust  # noqa: F401

@@ -279,8 +279,10 @@ class LatentClassSpec:
         return replace(self, **changes)
 
     def model_spec(self) -> ModelSpec:
-        """The :class:`ModelSpec` stored in a fit (two levels, ``random_effects``
-        ``"latent_class"``, the index test's priors)."""
+        """The :class:`ModelSpec` stored in a fit: two levels, the index test's priors.
+
+        Its ``random_effects`` is ``"latent_class"``.
+        """
         return ModelSpec(levels=2, random_effects="latent_class", priors=dict(self.priors))
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.tables import DTAData, fit_note
-from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
+from ..exceptions import IdentifiabilityWarning, SamplerWarning, SpecError
 from ..families import links as lk
 from ..families import stats as st
 from ..families.latent_class import (
@@ -476,8 +476,10 @@ class LatentClassFit(DTAFit):
         return df
 
     def prevalence(self, *, ci: float = 0.95) -> pd.DataFrame:
-        """Posterior prevalence of the latent condition per table (and the observed
-        reference-positive share for comparison)."""
+        """Posterior prevalence of the latent condition per table.
+
+        Beside it the observed reference-positive share, for comparison.
+        """
         a = (1 - ci) / 2
         x = self.posterior["prevalence"].values.reshape(-1, self.data.n_rows)
         d = self.data
@@ -496,8 +498,9 @@ class LatentClassFit(DTAFit):
     def compare_perfect_reference(
         self, perfect_fit: DTAFit | None = None, *, ci: float = 0.95, **fit_kwargs: Any
     ) -> pd.DataFrame:
-        """Side by side: the index test's summary point assuming a perfect reference
-        (the bivariate model) and corrected for the imperfect reference (this fit).
+        """Side by side: the index test assuming a perfect reference, and corrected.
+
+        The bivariate model (perfect reference) against this fit (imperfect reference).
 
         Parameters
         ----------
