@@ -533,6 +533,10 @@ def run_analysis(
         _fit_tables(run, f, fs, fits[spec.main.name])
         _fit_figures(run, f, fs)
     _family_comparison(run, fits, pointwise)
+    if spec.latent_class:  # imperfect reference standard (bayesdta.reporting.latent_class)
+        from .latent_class import run_latent_class
+
+        run_latent_class(run, data, fits[spec.main.name], progress=progress)
     _data_tables(run, data)
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
@@ -1326,6 +1330,10 @@ def build_report(out: str | Path) -> dict[str, Path]:
                 f"ELPD differences with Pareto k > 0.7 in the table '{t['name']}' "
                 f"({', '.join(t['elpd_unreliable'])}): column elpd_reliable = 'no'"
             )
+    all_warn += [
+        f"{record['latent_class']['title']}: {w}"
+        for w in (record.get("latent_class") or {}).get("warnings", [])
+    ]
     if all_warn:
         doc.warn("Sampler and diagnostic warnings — resolve before reporting", all_warn)
     if rep.get("notes"):
@@ -1352,6 +1360,10 @@ def build_report(out: str | Path) -> dict[str, Path]:
                 continue
             doc.table(shown, t["caption"], index=t.get("index", True), files=t["files"])
 
+    if record.get("latent_class"):  # bayesdta.reporting.latent_class
+        from .latent_class import report_section
+
+        report_section(doc, out, record)
     extra = [t for t in tables if t["fit"] == ""]
     if extra:
         doc.h(3, "Further analyses")
@@ -1379,6 +1391,10 @@ def build_report(out: str | Path) -> dict[str, Path]:
             doc.figure(png, f"Figure {n}. {g['caption']}", others)
 
     _sweep_section(doc, out / "sensitivity", heading=2)
+    if record.get("latent_class"):  # reference-prior sweep of the latent-class fit
+        from .latent_class import sweep_section
+
+        sweep_section(doc, out / "sensitivity")
 
     doc.h(2, "Diagnostics", "diagnostics")
     rows = []

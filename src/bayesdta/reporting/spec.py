@@ -724,6 +724,9 @@ class AnalysisSpec:
     text: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     extends: tuple[str, ...] = ()
+    #: The ``[latent_class]`` fit (imperfect reference standard), validated by
+    #: :func:`bayesdta.reporting.latent_class.parse_latent_class`; None when not declared.
+    latent_class: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- accessors
     @property
@@ -924,6 +927,7 @@ class AnalysisSpec:
             "report": copy.deepcopy(self.report),
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
             "source": self.source,
+            "latent_class": copy.deepcopy(self.latent_class),
         }
 
     def resolved_toml(self) -> str:
@@ -981,6 +985,7 @@ _TOP_KEYS = (
     "outputs",
     "report",
     "sensitivity",
+    "latent_class",
 )
 _ANALYSIS_KEYS = ("name", "title", "description", "seed")
 _DATA_KEYS = (
@@ -1268,6 +1273,9 @@ def parse_spec(
     outputs = _parse_outputs(chk, raw.get("outputs"))
     report = _parse_report(chk, raw.get("report"), title or name)
     sweeps = _parse_sweeps(chk, raw.get("sensitivity"), [f.name for f in fits])
+    from .latent_class import parse_latent_class
+
+    latent_class = parse_latent_class(raw.get("latent_class"), source)
     spec = AnalysisSpec(
         name=name,
         title=title or name,
@@ -1282,6 +1290,7 @@ def parse_spec(
         source=source,
         text=text if text is not None else dump_toml(raw),
         raw=raw,
+        latent_class=latent_class,
     )
     return spec
 
