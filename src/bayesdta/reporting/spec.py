@@ -725,7 +725,7 @@ class AnalysisSpec:
     raw: dict[str, Any] = field(default_factory=dict)
     extends: tuple[str, ...] = ()
     #: The ``[latent_class]`` fit (imperfect reference standard), validated by
-    #: :func:`bayesdta.reporting.latent_class.parse_latent_class`; None when not declared.
+    #: :func:`bayesdta.reporting.latent_class_spec.parse_latent_class`; None when not declared.
     latent_class: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- accessors
@@ -1273,7 +1273,7 @@ def parse_spec(
     outputs = _parse_outputs(chk, raw.get("outputs"))
     report = _parse_report(chk, raw.get("report"), title or name)
     sweeps = _parse_sweeps(chk, raw.get("sensitivity"), [f.name for f in fits])
-    from .latent_class import parse_latent_class
+    from .latent_class_spec import parse_latent_class
 
     latent_class = parse_latent_class(raw.get("latent_class"), source)
     spec = AnalysisSpec(
