@@ -399,6 +399,33 @@ class LatentClassFit(DTAFit):
                     out[f"{name}[{lv}]"] = p[name].sel(reference=lv, drop=True)
         return out
 
+    def diagnostics(self) -> dict[str, Any]:
+        """As :meth:`DTAFit.diagnostics`, the messages naming this fit's options.
+
+        The options are those of :func:`fit_latent_class` (and ``[latent_class.sampler]``
+        of a spec); the table effects are always non-centered, so no parameterization
+        switch is offered.
+        """
+        import re
+
+        d = super().diagnostics()
+        if d.get("_latent_class"):
+            return d
+        msgs = []
+        for m in d["warnings"]:
+            m = re.sub(
+                r"set parameterization='\w+' \(bd\.fit\(\.\.\., parameterization='\w+'\), "
+                r"CLI --parameterization \w+\)( or )?",
+                lambda g: "set " if g.group(1) else "use more informative reference priors",
+                m,
+            )
+            m = re.sub(r"(, )?or parameterization='\w+' \(CLI --parameterization \w+\)", "", m)
+            m = re.sub(r", CLI (--[\w-]+ [\w.]+ ?)+\)", ", or in [latent_class.sampler])", m)
+            msgs.append(m.replace("bd.fit(", "bd.fit_latent_class(").strip())
+        d["warnings"] = msgs
+        d["_latent_class"] = True
+        return d
+
     # ---------------------------------------------------------------- latent-class tables
     def reference_accuracy(self, *, ci: float = 0.95) -> pd.DataFrame:
         """Sensitivity and specificity of each reference type: prior and posterior.
