@@ -263,13 +263,17 @@ def _postprocess(raw: Any, built: Any, data: DTAData, weights: Any, spec: Latent
     n = built.n_rows
     keep = [v for v in _KEEP if v in post]
     ds = post[keep].isel(row=slice(0, n))
-    ds = ds.assign_coords({"row": data.row_labels, "outcome": ["sensitivity", "specificity"]})
+    # labels from this fit's data, never from the compiled model (re-used by every fit of
+    # the same structure, its coordinates are those of the first such fit)
+    ridx, levels = spec.reference_index(data)
+    ds = ds.assign_coords(
+        {"row": data.row_labels, "outcome": ["sensitivity", "specificity"], "reference": levels}
+    )
     ds = xr.Dataset({k: ds[k].astype(float) for k in ds.data_vars})
     # the generic DTAFit code reads the intercepts as beta_*[Intercept]
     for o in ("sensitivity", "specificity"):
         ds[f"beta_{o}"] = ds[f"mu_{o}"].expand_dims({f"coef_{o}": ["Intercept"]}, axis=-1)
     ds.attrs = {"created_by": "bayesdta", "family": "latent_class"}
-    ridx, _ = spec.reference_index(data)
     theta = ds["theta"].values
     se1, sp1 = lk.inverse(theta[..., 0], "logit"), lk.inverse(theta[..., 1], "logit")
     se2 = ds["reference_sensitivity"].values[..., ridx]
