@@ -9,7 +9,6 @@ and by agreement with an independent plain-PyMC implementation
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -28,8 +27,7 @@ from bayesdta.families.latent_class import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "models" / "data" / "osteoporosis_latent_class.csv"
-TRUTH = json.loads((ROOT / "models" / "data" / "osteoporosis_latent_class_truth.json").read_text())
+TRUTH = bd.load_truth("osteoporosis_latent_class")
 PRIORS = {"DXA": {"sensitivity": "Beta(15, 5)", "specificity": "Beta(45, 5)"}, "CT": "perfect"}
 CELLS = ((1, 1), (1, 0), (0, 1), (0, 0))  # (index, reference) of TP, FP, FN, TN
 
@@ -47,7 +45,7 @@ def _enumerate(se1, sp1, se2, sp2, pi, c1=0.0, c0=0.0):
 
 @pytest.fixture(scope="module")
 def frame():
-    return pd.read_csv(EXAMPLE)
+    return bd.load_example("osteoporosis_latent_class").frame
 
 
 # ------------------------------------------------------------------ closed forms
@@ -290,7 +288,6 @@ def test_spec_errors_are_one_line():
     from bayesdta.reporting.spec import parse_spec
 
     raw = tomllib.loads((ROOT / "models" / "osteoporosis_latent_class.toml").read_text())
-    raw["data"]["file"] = str(EXAMPLE)
     spec = parse_spec(raw, source="x.toml")
     assert spec.latent_class["reference_priors"]["CT"] == "perfect"
     assert [s["name"] for s in spec.latent_class["sweep"]] == ["dxa_vague", "dxa_optimistic"]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "models" / "data" / "osteoporosis_latent_class.csv"
+EXAMPLE = ROOT / "src" / "bayesdta" / "data" / "datasets" / "osteoporosis_latent_class.csv"
 #: The worked example's reference priors (models/osteoporosis_latent_class.toml).
 REFERENCE_PRIORS = {
     "DXA": {"sensitivity": (15.0, 5.0), "specificity": (45.0, 5.0)},

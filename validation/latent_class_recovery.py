@@ -2,7 +2,7 @@
 
 Replicates of the worked example's design (39 tables of the osteoporosis review: sizes,
 prevalences, 24 CT / 15 DXA references) are simulated from the latent-class model with the
-truth of ``models/data/osteoporosis_latent_class_truth.json`` (CT perfect, DXA imperfect),
+truth of ``bd.load_truth("osteoporosis_latent_class")`` (CT perfect, DXA imperfect),
 each fitted by ``bd.fit_latent_class`` (the worked example's priors) and by the bivariate model
 (two levels, reference taken as perfect). Prints per quantity the mean error, RMSE and
 95% interval coverage of both.
@@ -12,11 +12,9 @@ each fitted by ``bd.fit_latent_class`` (the worked example's priors) and by the 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,8 +22,7 @@ import pandas as pd
 import bayesdta as bd
 from bayesdta.families.latent_class import simulate_latent_class
 
-ROOT = Path(__file__).resolve().parents[1]
-TRUTH = json.loads((ROOT / "models" / "data" / "osteoporosis_latent_class_truth.json").read_text())
+TRUTH = bd.load_truth("osteoporosis_latent_class")
 PRIORS = {"DXA": {"sensitivity": "Beta(15, 5)", "specificity": "Beta(45, 5)"}, "CT": "perfect"}
 
 
@@ -53,7 +50,7 @@ def replicate(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def main(n_rep: int) -> None:
-    frame = pd.read_csv(ROOT / "models" / "data" / "osteoporosis_latent_class.csv")
+    frame = bd.load_example("osteoporosis_latent_class").frame
     truth = {
         "sensitivity": TRUTH["sensitivity"],
         "specificity": TRUTH["specificity"],

@@ -10,8 +10,8 @@ independence. Every table is its own test set (as the model assumes).
 
     python validation/simulate_latent_class_example.py
 
-writes ``models/data/osteoporosis_latent_class.csv`` and
-``models/data/osteoporosis_latent_class_truth.json`` (deterministic: seed below).
+writes ``src/bayesdta/data/datasets/osteoporosis_latent_class.csv`` and
+``osteoporosis_latent_class_truth.json`` beside it (the packaged example; seed below).
 """
 
 from __future__ import annotations
@@ -96,5 +96,5 @@ def main(out: Path) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    df = main(Path(__file__).resolve().parents[1] / "models" / "data")
+    df = main(Path(__file__).resolve().parents[1] / "src" / "bayesdta" / "data" / "datasets")
     print(df.groupby("reference_standard")[["TP", "FP", "FN", "TN"]].sum())
