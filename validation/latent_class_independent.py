@@ -149,8 +149,8 @@ def compare(a: dict, b: dict) -> pd.DataFrame:
     rows = []
     for name in COMPARED:
         xa, xb = np.asarray(a[name]), np.asarray(b[name])
-        ma = float(az.mcse(xa, method="mean"))
-        mb = float(az.mcse(xb, method="mean"))
+        ma = float(np.ravel(az.mcse(xa, method="mean"))[0])
+        mb = float(np.ravel(az.mcse(xb, method="mean"))[0])
         rows.append(
             {
                 "quantity": name,
@@ -175,6 +175,11 @@ def main(argv: list[str]) -> None:
     t1 = time.perf_counter()
     b = fit_independent(frame, draws=draws, tune=draws, nuts_sampler=sampler)
     t2 = time.perf_counter()
+    np.savez(
+        "latent_class_agreement_draws.npz",
+        **{f"bayesdta:{k}": v for k, v in a.items()},
+        **{f"independent:{k}": v for k, v in b.items()},
+    )
     with pd.option_context("display.width", 160):
         print(compare(a, b).round(4))
     print(
