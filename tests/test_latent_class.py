@@ -266,6 +266,16 @@ def test_outputs(example_fits):
     assert "latent-class" in lc.format_summary().lower()
 
 
+def test_same_seed_same_draws(example_fits):
+    lc, _ = example_fits
+    kw = {"seed": 5, "draws": 100, "tune": 100, "chains": 2, "escalate": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = lc.refit(**kw), lc.refit(**kw)
+    for v in ("mu_sensitivity", "reference_specificity", "prevalence"):
+        np.testing.assert_array_equal(a.posterior[v].values, b.posterior[v].values)
+
+
 @pytest.mark.slow
 def test_agreement_with_independent_pymc_implementation(frame):
     sys.path.insert(0, str(ROOT / "validation"))
