@@ -289,6 +289,8 @@ def test_agreement_with_independent_pymc_implementation(frame):
         b = ind.fit_independent(frame, draws=500, tune=500, chains=2, seed=4)
     cmp = ind.compare(a, b)
     assert (cmp["z"].abs() < 4.5).all(), cmp
+    diff = (cmp["bayesdta_mean"] - cmp["independent_mean"]).abs()
+    assert (diff < 0.2 * cmp["independent_sd"]).all(), cmp
     assert cmp["sd_ratio"].between(0.75, 1.33).all(), cmp
 
 
