@@ -13,6 +13,7 @@ import sys as _sys
 from . import _quiet  # noqa: F401  (silences third-party noise, see bayesdta._quiet)
 from . import plots as _plots  # noqa: F401  (figures register for DTAFit.plot)
 from .data.datasets import list_examples, load_example, load_truth
+from .data.quadas import low_risk_subset, quadas_columns, read_quadas
 from .data.tables import DTAData, counts_from_metrics, split_confusion
 from .exceptions import (
     BayesDTAError,
@@ -26,8 +27,20 @@ from .families.latent_class import Beta, LatentClassSpec
 from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
 from .inference.latent_class import LatentClassFit, fit_latent_class
+from .inference.ml import LRTest, MLFit, MLWarning, fit_ml, lrt
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
+from .posterior.review_outputs import (
+    pca_table,
+    quadas,
+    quadas_summary,
+    study_pca,
+    study_ratios,
+    summary_of_findings,
+    threshold_effect,
+)
 from .reporting.spec import AnalysisSpec
+from .workflows.comparative import ComparativeFit, compare_tests
+from .workflows.ml import ml_subgroups, ml_summary
 from .workflows.regression import (
     collapse_studies,
     compare_clustering,
@@ -93,6 +106,15 @@ __all__ = [
     "subgroup_table",
     "compare_clustering",
     "collapse_studies",
+    "compare_tests",
+    "ComparativeFit",
+    "fit_ml",
+    "MLFit",
+    "LRTest",
+    "lrt",
+    "ml_summary",
+    "ml_subgroups",
+    "MLWarning",
     "BayesDTAError",
     "DTADataError",
     "SpecError",
@@ -103,4 +125,15 @@ __all__ = [
     "LatentClassSpec",
     "Beta",
     "__version__",
+    # issue 13: review outputs
+    "summary_of_findings",
+    "threshold_effect",
+    "study_ratios",
+    "quadas",
+    "quadas_summary",
+    "study_pca",
+    "pca_table",
+    "read_quadas",
+    "quadas_columns",
+    "low_risk_subset",
 ]

@@ -2,7 +2,8 @@
 
 Importing the package registers every sub-command (:mod:`bayesdta.cli.commands`): ``fit`` and
 ``example`` (:mod:`bayesdta.cli.main`), ``run``, ``sensitivity``, ``report``
-(:mod:`bayesdta.cli.analysis`) and ``cache`` (:mod:`bayesdta.cli.cache`).
+(:mod:`bayesdta.cli.analysis`), ``cache`` (:mod:`bayesdta.cli.cache`) and ``compare``
+(:mod:`bayesdta.cli.compare`).
 """
 
 from __future__ import annotations

@@ -158,10 +158,13 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
     ]
     import pandas as pd
 
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table[cols].round(3).to_string(index=False))
-    print(f"table: {(out / 'sweep.csv').resolve()}")
-    print(f"plot: {(out / 'sweep.png').resolve()}")
+    if len(table):
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(table[cols].round(3).to_string(index=False))
+        print(f"table: {(out / 'sweep.csv').resolve()}")
+        print(f"plot: {(out / 'sweep.png').resolve()}")
+    if (out / "comparison_sweep.csv").exists():  # [sensitivity] comparison_models
+        print(f"comparison models: {(out / 'comparison_sweep.csv').resolve()}")
     return 0
 
 

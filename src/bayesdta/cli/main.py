@@ -159,6 +159,13 @@ def _configure_fit(p: argparse.ArgumentParser) -> None:
         help="override a prior, e.g. 'tau=HalfCauchy(1)' or 'rho=LKJ(1)' (quote it in the "
         "shell); repeatable",
     )
+    g.add_argument(
+        "--subset",
+        choices=["low_risk"],
+        default=None,
+        help="low_risk: fit only the tables at low risk of bias in every QUADAS-2 domain given "
+        "as columns (rob_patient_selection, ...; see docs/review_outputs.md)",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--ci", type=float, default=0.95, help="credible interval probability")
     g.add_argument(
@@ -170,6 +177,25 @@ def _configure_fit(p: argparse.ArgumentParser) -> None:
         + ")",
     )
     _add_sampler_args(p)
+    g = p.add_argument_group("maximum likelihood (frequentist companion)")
+    g.add_argument(
+        "--ml",
+        action="store_true",
+        help="fit the same bivariate GLMM by maximum likelihood (adaptive Gauss-Hermite "
+        "quadrature, two levels, logit link) instead of sampling; writes ml_summary.csv",
+    )
+    g.add_argument(
+        "--n-quad",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ml: Gauss-Hermite points per dimension (default 15; 1 = Laplace, as glmer)",
+    )
+    g.add_argument(
+        "--profile",
+        action="store_true",
+        help="with --ml: also profile-likelihood confidence intervals (slower)",
+    )
 
 
 _FIGURE_KINDS = (
@@ -181,6 +207,9 @@ _FIGURE_KINDS = (
     "influence",
     "ppc",
     "prior_posterior",
+    "forest_ratios",
+    "quadas",
+    "pca_biplot",
 )
 
 
@@ -245,6 +274,10 @@ def _run_fit(args: argparse.Namespace) -> int:
         random_effects=args.random_effects,
     )
     make_design(data, spec)  # unknown columns, bad reference levels, constant covariates
+    if args.ml or args.n_quad is not None or args.profile:
+        from .ml import run_fit_ml
+
+        return run_fit_ml(args, data, spec)
     print(fit_note(data, spec.levels), flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", SamplerWarning)  # shown in the printed summary instead
@@ -260,10 +293,13 @@ def _run_fit(args: argparse.Namespace) -> int:
             backend=args.backend,
             escalate=args.escalate,
             verbose=False,
+            subset=args.subset,
         )
     for w in caught:
         if issubclass(w.category, IdentifiabilityWarning):
             print(f"warning: {_one_line(str(w.message))}", file=sys.stderr)
+    if args.subset:
+        print(f"subset: {result.sampler['subset']}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = result.summary(args.ci)
@@ -339,7 +375,7 @@ register_command(
 register_command("example", (_configure_example, _run_example, "fit a packaged example dataset"))
 
 # the other sub-commands register at import, after fit and example (the order of --help)
-from . import analysis, cache  # noqa: E402, F401
+from . import analysis, cache, compare  # noqa: E402, F401
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")

@@ -239,6 +239,10 @@ class Design:
     center: dict[str, np.ndarray] = field(default_factory=dict)
     scale: dict[str, np.ndarray] = field(default_factory=dict)
     model_specs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Columns whose coefficients take the prior of the summary point (``mu_<outcome>``)
+    #: rather than that of a regression coefficient (``beta_<outcome>``): the intercept, or
+    #: one column per test in the no-intercept coding of :mod:`bayesdta.families.comparative`.
+    intercepts: tuple[str, ...] = ("Intercept",)
 
     @property
     def has_covariates(self) -> bool:
@@ -395,7 +399,9 @@ def formula_variables(
             if method == "LITERAL" or expr in ("0", "1"):
                 continue
             if method == "LOOKUP" or expr in cols:
-                (use if expr in cols else unknown.append)(expr)
+                # a plain name is a column lookup, even one that shadows a builtin ("type")
+                known = expr in cols or (cols.columns is None and expr.isidentifier())
+                (use if known else unknown.append)(expr)
                 continue
             try:
                 tree = ast.parse(expr, mode="eval")
@@ -634,6 +640,10 @@ def _bivariate_effects(pm, pt, name, size_dim, mean_se, mean_sp, tau_se, tau_sp,
     p_sp = pm.Normal(f"{name}_specificity", w_sp * cond_mean, cond_sd**w_sp, dims=size_dim)
     e_sp = cond_mean + cond_sd ** (1.0 - w_sp) * (p_sp - w_sp * cond_mean)
     return e_se, e_sp
+
+
+#: Public name of the partially centered bivariate normal effects (used by other families).
+bivariate_effects = _bivariate_effects
 
 
 def _three_level_effects(pm, pt, gidx, gsize, n_groups, lp, between, within, weight):
@@ -996,8 +1006,9 @@ def build_model(
             cols = design.columns[outcome]
             p_mu = priors[f"mu_{outcome}"].kwargs
             p_beta = priors[f"beta_{outcome}"].kwargs
-            mean = np.array([p_mu["mu"] if c == "Intercept" else p_beta["mu"] for c in cols])
-            sd = np.array([p_mu["sigma"] if c == "Intercept" else p_beta["sigma"] for c in cols])
+            icpt = design.intercepts
+            mean = np.array([p_mu["mu"] if c in icpt else p_beta["mu"] for c in cols])
+            sd = np.array([p_mu["sigma"] if c in icpt else p_beta["sigma"] for c in cols])
             m_t = data_(f"prior__beta_{outcome}__mu", mean)
             s_t = data_(f"prior__beta_{outcome}__sigma", sd)
             beta = pm.Normal(f"beta_{outcome}", m_t, s_t, dims=f"coef_{outcome}")

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import registry as _registry
+from ..data.quadas import low_risk_subset
 from ..data.tables import DTAData, check_learnable, fit_note
 from ..exceptions import DTADataError, IdentifiabilityWarning, SamplerWarning, SpecError
 from ..families import links as lk
@@ -70,6 +71,7 @@ def fit(
     random_effects: str | None = None,
     spec: ModelSpec | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
+    subset: str | None = None,
     backend: str = "nutpie",
     draws: int | None = None,
     tune: int | None = None,
@@ -108,6 +110,11 @@ def fit(
         applied to ``spec``.
     weights : array, optional
         Per-row likelihood weights (0 drops a row but keeps the compiled model's shapes).
+    subset : {None, "low_risk"}
+        ``"low_risk"``: fit only the tables at low risk of bias in every QUADAS-2 risk-of-bias
+        domain given as columns of the data (the sensitivity analysis of a review; see
+        :mod:`bayesdta.data.quadas`). Says how many studies remain (standard error, and
+        ``fit.sampler["subset"]``); refuses with fewer than two studies.
     backend : {"nutpie", "pymc"}
         NUTS implementation (nutpie compiles once per model structure and re-uses it).
     draws, tune, chains, target_accept, seed, cores, progress
@@ -140,6 +147,15 @@ def fit(
     """
     confirmed = levels is not None or (spec is not None and spec.levels is not None)
     data = as_data(data, study, model, clustered or confirmed)
+    subset_note = None
+    if subset is not None:  # QUADAS-2 low-risk-of-bias sensitivity analysis
+        if subset != "low_risk":
+            raise SpecError(f"subset must be None or 'low_risk', got {subset!r}")
+        if weights is not None:
+            raise SpecError("give either subset= or weights=, not both")
+        data, subset_note = low_risk_subset(data)
+        if verbose:
+            print(f"subset='low_risk': {subset_note}", file=sys.stderr, flush=True)
     if spec is None:
         spec = ModelSpec(
             levels=levels,
@@ -186,7 +202,10 @@ def fit(
         warnings.warn(msg, IdentifiabilityWarning, stacklevel=2)
     if verbose:
         print(fit_note(data, spec.levels), file=sys.stderr, flush=True)
-    return fit_design(data, spec, settings, weights=weights, design=design, escalate=escalate)
+    result = fit_design(data, spec, settings, weights=weights, design=design, escalate=escalate)
+    if subset_note is not None:
+        result.sampler["subset"] = f"low_risk: {subset_note}"
+    return result
 
 
 #: Most runs one fit makes (the first plus at most two escalations).
@@ -1056,11 +1075,37 @@ class DTAFit:
         """Replicated TP/TN (:func:`bayesdta.quantities.posterior_predictive`)."""
         return _registry.quantity("posterior_predictive")(self, **kwargs)
 
+    # ---------------------------------------------------------------- review outputs (issue 13)
+    def summary_of_findings(self, **kwargs: Any) -> pd.DataFrame:
+        """Natural frequencies per 1000 tested (:func:`bayesdta.posterior.review_outputs.summary_of_findings`)."""  # noqa: E501
+        return _registry.quantity("summary_of_findings")(self, **kwargs)
+
+    def threshold_effect(self, **kwargs: Any) -> pd.DataFrame:
+        """Spearman r of se and FPR beside rho (:func:`~bayesdta.posterior.review_outputs.threshold_effect`)."""  # noqa: E501
+        return _registry.quantity("threshold_effect")(self, **kwargs)
+
+    def study_ratios(self, **kwargs: Any) -> pd.DataFrame:
+        """DOR, LR+ and LR- per table and pooled (:func:`~bayesdta.posterior.review_outputs.study_ratios`)."""  # noqa: E501
+        return _registry.quantity("study_ratios")(self, **kwargs)
+
+    def quadas(self) -> pd.DataFrame:
+        """QUADAS-2 judgements per study (:func:`bayesdta.posterior.review_outputs.quadas`)."""
+        return _registry.quantity("quadas")(self)
+
+    def quadas_summary(self) -> pd.DataFrame:
+        """QUADAS-2 counts per domain (:func:`~bayesdta.posterior.review_outputs.quadas_summary`)."""  # noqa: E501
+        return _registry.quantity("quadas_summary")(self)
+
+    def study_pca(self, **kwargs: Any) -> dict[str, Any]:
+        """Study-characteristics PCA (:func:`bayesdta.posterior.review_outputs.study_pca`)."""
+        return _registry.quantity("study_pca")(self, **kwargs)
+
     def plot(self, kind: str = "sroc", **kwargs: Any):
         """Draw one figure of :mod:`bayesdta.plots` and return it.
 
         ``kind`` is one of forest, sroc, fagan, lr_scatter, deeks, influence, ppc,
-        prior_posterior; keyword arguments go to the ``plot_<kind>`` function.
+        prior_posterior, forest_ratios, quadas, pca_biplot; keyword arguments go to the
+        ``plot_<kind>`` function.
         """
         return _registry.figure(kind)(self, **kwargs)
 

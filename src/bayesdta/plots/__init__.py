@@ -6,7 +6,11 @@ The figure functions live in :mod:`bayesdta.plots.figures` and register under th
 
 from __future__ import annotations
 
+from .comparative import plot_comparative_sroc  # noqa: E402  (registers "comparative_sroc")
 from .figures import *  # noqa: F403
 from .figures import __all__ as _figures_all
+from .review_figures import *  # noqa: F403
+from .review_figures import __all__ as _review_all
 
-__all__ = list(_figures_all)
+__all__ = list(_figures_all) + list(_review_all)
+__all__ += ["plot_comparative_sroc"]

@@ -49,6 +49,7 @@ __all__ = [
     "plot_ppc",
     "plot_prior_posterior",
     "save_figure",
+    "draw_count_columns",
 ]
 
 #: Okabe-Ito colour-blind-safe palette (blue, vermillion, green, purple, orange, sky, yellow).
@@ -164,7 +165,8 @@ def _row_order(
         key = key.astype(float)
     elif sort_by in fit.data.covariates:
         col = fit.data.frame[sort_by]
-        key = pd.factorize(col, sort=True)[0].astype(float) if col.dtype == object else col
+        text = not pd.api.types.is_numeric_dtype(col)  # object or (arrow) string columns
+        key = pd.factorize(col, sort=True)[0].astype(float) if text else col
         key = np.asarray(key, dtype=float)
     else:
         raise SpecError(
@@ -240,6 +242,8 @@ def plot_forest(
     xlim: tuple[float, float] = (0.0, 1.0),
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
+    show_counts: bool = True,
+    by: str | None = None,
 ) -> Figure:
     """Paired forest plot of sensitivity and specificity.
 
@@ -276,6 +280,12 @@ def plot_forest(
         Figure size in inches (default: grows with the number of rows).
     title : str, optional
         Figure title.
+    show_counts : bool
+        Show the counts TP, FP, FN, TN of every table in columns left of the panels.
+    by : str, optional
+        A categorical covariate of a meta-regression fit: rows sorted by its levels (unless
+        ``sort_by`` is given) and a summary diamond per level (the summary point at that
+        level, other covariates at their reference level) under the overall summary.
 
     Returns
     -------
@@ -284,6 +294,14 @@ def plot_forest(
         labelled ``"Observed"`` with one point per row.
     """
     obs = Q.observed(fit, ci=ci)
+    if by is not None:  # per-subgroup diamonds (issue 13)
+        if by not in fit.design.levels:
+            raise SpecError(
+                f"by= {by!r} must be a categorical covariate of the fit's formula (fit a "
+                f"meta-regression with formula='~ {by}'); categorical covariates are "
+                f"{list(fit.design.levels) or 'none'}"
+            )
+        sort_by = by if sort_by is None else sort_by
     grouped = fit.levels == 3 if group_by_study is None else bool(group_by_study)
     entries = _row_order(fit, obs, sort_by, grouped)
     names = _study_names(fit, labels)
@@ -324,10 +342,20 @@ def plot_forest(
             pooled_rows.append(("pooled", y))
             ylabels.append((y, f"Summary{_at_text(fit, at)}", True))
             y -= 1.0
+        for lv in fit.design.levels[by] if by is not None and show_pooled else []:
+            l_se, l_sp = Q._linear_predictor(fit, {**(at or {}), by: lv})
+            pooled[f"by:{lv}"] = {
+                "sensitivity": Q._interval(lk.inverse(l_se, fit.spec.link).ravel(), ci),
+                "specificity": Q._interval(lk.inverse(l_sp, fit.spec.link).ravel(), ci),
+            }
+            pooled_rows.append((f"by:{lv}", y))
+            ylabels.append((y, f"Summary ({by}={lv})", True))
+            y -= 1.0
         if show_predictive:
             pr = Q.predictive(fit, ci=ci, at=at).loc["new study"]
             pred = {
-                q: (pr.loc[q, "median"], pr.loc[q, "lower"], pr.loc[q, "upper"]) for q in pooled
+                q: (pr.loc[q, "median"], pr.loc[q, "lower"], pr.loc[q, "upper"])
+                for q in ("sensitivity", "specificity")
             }
             pooled_rows.append(("predictive", y))
             ylabels.append((y, "Prediction (new study)", True))
@@ -384,7 +412,19 @@ def plot_forest(
                     label="Posterior (shrunken)",
                 )
             for kind, yy in pooled_rows:
-                if kind == "pooled":
+                if kind.startswith("by:"):
+                    med, lo, hi = pooled[kind][q]
+                    ax.add_patch(
+                        Polygon(
+                            [[lo, yy], [med, yy + 0.35], [hi, yy], [med, yy - 0.35]],
+                            closed=True,
+                            facecolor=PALETTE[0],
+                            edgecolor=PALETTE[0],
+                            label="Summary",
+                            zorder=3,
+                        )
+                    )
+                elif kind == "pooled":
                     med, lo, hi = pooled[q]
                     ax.add_patch(
                         Polygon(
@@ -413,7 +453,10 @@ def plot_forest(
                 for r, yy in zip(rows, yrow, strict=True):
                     ax.text(1.03, yy, _ci_text(*vals[r]), transform=tr, va="center", fontsize=6.5)
                 for kind, yy in pooled_rows:
-                    v = pooled[q] if kind == "pooled" else pred[q]
+                    if kind.startswith("by:"):
+                        v = pooled[kind][q]
+                    else:
+                        v = pooled[q] if kind == "pooled" else pred[q]
                     ax.text(
                         1.03,
                         yy,
@@ -439,6 +482,9 @@ def plot_forest(
             if bold:
                 tick.set_fontweight("bold")
         ax0.set_ylim(y + 0.4, 0.6)
+        if show_counts:
+            ax0.set_ylim(y + 0.4, 1.4)
+            draw_count_columns(fig, ax0, obs, rows, yrow)
         handles = [
             Line2D(
                 [],
@@ -495,6 +541,29 @@ def plot_forest(
         if title:
             fig.suptitle(title)
     return fig
+
+
+def draw_count_columns(
+    fig: Figure, ax: Axes, counts: pd.DataFrame, rows: np.ndarray, yrow: np.ndarray
+) -> None:
+    """Write the counts TP, FP, FN, TN of ``rows`` as text columns left of ``ax``.
+
+    ``counts`` has the columns ``TP``, ``FP``, ``FN``, ``TN`` (one row per table); the row
+    ``rows[i]`` is written at height ``yrow[i]`` (data coordinates) and the headers at the top
+    of the axes. The y tick labels move left to make room.
+    """
+    width = 24.0  # points per column
+    cols = ("TP", "FP", "FN", "TN")
+    ax.tick_params(axis="y", pad=width * len(cols) + 6)
+    base = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    top = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    for j, c in enumerate(cols):
+        dx = -(len(cols) - j) * width / 72.0 + 0.02
+        shift = mpl.transforms.ScaledTranslation(dx, 0, fig.dpi_scale_trans)
+        vals = counts[c].to_numpy()[rows]
+        for v, yy in zip(vals, yrow, strict=True):
+            ax.text(0, yy, f"{int(v)}", transform=base + shift, va="center", fontsize=6.5)
+        ax.text(0, 0.995, c, transform=top + shift, va="top", fontsize=6.5, fontweight="bold")
 
 
 # --------------------------------------------------------------------------------------------

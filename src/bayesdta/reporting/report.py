@@ -204,6 +204,46 @@ _TABLE_CAPTIONS: dict[str, str] = {
         "the covariates, relative to the main model: posterior medians and {ci} credible "
         "intervals."
     ),
+    "ml_summary": (
+        "Maximum-likelihood companion (frequentist): the same bivariate GLMM (two levels, "
+        "logit link, exact binomial likelihood) fitted by ML with adaptive Gauss-Hermite "
+        "quadrature (docs/ml_companion.md); ML estimate with {ci} Wald confidence interval "
+        "(delta method), beside the posterior median and {ci} credible interval."
+    ),
+    "ml_subgroups": (
+        "Maximum-likelihood subgroup analyses (MIDAS style): per covariate, likelihood-ratio "
+        "tests (chi2, df, p) of the meta-regression against the model without covariates "
+        "(joint; sensitivity only; specificity only), and the ML pooled sensitivity and "
+        "specificity of every level with {ci} Wald confidence intervals."
+    ),
+    # outputs reviewers look for (issue 13; docs/review_outputs.md)
+    "summary_of_findings": (
+        "Summary of findings (GRADE): true and false positives and negatives per 1000 people "
+        "tested at each prevalence; posterior median ({ci} credible interval) of each count, "
+        "from the joint posterior draws of the summary sensitivity and specificity."
+    ),
+    "threshold_effect": (
+        "Threshold effect: Spearman correlation of the observed sensitivity and false-positive "
+        "rate of the tables ({ci} confidence interval, P-value), beside the bivariate model's "
+        "correlation (posterior median, {ci} credible interval); a positive correlation of "
+        "sensitivity and FPR suggests different positivity thresholds."
+    ),
+    "study_ratios": (
+        "Diagnostic odds ratio, LR+ and LR- of every table (observed, {ci} log-method "
+        "confidence intervals; 0.5 added to every cell of tables with a zero cell) and pooled "
+        "(posterior median, {ci} credible interval)."
+    ),
+    "quadas": "QUADAS-2 risk of bias and applicability concerns of every study.",
+    "quadas_summary": (
+        "QUADAS-2 summary: number and percentage of studies judged low, unclear and high in "
+        "each domain."
+    ),
+    "pca": (
+        "Study-characteristics explorer: variance explained and loadings of the leading "
+        "principal components of the study covariates (one-hot coded, standardized), and the "
+        "correlation of each component with the shrunken {link} sensitivity and specificity "
+        "(* covariates of the meta-regression formula)."
+    ),
 }
 
 
@@ -477,7 +517,7 @@ def run_analysis(
     )
     fits: dict[str, Any] = {}
     n_data = len([t for t in spec.outputs["tables"] if t in DATA_TABLES])
-    stages = RunProgress(len(spec.fits) + n_data + 1, say)
+    stages = RunProgress(len(spec.fits) + n_data + 1 + (spec.comparison is not None), say)
     run.stages = stages
     pointwise: dict[str, pd.DataFrame] = {}
     for fs in spec.fits:
@@ -538,6 +578,18 @@ def run_analysis(
 
         run_latent_class(run, data, fits[spec.main.name], progress=progress)
     _data_tables(run, data)
+    if spec.comparison is not None:  # comparative accuracy of the tests (issue 12)
+        from .comparative import run_comparison
+        from .spec import derive_seed
+
+        stages.start("comparing the tests ...")
+        comp_settings = spec.sampler_settings(spec.main)
+        comp_settings.pop("escalate", None)
+        options = {"ci": spec.outputs["ci"], **spec.comparison}
+        seed = derive_seed(spec.seed, "comparison")
+        run.record["comparison"] = run_comparison(
+            data, options, out, settings=comp_settings, seed=seed, say=say
+        )
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     (out / RUN_RECORD).write_text(json.dumps(_jsonable(run.record), indent=1))
@@ -668,6 +720,8 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             defaults["pretest"] = [0.1, 0.2, 0.3, 0.5]
         if name == "influence":
             defaults["refit"] = "high_k"
+        if name == "summary_of_findings":
+            defaults["layout"] = "grade"
         groups = [g for g in fs.subgroups if g in f.data.covariates]
         if name == "subgroups" and groups:
             defaults["by"] = groups
@@ -677,6 +731,22 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
             defaults["covariate"] = groups
         if name == "heterogeneity_explained":
             defaults["base_fit"] = main_fit
+        if name == "ml_subgroups" and "covariates" not in opts:
+            # the ML companion's subgroup table: the covariates of the spec's meta-regressions
+            covs = [c for r in spec.regressions for c in r.subgroups if c in f.data.covariates]
+            if not covs:
+                run.note(
+                    "table 'ml_subgroups' skipped: name the covariates in "
+                    "outputs.table_options.ml_subgroups.covariates"
+                )
+                continue
+            defaults["covariates"] = list(dict.fromkeys(covs))
+            reference: dict[str, str] = {}
+            for r in spec.regressions:
+                reference.update(r.model.get("reference", {}))
+            reference = {k: v for k, v in reference.items() if k in covs}
+            if reference and "reference" not in opts:
+                defaults["reference"] = reference
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SamplerWarning)
@@ -688,7 +758,25 @@ def _fit_tables(run: _Run, f, fs, main_fit) -> None:
         if name == "influence":
             run.influence[fs.name] = res
             df, caption = _influence_table(df, caption)
+        caption = _review_caption(name, df, caption)
         run.add_table(df, f"{name}{suffix}", fit=fs.name, caption=caption)
+
+
+def _review_caption(name: str, df: pd.DataFrame, caption: str) -> str:
+    """Review outputs (issue 13): what was read or chosen goes into the caption."""
+    extra = ""
+    if name == "summary_of_findings" and "per" in df.attrs:
+        extra = (
+            f"Per {df.attrs['per']} people tested; prevalences: {df.attrs['prevalence_source']}."
+        )
+    elif name == "threshold_effect" and "correction" in df.attrs:
+        extra = (
+            f"{df.attrs['n_corrected']} tables with a zero cell had {df.attrs['correction']:g} "
+            "added to every cell."
+        )
+    elif df.attrs.get("note") and name in ("quadas", "quadas_summary", "pca"):
+        extra = str(df.attrs["note"]) + "."
+    return caption.rstrip(".") + ". " + extra if extra else caption
 
 
 def _influence_table(df: pd.DataFrame, caption: str) -> tuple[pd.DataFrame, str]:
@@ -1354,6 +1442,7 @@ def build_report(out: str | Path) -> dict[str, Path]:
             if df is None:
                 continue
             is_summary = t["name"].startswith("summary")
+            is_summary &= not t["name"].startswith("summary_of_findings")  # GRADE (issue 13)
             shown = _report_summary(df) if is_summary else _compact_intervals(df, doc.digits)
             if len(shown) > _MAX_INLINE_ROWS and not is_summary:
                 doc.p(f"{t['caption']} ({len(shown)} rows; full table in {', '.join(t['files'])})")
@@ -1391,6 +1480,9 @@ def build_report(out: str | Path) -> dict[str, Path]:
             doc.figure(png, f"Figure {n}. {g['caption']}", others)
 
     _sweep_section(doc, out / "sensitivity", heading=2)
+    from .comparative import comparative_section
+
+    comparative_section(doc, out, heading=2)
     if record.get("latent_class"):  # reference-prior sweep of the latent-class fit
         from .latent_class import sweep_section
 
@@ -1541,6 +1633,9 @@ def _build_sweep_report(out: Path) -> dict[str, Path]:
     doc.h(1, title, "top")
     doc.p(f"Generated by bayesdta {record['bayesdta']}.")
     _sweep_section(doc, out, heading=2)
+    from .comparative import comparative_section
+
+    comparative_section(doc, out, heading=2)
     doc.h(2, "Analysis spec", "spec")
     doc.code(record.get("spec_text", ""), "toml")
     return _write_report(doc, out, title, spec["report"].get("formats", ["html", "md"]))

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import BayesDTAError, SamplerWarning, SpecError
+from ..exceptions import BayesDTAError, DTADataError, SamplerWarning, SpecError
 from ..families.bivariate import PARAMETER_NAMES
 from .spec import LINKS, AnalysisSpec, derive_seed, grid_product, spec_hash
 
@@ -274,6 +274,19 @@ def build_variants(spec: AnalysisSpec, data) -> list[Variant]:
             f"without rows with {what} ({len(rows)} rows)",
             rows=rows,
         )
+    if sw.low_risk_only:  # QUADAS-2 sensitivity analysis (issue 13)
+        from ..data.quadas import low_risk_rows
+
+        try:
+            low, note = low_risk_rows(data)
+        except DTADataError as exc:
+            raise SpecError(f"{spec.source}: sensitivity.low_risk_only: {exc}") from None
+        if len(set(np.asarray(frame["study"], dtype=object)[low])) < 2:
+            raise SpecError(
+                f"{spec.source}: sensitivity.low_risk_only refused: {note}; at least 2 studies "
+                "are needed"
+            )
+        add("low_risk_only", "exclude", f"only tables at {note}", rows=np.flatnonzero(~low))
     resolved = fit.model_spec().resolved_levels(data)
     for lv in sw.levels:
         m = dict(base)
@@ -690,9 +703,19 @@ def run_sweep(
         )
     finally:
         bar.close()
+    if sw.comparison_models and spec.comparison is not None:  # comparison-model axis
+        from .comparative import comparison_sweep
+
+        settings = spec.sampler_settings(spec.main, **sw.sampler)
+        options = {"ci": spec.outputs["ci"], **spec.comparison}
+        seed = derive_seed(spec.seed, "comparison")
+        comparison_sweep(data, options, out, sw.comparison_models, settings=settings, seed=seed)
     elapsed = time.perf_counter() - t0
-    table = comparison_table(variants, results, quantities)
-    if write_outputs:
+    if not variants and sw.comparison_models:  # only the comparison-model axis was asked for
+        table = pd.DataFrame(columns=["variant", "kind", "status"])
+    else:
+        table = comparison_table(variants, results, quantities)
+    if write_outputs and len(table):
         from .formats import write_table
 
         write_table(table, out / "sweep", formats=("csv",), index=False)
@@ -709,6 +732,7 @@ def run_sweep(
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+    if write_outputs:
         record = {
             "bayesdta": __version__,
             "spec": spec.to_dict(),

@@ -49,6 +49,8 @@ __all__ = [
     "FIGURES",
     "TABLES",
     "DATA_TABLES",
+    "OPT_IN_TABLES",
+    "OPT_IN_FIGURES",
     "REGRESSION_TABLES",
     "LINKS",
     "load_spec",
@@ -101,7 +103,27 @@ FIGURES: dict[str, tuple[str, str]] = {
         "plot_prior_posterior",
         "Prior and posterior densities of the hyperparameters.",
     ),
+    # outputs reviewers look for (issue 13; bayesdta.plots.review_figures)
+    "forest_ratios": (
+        "plot_forest_ratios",
+        "Forest plots of the diagnostic odds ratio, LR+ and LR- of every table (log scale; "
+        "observed with log-method intervals, counts TP, FP, FN, TN at the left) and the pooled "
+        "posterior values (diamonds).",
+    ),
+    "quadas": (
+        "plot_quadas",
+        "QUADAS-2 summary: percentage of studies at low, unclear and high risk of bias (and "
+        "applicability concerns) in each domain.",
+    ),
+    "pca_biplot": (
+        "plot_pca_biplot",
+        "Study-characteristics explorer: biplot of the principal components of the study "
+        "covariates; coloured arrows are the studies' shrunken logit sensitivity and "
+        "specificity (supplementary variables).",
+    ),
 }
+#: Figures drawn only when a spec lists them (they need QUADAS-2 columns or covariates).
+OPT_IN_FIGURES = ("quadas", "pca_biplot")
 
 #: Tables a spec may request for the main fit: name -> (where the function lives, caption). The
 #: report takes the function from :data:`bayesdta.registry.TABLES` (registered next to it).
@@ -155,9 +177,57 @@ TABLES: dict[str, tuple[str, str]] = {
         "and the 'rows independent' two-level model, side by side (ELPD-LOO by study, pooled "
         "estimates and interval widths).",
     ),
+    "ml_summary": (
+        "ml:ml_summary",
+        "Maximum-likelihood companion: the same bivariate GLMM (two levels, logit link) fitted "
+        "by ML with adaptive Gauss-Hermite quadrature, with Wald intervals, beside the "
+        "posterior median and credible interval.",
+    ),
+    "ml_subgroups": (
+        "ml:ml_subgroups",
+        "Maximum-likelihood subgroup analyses (MIDAS style): per covariate, likelihood-ratio "
+        "tests against the model without covariates (joint, sensitivity only, specificity "
+        "only) and the pooled sensitivity and specificity of every level with Wald intervals.",
+    ),
+    # outputs reviewers look for (issue 13; bayesdta.posterior.review_outputs)
+    "summary_of_findings": (
+        "review_outputs:summary_of_findings",
+        "Summary of findings (GRADE): true and false positives and negatives per 1000 people "
+        "tested at each prevalence, posterior medians and credible intervals from the joint "
+        "posterior of sensitivity and specificity.",
+    ),
+    "threshold_effect": (
+        "review_outputs:threshold_effect",
+        "Threshold effect: Spearman correlation of observed sensitivity and false-positive rate "
+        "(0.5 added to tables with a zero cell) beside the bivariate model's correlation.",
+    ),
+    "study_ratios": (
+        "review_outputs:study_ratios",
+        "Diagnostic odds ratio, LR+ and LR- of every table (observed, log-method intervals) "
+        "and pooled (posterior).",
+    ),
+    "quadas": (
+        "review_outputs:quadas",
+        "QUADAS-2 risk of bias and applicability concerns of every study.",
+    ),
+    "quadas_summary": (
+        "review_outputs:quadas_summary",
+        "QUADAS-2 summary: number and percentage of studies judged low, unclear and high in "
+        "each domain.",
+    ),
+    "pca": (
+        "review_outputs:pca_table",
+        "Study-characteristics explorer: variance explained and loadings of the leading "
+        "principal components of the study covariates, and their correlation with the shrunken "
+        "logit sensitivity and specificity (* covariates of the meta-regression formula).",
+    ),
 }
 #: Tables computed from the data with extra fits (opt-in: list them in ``outputs.tables``).
 DATA_TABLES = ("subgroup_table", "clustering")
+#: Tables of the maximum-likelihood companion (opt-in: list them in ``outputs.tables``).
+ML_TABLES = ("ml_summary", "ml_subgroups")
+#: Tables written only when a spec lists them (they need QUADAS-2 columns or covariates).
+OPT_IN_TABLES = ("quadas", "quadas_summary", "pca")
 #: Tables of meta-regression fits (functions of :mod:`bayesdta.regression`).
 REGRESSION_TABLES: dict[str, tuple[str, str]] = {
     "summary": ("fit:summary", "Meta-regression: posterior summary, coefficients per outcome."),
@@ -537,6 +607,9 @@ class SweepSpec:
     quantities: tuple[str, ...] = ("sensitivity", "specificity", "auc")
     workers: int | str = "auto"
     save_fits: bool = False
+    #: Comparison models refitted by the sweep (needs ``[comparison]``).
+    comparison_models: tuple[str, ...] = ()
+    low_risk_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Serializable form."""
@@ -557,6 +630,8 @@ class SweepSpec:
             "quantities": list(self.quantities),
             "workers": self.workers,
             "save_fits": self.save_fits,
+            "comparison_models": list(self.comparison_models),
+            "low_risk_only": self.low_risk_only,
         }
 
 
@@ -573,6 +648,8 @@ _SWEEP_KEYS = (
     "quantities",
     "workers",
     "save_fits",
+    "comparison_models",
+    "low_risk_only",
 )
 
 
@@ -585,7 +662,7 @@ def _parse_sweeps(chk: _Checker, value: Any, fit_names: Sequence[str]) -> SweepS
     kw: dict[str, Any] = {}
     if "fit" in t:
         kw["fit"] = chk.choice(t["fit"], f"{key}.fit", list(fit_names))
-    for b in ("baseline", "save_fits"):
+    for b in ("baseline", "save_fits", "low_risk_only"):
         if b in t:
             kw[b] = chk.boolean(t[b], f"{key}.{b}")
     if "leave_one_study_out" in t:
@@ -674,7 +751,27 @@ def _parse_sweeps(chk: _Checker, value: Any, fit_names: Sequence[str]) -> SweepS
     if "workers" in t:
         w = t["workers"]
         kw["workers"] = w if w == "auto" else chk.integer(w, f"{key}.workers", minimum=1)
+    if "comparison_models" in t:
+        from ..families.comparative import COMPARISON_MODELS
+
+        kw["comparison_models"] = tuple(
+            chk.string_list(
+                t["comparison_models"], f"{key}.comparison_models", choices=COMPARISON_MODELS
+            )
+        )
     return SweepSpec(**kw)
+
+
+def _parse_comparison(value: Any, sweeps: SweepSpec | None) -> dict[str, Any] | None:
+    """``[comparison]`` (see :func:`bayesdta.reporting.comparative.parse_comparison`)."""
+    from .comparative import parse_comparison
+
+    out = parse_comparison(value)
+    if out is None and sweeps is not None and sweeps.comparison_models:
+        raise SpecError(
+            "sensitivity.comparison_models: needs a [comparison] table naming the test column"
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------ the spec
@@ -727,6 +824,9 @@ class AnalysisSpec:
     #: The ``[latent_class]`` fit (imperfect reference standard), validated by
     #: :func:`bayesdta.reporting.latent_class_spec.parse_latent_class`; None when not declared.
     latent_class: dict[str, Any] | None = None
+    #: ``[comparison]``: comparative accuracy of the tests named by a column (see
+    #: :mod:`bayesdta.reporting.comparative`), None when absent.
+    comparison: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- accessors
     @property
@@ -928,6 +1028,7 @@ class AnalysisSpec:
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
             "source": self.source,
             "latent_class": copy.deepcopy(self.latent_class),
+            "comparison": copy.deepcopy(self.comparison),
         }
 
     def resolved_toml(self) -> str:
@@ -986,6 +1087,7 @@ _TOP_KEYS = (
     "report",
     "sensitivity",
     "latent_class",
+    "comparison",
 )
 _ANALYSIS_KEYS = ("name", "title", "description", "seed")
 _DATA_KEYS = (
@@ -1072,10 +1174,14 @@ def _parse_outputs(chk: _Checker, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ci": 0.95,
         "quantities": [],
-        "tables": [t for t in TABLES if t != "auc" and t not in DATA_TABLES],
+        "tables": [
+            t
+            for t in TABLES
+            if t != "auc" and t not in DATA_TABLES and t not in ML_TABLES and t not in OPT_IN_TABLES
+        ],
         "table_formats": list(_TABLE_FORMATS),
         "table_options": {},
-        "figures": list(FIGURES),
+        "figures": [f for f in FIGURES if f not in OPT_IN_FIGURES],
         "figure_formats": ["png", "pdf"],
         "figure_options": {},
         "figure_dpi": 200,
@@ -1287,6 +1393,7 @@ def parse_spec(
         outputs=outputs,
         report=report,
         sensitivity=sweeps,
+        comparison=_parse_comparison(raw.get("comparison"), sweeps),
         source=source,
         text=text if text is not None else dump_toml(raw),
         raw=raw,
@@ -1464,3 +1571,26 @@ def grid_product(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
         return []
     names = list(grid)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+# ------------------------------------------------------------------------------ key reference
+#: Every key an analysis spec accepts, by section (``""`` = top level), in the order the parser
+#: checks them. ``docs/spec_reference.md`` is generated from it (``python tools/gen_docs.py``),
+#: so the reference cannot drift from the parser.
+SPEC_KEYS: dict[str, tuple[str, ...]] = {
+    "": _TOP_KEYS,
+    "analysis": _ANALYSIS_KEYS,
+    "data": _DATA_KEYS,
+    "model": _MAIN_KEYS,
+    "regression": _REGRESSION_KEYS,
+    "sampler": _SAMPLER_KEYS,
+    "outputs": _OUTPUT_KEYS,
+    "report": _REPORT_KEYS,
+    "sensitivity": _SWEEP_KEYS,
+}
+#: Formats a spec may ask for: figures, tables and the report.
+SPEC_FORMATS: dict[str, tuple[str, ...]] = {
+    "figure_formats": _FIGURE_FORMATS,
+    "table_formats": _TABLE_FORMATS,
+    "report.formats": _REPORT_FORMATS,
+}

@@ -75,6 +75,20 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "(validation/simulate_latent_class_example.py).",
         "simulated": True,
     },
+    # comparative accuracy example (issue 12): see simulate_comparative.py
+    "osteoporosis_comparative": {
+        "file": "osteoporosis_comparative.csv",
+        "study": "study",
+        "model": "test",
+        "description": "SIMULATED comparative review on the osteoporosis design: deep-learning "
+        "models by backbone class vs radiologists, network of 4 tests, 34 tables from 20 studies "
+        "(5 paired, 5 unpaired DL-vs-radiologist studies); truth: "
+        "load_truth('osteoporosis_comparative'); use with bayesdta.compare_tests(test='test')",
+        "citation": "Design from: Wang A, Ma Z, et al. J Med Internet Res 2025;27:e77155 (studies, "
+        "test sets, prevalences). Tests and counts: SIMULATED by bayesdta "
+        "(bayesdta.data.datasets.simulate_comparative).",
+        "simulated": True,
+    },
 }
 
 
@@ -112,6 +126,9 @@ def load_example(name: str) -> DTAData:
 
 def load_truth(name: str = "osteoporosis_dl") -> dict[str, Any]:
     """True parameters of a simulated example."""
+    if name == "osteoporosis_comparative":
+        text = resources.files(__name__).joinpath(f"{name}_truth.json").read_text()
+        return json.loads(text)
     if name not in ("osteoporosis_dl", "osteoporosis_latent_class"):
         raise DTADataError(f"{name!r} is real data; it has no known truth")
     text = resources.files(__name__).joinpath(f"{name}_truth.json").read_text()

@@ -1,0 +1,585 @@
+"""Simulation-based calibration (Talts et al. 2018) of the bayesdta model families.
+
+For each replicate: draw the parameters from the prior the fit uses, simulate 2x2 tables on a
+fixed realistic design from the model, fit with bayesdta, and record (a) the rank of every true
+parameter among L thinned posterior draws and (b) whether the central 50 / 90 / 95% intervals
+cover it. If the model code and the sampler are right, the ranks are uniform on 0..L and the
+coverages are 50 / 90 / 95% up to binomial noise.
+
+    python validation/sbc.py                                  # every case, 200 replicates each
+    python validation/sbc.py --cases two_level --replicates 50
+    python validation/sbc.py --list
+
+Writes ``validation/results/sbc_ranks_<case>.csv`` (one row per replicate),
+``validation/results/sbc_coverage.csv`` (all cases) and rank histograms
+``docs/img/sbc_<case>.png``.
+
+Cases are pluggable: a case is a :class:`Case` registered in :data:`CASES` with a design, the
+priors it fits under (the *same* priors generate the truth: prior overrides resolved through
+``bayesdta.families.priors.resolve_priors`` over the family's defaults, so generation and fit
+cannot disagree), a simulator and the fit options. Comparative and latent-class families add a
+``Case`` here (issue 12).
+
+Priors: SBC is valid for any prior as long as the same prior generates and fits. The cases use
+*realistic* priors (summary sensitivity around 0.8, specificity around 0.88, between-study SDs
+HalfNormal(1)) so that simulated reviews look like real ones; ``--default-priors`` uses the
+package defaults instead (wider: many simulated reviews then have sensitivities near 0 or 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+import bayesdta as bd  # noqa: E402
+from bayesdta.families.base import get_family  # noqa: E402
+from bayesdta.families.priors import Prior, resolve_priors  # noqa: E402
+
+RESULTS = ROOT / "validation" / "results"
+IMG = ROOT / "docs" / "img"
+LEVELS = (0.5, 0.9, 0.95)
+
+#: Realistic priors shared by the cases (user-settable priors of bayesdta).
+REALISTIC_PRIORS: dict[str, str] = {
+    "mu_sensitivity": "Normal(1.4, 0.7)",
+    "mu_specificity": "Normal(2.0, 0.7)",
+    "tau": "HalfNormal(1.0)",
+    "rho": "LKJ(2)",
+    "tau_within": "HalfNormal(0.5)",
+    "beta": "Normal(0, 0.7)",
+}
+
+
+# ------------------------------------------------------------------------------ priors
+def draw_prior(prior: Prior, rng: np.random.Generator) -> float:
+    """One draw from a bayesdta :class:`Prior` (scipy / numpy, independent of the model code)."""
+    k = prior.kwargs
+    d = prior.dist
+    if d == "Normal":
+        return float(rng.normal(k["mu"], k["sigma"]))
+    if d == "HalfNormal":
+        return float(abs(rng.normal(0.0, k["sigma"])))
+    if d == "HalfCauchy":
+        return float(abs(k["beta"] * rng.standard_cauchy()))
+    if d == "HalfStudentT":
+        return float(abs(k["sigma"] * rng.standard_t(k["nu"])))
+    if d == "Exponential":
+        return float(rng.exponential(1.0 / k["lam"]))
+    if d == "Gamma":
+        return float(rng.gamma(k["alpha"], 1.0 / k["beta"]))
+    if d == "LKJ":  # 2x2: (rho + 1) / 2 ~ Beta(eta, eta)
+        return float(2.0 * rng.beta(k["eta"], k["eta"]) - 1.0)
+    if d == "Fixed":
+        return float(k["value"])
+    raise ValueError(f"no sampler for prior family {d}")
+
+
+def cov2(tau_se: float, tau_sp: float, rho: float) -> np.ndarray:
+    """2x2 covariance matrix from SDs and correlation."""
+    return np.array(
+        [[tau_se**2, rho * tau_se * tau_sp], [rho * tau_se * tau_sp, tau_sp**2]], dtype=float
+    )
+
+
+# ------------------------------------------------------------------------------ designs
+def realistic_sizes(n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Diseased / non-diseased per table: log-uniform 15-200 and 40-800 (typical DTA reviews)."""
+    rng = np.random.default_rng(seed)
+    n1 = np.round(np.exp(rng.uniform(np.log(15), np.log(200), n_rows))).astype(int)
+    n0 = np.round(np.exp(rng.uniform(np.log(40), np.log(800), n_rows))).astype(int)
+    return n1, n0
+
+
+@dataclass
+class Design:
+    """A fixed design: study of each row, table sizes, covariate columns."""
+
+    study: np.ndarray
+    n1: np.ndarray
+    n0: np.ndarray
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.study)
+
+
+def two_level_design(n_studies: int = 12, seed: int = 20180406) -> Design:
+    n1, n0 = realistic_sizes(n_studies, seed)
+    return Design(np.arange(n_studies), n1, n0)
+
+
+def three_level_design(seed: int = 20180407) -> Design:
+    per_study = [1, 1, 2, 2, 2, 3, 3, 1, 2, 4, 1, 2]  # 24 tables in 12 studies
+    study = np.repeat(np.arange(len(per_study)), per_study)
+    n1s, n0s = realistic_sizes(len(per_study), seed)  # tables of a study share the test set
+    return Design(study, n1s[study], n0s[study])
+
+
+def metareg_design(n_studies: int = 16, seed: int = 20180408) -> Design:
+    n1, n0 = realistic_sizes(n_studies, seed)
+    x = np.array(["A", "B"] * (n_studies // 2) + ["A"] * (n_studies % 2))
+    return Design(np.arange(n_studies), n1, n0, {"group": x})
+
+
+# ------------------------------------------------------------------------------ cases
+@dataclass
+class Case:
+    """One SBC case: a family, a design, priors, a simulator and the fit options.
+
+    ``simulate(truth_priors, design, rng) -> (truth dict, counts DataFrame)``; ``parameters``
+    are the summary names compared (``fit.draws(name)``).
+    """
+
+    name: str
+    family: str
+    design: Callable[[], Design]
+    parameters: tuple[str, ...]
+    simulate: Callable[
+        [Mapping[str, Prior], Design, np.random.Generator], tuple[dict, pd.DataFrame]
+    ]
+    fit_options: dict[str, Any] = field(default_factory=dict)
+    priors: dict[str, str] = field(default_factory=lambda: dict(REALISTIC_PRIORS))
+    description: str = ""
+
+
+def _frame(design: Design, theta: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    se = special.expit(theta[:, 0])
+    sp = special.expit(theta[:, 1])
+    tp = rng.binomial(design.n1, se)
+    tn = rng.binomial(design.n0, sp)
+    df = pd.DataFrame(
+        {
+            "study": [f"s{s:02d}" for s in design.study],
+            "TP": tp,
+            "FN": design.n1 - tp,
+            "FP": design.n0 - tn,
+            "TN": tn,
+        }
+    )
+    if len(np.unique(design.study)) < design.n_rows:
+        df.insert(1, "model", [f"m{i}" for i in range(design.n_rows)])
+    for k, v in design.covariates.items():
+        df[k] = v
+    return df
+
+
+def _between(pri: Mapping[str, Prior], rng) -> dict[str, float]:
+    return {
+        "mu_sensitivity": draw_prior(pri["mu_sensitivity"], rng),
+        "mu_specificity": draw_prior(pri["mu_specificity"], rng),
+        "tau_sensitivity": draw_prior(pri["tau_sensitivity"], rng),
+        "tau_specificity": draw_prior(pri["tau_specificity"], rng),
+        "rho": draw_prior(pri["rho"], rng),
+    }
+
+
+def simulate_normal(pri, design: Design, rng) -> tuple[dict, pd.DataFrame]:
+    """Two or three levels (three when a study has several rows), no covariates."""
+    t = _between(pri, rng)
+    n_st = int(design.study.max()) + 1
+    u = rng.multivariate_normal(
+        np.zeros(2), cov2(t["tau_sensitivity"], t["tau_specificity"], t["rho"]), n_st
+    )
+    theta = np.array([t["mu_sensitivity"], t["mu_specificity"]]) + u[design.study]
+    if n_st < design.n_rows:
+        t["tau_within_sensitivity"] = draw_prior(pri["tau_within_sensitivity"], rng)
+        t["tau_within_specificity"] = draw_prior(pri["tau_within_specificity"], rng)
+        t["rho_within"] = draw_prior(pri["rho_within"], rng)
+        v = rng.multivariate_normal(
+            np.zeros(2),
+            cov2(t["tau_within_sensitivity"], t["tau_within_specificity"], t["rho_within"]),
+            design.n_rows,
+        )
+        theta = theta + v
+    return t, _frame(design, theta, rng)
+
+
+def simulate_metareg(pri, design: Design, rng) -> tuple[dict, pd.DataFrame]:
+    """Two levels, one binary covariate (reference level "A"): theta = mu + beta x + u."""
+    t = _between(pri, rng)
+    b_se = draw_prior(pri["beta_sensitivity"], rng)
+    b_sp = draw_prior(pri["beta_specificity"], rng)
+    t["beta_sensitivity[group[T.B]]"] = b_se
+    t["beta_specificity[group[T.B]]"] = b_sp
+    x = (design.covariates["group"] == "B").astype(float)
+    u = rng.multivariate_normal(
+        np.zeros(2), cov2(t["tau_sensitivity"], t["tau_specificity"], t["rho"]), design.n_rows
+    )
+    theta = np.column_stack([t["mu_sensitivity"] + b_se * x, t["mu_specificity"] + b_sp * x]) + u
+    return t, _frame(design, theta, rng)
+
+
+def simulate_t(pri, design: Design, rng) -> tuple[dict, pd.DataFrame]:
+    """Bivariate Student-t study effects as a scale mixture: u_s ~ N(0, Sigma / lambda_s)."""
+    t = _between(pri, rng)
+    t["nu"] = draw_prior(pri["nu"], rng)
+    lam = rng.gamma(t["nu"] / 2.0, 2.0 / t["nu"], design.n_rows)
+    z = rng.multivariate_normal(
+        np.zeros(2), cov2(t["tau_sensitivity"], t["tau_specificity"], t["rho"]), design.n_rows
+    )
+    theta = np.array([t["mu_sensitivity"], t["mu_specificity"]]) + z / np.sqrt(lam)[:, None]
+    return t, _frame(design, theta, rng)
+
+
+BETWEEN = ("mu_sensitivity", "mu_specificity", "tau_sensitivity", "tau_specificity", "rho")
+
+#: name -> Case. Add a family by registering a Case here.
+CASES: dict[str, Case] = {}
+
+
+def register_case(case: Case) -> Case:
+    """Add ``case`` to :data:`CASES`."""
+    CASES[case.name] = case
+    return case
+
+
+register_case(
+    Case(
+        "two_level",
+        "normal",
+        two_level_design,
+        BETWEEN,
+        simulate_normal,
+        description="bivariate binomial-normal, 12 studies",
+    )
+)
+register_case(
+    Case(
+        "three_level",
+        "normal",
+        three_level_design,
+        BETWEEN + ("tau_within_sensitivity", "tau_within_specificity", "rho_within"),
+        simulate_normal,
+        fit_options={"levels": 3},
+        description="three levels, 24 tables in 12 studies (1-4 per study)",
+    )
+)
+register_case(
+    Case(
+        "metaregression",
+        "normal",
+        metareg_design,
+        BETWEEN + ("beta_sensitivity[group[T.B]]", "beta_specificity[group[T.B]]"),
+        simulate_metareg,
+        fit_options={"formula": "~ group", "reference": {"group": "A"}},
+        description="two levels, binary covariate, 16 studies",
+    )
+)
+register_case(
+    Case(
+        "t",
+        "t",
+        lambda: two_level_design(14, seed=20180409),
+        BETWEEN + ("nu",),
+        simulate_t,
+        fit_options={"random_effects": "t"},
+        description="bivariate Student-t study effects, 14 studies, nu ~ Gamma(2, 0.1)",
+    )
+)
+
+
+# ------------------------------------------------------------------------------ running
+@dataclass
+class SBCResult:
+    """Ranks (replicate x parameter, 0..n_draws), coverage table and per-replicate records."""
+
+    case: str
+    n_draws: int
+    ranks: pd.DataFrame
+    covered: pd.DataFrame  # replicate x (parameter, level) booleans
+    records: pd.DataFrame  # replicate: seconds, warnings, attempts
+
+    @property
+    def coverage(self) -> pd.DataFrame:
+        """Fraction of replicates whose central interval covers the truth, parameter x level."""
+        c = self.covered.mean().unstack("level")
+        c.columns = [f"cover_{int(round(100 * x))}" for x in c.columns]
+        c.insert(0, "n", len(self.covered))
+        return c
+
+    def chi2(self, bins: int = 10) -> pd.Series:
+        """Chi-square p-value of rank uniformity (``bins`` equal bins) per parameter."""
+        out = {}
+        edges = np.linspace(0, self.n_draws + 1, bins + 1)
+        for p in self.ranks:
+            counts, _ = np.histogram(self.ranks[p].dropna(), bins=edges)
+            out[p] = stats.chisquare(counts).pvalue
+        return pd.Series(out, name="chi2_p")
+
+
+def _thin(x: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws evenly spaced over chains (x: chain x draw)."""
+    flat = np.asarray(x).reshape(-1)
+    idx = np.linspace(0, flat.size - 1, n).round().astype(int)
+    return flat[idx]
+
+
+def fit_priors(case: Case, default_priors: bool) -> dict[str, Prior]:
+    """The complete prior set of a case (the family's defaults with the case's overrides)."""
+    fam = get_family(case.family)
+    over = {} if default_priors else case.priors
+    over = {k: v for k, v in over.items() if _applies(k, fam.default_priors)}
+    return resolve_priors(over, defaults=fam.default_priors)
+
+
+def _applies(name: str, defaults: Mapping[str, Any]) -> bool:
+    groups = {"tau", "tau_within", "mu", "beta"}
+    return name in defaults or name in groups
+
+
+def run_sbc(
+    case: str | Case,
+    *,
+    n_replicates: int = 100,
+    seed: int = 0,
+    n_draws: int = 99,
+    sampler: Mapping[str, Any] | None = None,
+    default_priors: bool = False,
+    progress: bool = False,
+) -> SBCResult:
+    """Run ``n_replicates`` SBC replicates of a case.
+
+    Parameters
+    ----------
+    case : str or Case
+        A name of :data:`CASES` or a case.
+    n_replicates : int
+        Replicates (each: one simulated review, one fit).
+    seed : int
+        Master seed: replicate ``i`` simulates with ``seed * 100003 + i`` and fits with the
+        same number.
+    n_draws : int
+        L: posterior draws (thinned evenly over the chains) the truth is ranked among.
+    sampler : mapping, optional
+        Sampler settings of ``bd.fit`` (default chains=2, draws=500, tune=500).
+    default_priors : bool
+        Fit and generate under the package's default priors instead of the case's.
+    """
+    c = CASES[case] if isinstance(case, str) else case
+    design = c.design()
+    pri = fit_priors(c, default_priors)
+    prior_arg = {k: str(v) for k, v in pri.items()}
+    settings = {"chains": 2, "draws": 500, "tune": 500, "progress": False, **(sampler or {})}
+    ranks, covered, records = [], [], []
+    for i in range(n_replicates):
+        rep_seed = seed * 100003 + i
+        rng = np.random.default_rng(rep_seed)
+        truth, frame = c.simulate(pri, design, rng)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = bd.DTAData.from_frame(
+                frame, study="study", model="model" if "model" in frame else None
+            )
+            fit = bd.fit(
+                data, priors=prior_arg, seed=rep_seed, verbose=False, **c.fit_options, **settings
+            )
+        n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
+        r, cv = {}, {}
+        for p in c.parameters:
+            x = np.asarray(fit.draws(p).values, dtype=float)
+            r[p] = int((_thin(x, n_draws) < truth[p]).sum())
+            for lev in LEVELS:
+                lo, hi = np.quantile(x, [(1 - lev) / 2, (1 + lev) / 2])
+                cv[(p, lev)] = bool(lo <= truth[p] <= hi)
+        ranks.append(r)
+        covered.append(cv)
+        records.append(
+            {
+                "replicate": i,
+                "seed": rep_seed,
+                "seconds": time.perf_counter() - t0,
+                "sampler_warnings": n_warn,
+                "attempts": len(fit.sampler.get("attempts", [])) or 1,
+                **{f"true_{k}": v for k, v in truth.items()},
+            }
+        )
+        if progress:
+            print(
+                f"  {c.name} replicate {i + 1}/{n_replicates} {records[-1]['seconds']:.1f} s",
+                flush=True,
+            )
+    cov = pd.DataFrame(covered)
+    cov.columns = pd.MultiIndex.from_tuples(cov.columns, names=["parameter", "level"])
+    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records))
+
+
+def fast_check(res: SBCResult) -> list[str]:
+    """The gross-miscalibration checks of ``tests/test_sbc_fast.py``; returns the failures.
+
+    Pooled over parameters and replicates (n checks): 50% coverage within n/2 +- 5 binomial
+    SDs, 90% coverage above 0.9 n - 6 SDs; per parameter, the mean normalised rank within
+    0.5 +- 0.25.
+    """
+    cov = res.covered
+    n = cov.shape[0] * len(res.ranks.columns)
+    c50 = int(cov.xs(0.5, axis=1, level="level").to_numpy().sum())
+    c90 = int(cov.xs(0.9, axis=1, level="level").to_numpy().sum())
+    sd50, sd90 = np.sqrt(n * 0.25), np.sqrt(n * 0.09)
+    out = []
+    if abs(c50 - n / 2) > 5 * sd50:
+        out.append(f"50% intervals cover {c50}/{n}")
+    if c90 < 0.9 * n - 6 * sd90:
+        out.append(f"90% intervals cover {c90}/{n}")
+    u = (res.ranks + 0.5) / (res.n_draws + 1)
+    for p, m in u.mean().items():
+        if abs(m - 0.5) > 0.25:
+            out.append(f"mean normalised rank of {p} is {m:.2f}")
+    return out
+
+
+def _misspecified(kind: str) -> Case:
+    """The two-level case with a deliberately wrong simulator (for the power of fast_check)."""
+    base = CASES["two_level"]
+    if kind == "tau_x2":
+
+        def simulate(pri, design, rng):
+            t, _ = simulate_normal(pri, design, rng)  # draws the truth as the prior says
+            t2 = dict(
+                t,
+                tau_sensitivity=2 * t["tau_sensitivity"],
+                tau_specificity=2 * t["tau_specificity"],
+            )
+            u = rng.multivariate_normal(
+                np.zeros(2),
+                cov2(t2["tau_sensitivity"], t2["tau_specificity"], t2["rho"]),
+                design.n_rows,
+            )
+            theta = np.array([t["mu_sensitivity"], t["mu_specificity"]]) + u
+            return t, _frame(design, theta, rng)  # ... but reports the prior's taus as the truth
+
+    elif kind == "swap_se_sp":
+
+        def simulate(pri, design, rng):
+            t, frame = simulate_normal(pri, design, rng)
+            frame = frame.rename(columns={"TP": "TN", "TN": "TP", "FN": "FP", "FP": "FN"})
+            return t, frame
+
+    else:
+        raise ValueError(kind)
+    return Case(f"two_level_{kind}", base.family, base.design, base.parameters, simulate)
+
+
+def power_study(n_runs: int = 5, seed: int = 100) -> pd.DataFrame:
+    """How often fast_check fails for a correct and for two wrong simulators."""
+    rows = []
+    for kind in ("correct", "tau_x2", "swap_se_sp"):
+        case = CASES["two_level"] if kind == "correct" else _misspecified(kind)
+        for r in range(n_runs):
+            res = run_sbc(
+                case,
+                n_replicates=20,
+                seed=seed + r,
+                n_draws=49,
+                sampler={"chains": 2, "draws": 300, "tune": 300},
+            )
+            fails = fast_check(res)
+            rows.append(
+                {"simulator": kind, "run": r, "failed": bool(fails), "why": "; ".join(fails)}
+            )
+            print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def plot_ranks(res: SBCResult, *, bins: int = 10):
+    """Rank histograms with the 99% band of a uniform histogram (binomial quantiles)."""
+    import matplotlib.pyplot as plt
+
+    params = list(res.ranks.columns)
+    ncol = min(4, len(params))
+    nrow = int(np.ceil(len(params) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.4 * nrow), squeeze=False)
+    n = len(res.ranks)
+    edges = np.linspace(0, res.n_draws + 1, bins + 1)
+    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1.0 / bins)
+    for ax, p in zip(axes.flat, params, strict=False):
+        ax.axhspan(lo, hi, color="0.85", zorder=0)
+        ax.axhline(n / bins, color="0.5", lw=0.8)
+        ax.hist(res.ranks[p], bins=edges, color="tab:blue", edgecolor="white")
+        ax.set_title(p, fontsize=8)
+        ax.set_yticks([])
+        ax.set_xticks([0, res.n_draws + 1])
+    for ax in list(axes.flat)[len(params) :]:
+        ax.axis("off")
+    fig.suptitle(
+        f"SBC ranks, {res.case}: {n} replicates, L = {res.n_draws} (grey: 99% band)", fontsize=9
+    )
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="*", default=list(CASES))
+    ap.add_argument("--replicates", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=2018)
+    ap.add_argument("--draws", type=int, default=500, help="posterior draws per chain")
+    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--default-priors", action="store_true")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--power", type=int, default=0, help="power study of the fast test: N runs")
+    args = ap.parse_args(argv)
+    if args.power:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        table = power_study(args.power)
+        table.to_csv(RESULTS / "sbc_fast_power.csv", index=False)
+        print(table.groupby("simulator")["failed"].agg(["sum", "count"]))
+        return 0
+    if args.list:
+        for c in CASES.values():
+            print(f"{c.name:16s} family={c.family:8s} {c.description}")
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    IMG.mkdir(parents=True, exist_ok=True)
+    cov_path = RESULTS / "sbc_coverage.csv"
+    old = pd.read_csv(cov_path) if cov_path.exists() else pd.DataFrame()
+    tables = []
+    for name in args.cases:
+        t0 = time.perf_counter()
+        res = run_sbc(
+            name,
+            n_replicates=args.replicates,
+            seed=args.seed,
+            sampler={"draws": args.draws, "tune": args.draws, "chains": args.chains},
+            default_priors=args.default_priors,
+            progress=True,
+        )
+        pd.concat([res.records, res.ranks.add_prefix("rank_")], axis=1).to_csv(
+            RESULTS / f"sbc_ranks_{name}.csv", index=False
+        )
+        cov = res.coverage.join(res.chi2())
+        cov.insert(0, "case", name)
+        tables.append(cov.reset_index().rename(columns={"index": "parameter"}))
+        fig = plot_ranks(res)
+        fig.savefig(IMG / f"sbc_{name}.png", dpi=110)
+        print(
+            f"{name}: {time.perf_counter() - t0:.0f} s, "
+            f"{int(res.records['sampler_warnings'].gt(0).sum())} replicates with sampler warnings"
+        )
+        print(cov.round(3).to_string())
+    new = pd.concat(tables, ignore_index=True)
+    if not old.empty:
+        old = old[~old["case"].isin(args.cases)]
+        new = pd.concat([old, new], ignore_index=True)
+    new.to_csv(cov_path, index=False)
+    print("wrote", cov_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
