@@ -1577,6 +1577,8 @@ def grid_product(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
 #: Every key an analysis spec accepts, by section (``""`` = top level), in the order the parser
 #: checks them. ``docs/spec_reference.md`` is generated from it (``python tools/gen_docs.py``),
 #: so the reference cannot drift from the parser.
+from .latent_class_spec import LATENT_CLASS_KEYS as _LATENT_CLASS_KEYS  # noqa: E402
+
 SPEC_KEYS: dict[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
     "analysis": _ANALYSIS_KEYS,
@@ -1587,6 +1589,7 @@ SPEC_KEYS: dict[str, tuple[str, ...]] = {
     "outputs": _OUTPUT_KEYS,
     "report": _REPORT_KEYS,
     "sensitivity": _SWEEP_KEYS,
+    "latent_class": _LATENT_CLASS_KEYS,
 }
 #: Formats a spec may ask for: figures, tables and the report.
 SPEC_FORMATS: dict[str, tuple[str, ...]] = {
