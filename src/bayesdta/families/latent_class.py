@@ -618,9 +618,13 @@ def build_latent_class_model(
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
     design = design or make_design(data, ModelSpec(levels=2), weights=w)
     built = BuiltModel(model, dv, key, 2, design, list(data.row_labels), n, n, [])
-    # Beta and Gamma log-densities call special functions (gammaln) that numba links by
-    # process-specific addresses: compile once per process, never reload from disk
-    built.disk_cache = False
+    # The Beta priors are written without special functions (logit-scale potentials); the
+    # SD priors HalfStudentT / Gamma-type call gammaln, which numba links by process-specific
+    # addresses: such models compile once per process and are never reloaded from disk.
+    built.disk_cache = all(
+        priors[k].dist in ("HalfNormal", "HalfCauchy", "Exponential")
+        for k in ("tau_sensitivity", "tau_specificity")
+    )
     return built
 
 
