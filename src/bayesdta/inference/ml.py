@@ -120,8 +120,8 @@ class _Likelihood:
                 - gammaln(self.n0 - self.y2 + 1)
             )
         )
+        self.z, self.lw = _gh_rule(n_quad)
         self.n_quad = int(n_quad)
-        self.z, self.lw = _gh_rule(self.n_quad)
         self._b = np.zeros((self.k, 2))
         self.n_evals = 0
 
@@ -584,7 +584,13 @@ class MLFit:
         """Inverse negative Hessian over the free parameters in the psi scale."""
         if self._cov is None:
             pr = self._problem
-            self._free = [i for i in range(pr.dim) if i not in self._fixed]
+            # coefficients of a diverging outcome are held at their stop (no Wald interval)
+            gone = {
+                i
+                for o, _, _ in _diverging(self)
+                for i in (range(pr.p1) if o == "sensitivity" else range(pr.p1, pr.p1 + pr.p2))
+            }
+            self._free = [i for i in range(pr.dim) if i not in self._fixed and i not in gone]
             psi = self._psi_hat()
             H = _hessian(lambda x: pr.loglik(self._psi_to_phi(x)), psi)
             try:
@@ -609,8 +615,11 @@ class MLFit:
         """
         cov, free = self._covariance()
         n = self._problem.p1 + self._problem.p2
-        idx = [free.index(i) for i in range(n)]
-        return cov[np.ix_(idx, idx)]
+        out = np.full((n, n), np.nan)
+        kept = [i for i in range(n) if i in free]
+        idx = [free.index(i) for i in kept]
+        out[np.ix_(kept, kept)] = cov[np.ix_(idx, idx)]
+        return out
 
     # ---------------------------------------------------------------- summary
     def summary(self, ci: float = 0.95, *, profile: bool | Sequence[str] = False) -> pd.DataFrame:
@@ -662,7 +671,10 @@ class MLFit:
         def put(name, est, se_scale, tr, inv, dtr, scale):
             """Add a row: ``est`` on its own scale, ``se_scale`` the SE of ``tr(est)``."""
             t = tr(est)
-            lo, hi = (inv(t - zq * se_scale), inv(t + zq * se_scale))
+            try:
+                lo, hi = (inv(t - zq * se_scale), inv(t + zq * se_scale))
+            except OverflowError:  # a diverging estimate (see fit.notes): no interval
+                lo = hi = float("nan")
             se_nat = se_scale / dtr(est) if dtr(est) != 0 else float("nan")
             rows[name] = {
                 "estimate": est,
@@ -759,6 +771,10 @@ class MLFit:
                 )
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = "quantity"
+        for o, _, _ in _diverging(self):  # no Wald interval at a diverging estimate
+            gone = [o, f"mu_{o}", "lr_positive", "lr_negative", "dor"]
+            df.loc[gone, ["std_error", "lower", "upper"]] = np.nan
+            df.loc[gone, "wald_scale"] = df.loc[gone, "wald_scale"] + " (diverges: none)"
         if profile:
             names = (
                 [n for n in df.index if n.startswith(("mu_", "tau_", "rho", "beta_"))]
@@ -1054,17 +1070,22 @@ def fit_ml(
         cand.append((pr.i_tau_se, 0.0))
     if phi[pr.i_tau_sp] < 1e-2:
         cand.append((pr.i_tau_sp, 0.0))
-    if phi[pr.i_tau_se] >= 1e-2 and phi[pr.i_tau_sp] >= 1e-2:
-        if phi[pr.i_alpha] < 0.05:
-            cand.append((pr.i_alpha, 0.0))
-        elif phi[pr.i_alpha] > math.pi - 0.05:
-            cand.append((pr.i_alpha, math.pi))
     for i, v in cand:
         trial = {**fixed, i: v}
         phi_b, ll_b, ok_b, _ = pr.maximize(phi, fixed=trial)
         if ll_b >= ll - 1e-6:
             fixed, phi, ok = trial, phi_b, ok_b
             ll = max(ll, ll_b)
+    # rho on its bound: tried whenever no SD was fixed at 0 (a small but non-zero SD can come
+    # with rho = +-1 to machine precision, which has no Wald scale: atanh(+-1))
+    if pr.i_tau_se not in fixed and pr.i_tau_sp not in fixed:
+        for v in (0.0, math.pi):
+            if abs(phi[pr.i_alpha] - v) < 0.05:
+                trial = {**fixed, pr.i_alpha: v}
+                phi_b, ll_b, ok_b, _ = pr.maximize(phi, fixed=trial)
+                if ll_b >= ll - 1e-6 or abs(math.cos(phi[pr.i_alpha])) >= 1.0 - 1e-12:
+                    fixed, phi, ok = trial, phi_b, ok_b
+                    ll = max(ll, ll_b)
     if pr.i_tau_se in fixed or pr.i_tau_sp in fixed:
         fixed.setdefault(pr.i_alpha, float(phi[pr.i_alpha]))  # rho is not identified
     # polish the interior coordinates by Newton steps in the psi scale
@@ -1091,6 +1112,8 @@ def fit_ml(
         boundary.append("tau_specificity = 0")
     if pr.i_alpha in fixed and not boundary:
         boundary.append(f"rho = {'+1' if fixed[pr.i_alpha] == 0.0 else '-1'}")
+    diverged = _diverging(fit)
+    boundary += [f"{o} = {v}" for o, v, _ in diverged]
     fit.boundary = boundary
     if boundary:
         what = " and ".join(boundary)
@@ -1104,6 +1127,12 @@ def fit_ml(
             + "Wald intervals of the boundary parameters do not exist (profile intervals do), "
             "and likelihood-ratio tests of variance parameters use chi-bar-square mixtures "
             "(Self & Liang 1987); the Bayesian fit keeps them inside"
+        )
+    for o, v, why in diverged:
+        fit.notes.append(
+            f"the ML estimate of mu_{o} diverges ({why}): the ML {o} is {v} at the limit, "
+            "without a Wald interval, and the coefficients at the optimiser's stop are "
+            "arbitrarily large; use bayesdta.fit (its prior keeps the estimate finite)"
         )
     if not fit.converged:
         fit.notes.append(
@@ -1126,6 +1155,21 @@ def fit_ml(
                 stacklevel=2,
             )
     return fit
+
+
+def _diverging(fit: MLFit) -> list[tuple[str, int, str]]:
+    """Outcomes whose ML summary logit runs off to +-infinity (every table 100% or 0%)."""
+    lik = fit._lik
+    out = []
+    for o, y, n, miss, hit in (
+        ("sensitivity", lik.y1, lik.n1, "FN", "TP"),
+        ("specificity", lik.y2, lik.n0, "FP", "TN"),
+    ):
+        if np.all(y == n):
+            out.append((o, 1, f"{miss} = 0 in all {lik.k} tables"))
+        elif np.all(y == 0):
+            out.append((o, 0, f"{hit} = 0 in all {lik.k} tables"))
+    return out
 
 
 def _polish(fit: MLFit) -> None:
