@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import bayesdta as bd
 
@@ -62,3 +63,89 @@ def test_fit_ml_non_integer_n_quad_is_refused():
     df = _table([58, 26, 33], [16, 6, 17], [13, 7, 22], [76, 45, 140])
     with pytest.raises(bd.SpecError, match="n_quad must be a positive integer"):
         bd.fit_ml(df, n_quad=2.5)
+
+
+# ----------------------------------------------------------------------------- review outputs
+def _dementia_frame(n: int = 8) -> pd.DataFrame:
+    base = bd.load_example("dementia").frame.iloc[:n][["TP", "FP", "FN", "TN"]].copy()
+    base.insert(0, "study", [f"S{i}" for i in range(n)])
+    return base.reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"prevalences": [0.1, 0.1]}, r"distinct, \[0.1\]"),  # old: pandas pivot ValueError
+        ({"prevalences": "abc"}, "prevalences must be numbers"),  # old: float() ValueError
+        ({"prevalences": 0.2, "per": 100.5}, "per must be a positive whole number"),  # old: 100
+        ({"prevalences": 0.2, "per": "abc"}, "per must be a number"),  # old: int() ValueError
+        ({"prevalences": 0.2, "per": True}, "per must be a number"),  # old: per = 1
+        ({"prevalences": 0.2, "ci": "x"}, "ci must be a number"),
+    ],
+)
+def test_summary_of_findings_bad_options_one_line(dementia_fit, kwargs, match):
+    with pytest.raises(bd.SpecError, match=match) as err:
+        bd.summary_of_findings(dementia_fit, layout="grade", **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_summary_of_findings_per_100_is_the_per_1000_table_over_10(dementia_fit):
+    """per=100 (and per=100.0) scale every count: independent of the per=1000 table."""
+    a = bd.summary_of_findings(dementia_fit, prevalences=[0.05, 0.3], per=1000)
+    b = bd.summary_of_findings(dementia_fit, prevalences=[0.05, 0.3], per=100.0)
+    assert b.attrs["per"] == 100
+    for c in ("median", "lower", "upper"):
+        np.testing.assert_allclose(b[c], a[c] / 10, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"correction": "x"}, "correction must be a number"),  # old: ValueError
+        ({"correction": float("nan")}, "correction must be a finite number"),  # old: NaN rows
+        ({"ci": "x"}, "ci must be a number"),
+    ],
+)
+def test_threshold_and_ratios_bad_options_one_line(kwargs, match):
+    data = bd.DTAData.from_frame(_dementia_frame())
+    for fn in (bd.threshold_effect, bd.study_ratios):
+        with pytest.raises(bd.SpecError, match=match):
+            fn(data, **kwargs)
+
+
+def test_review_outputs_accept_a_dataframe():
+    """Old code: ``bd.threshold_effect(frame)`` raised AttributeError ('DataFrame'.data)."""
+    frame = _dementia_frame(6)
+    te = bd.threshold_effect(frame)
+    sens = frame.TP / (frame.TP + frame.FN)
+    fpr = frame.FP / (frame.FP + frame.TN)
+    assert frame[["TP", "FP", "FN", "TN"]].to_numpy().min() > 0  # no correction involved
+    r = stats.spearmanr(sens, fpr).statistic
+    assert te.loc["spearman_sensitivity_fpr", "estimate"] == pytest.approx(r, abs=1e-12)
+    ratios = bd.study_ratios(frame)
+    lr = (frame.TP / (frame.TP + frame.FN)) / (frame.FP / (frame.FP + frame.TN))
+    np.testing.assert_allclose(ratios["lr_positive"].to_numpy()[: len(frame)], lr, rtol=1e-12)
+    with pytest.raises(bd.SpecError, match="expected a fit, a DTAData"):
+        bd.quadas(42)
+
+
+def test_quadas_reads_revman_judgements_and_refuses_question_mark():
+    """RevMan exports write 'Low risk' / 'High risk of bias' / 'Unclear concern' (old: refused)."""
+    frame = _dementia_frame(4)
+    frame["rob_patient_selection"] = ["Low risk", " HIGH  risk of bias ", "unclear risk", "Low"]
+    frame["applicability_index_test"] = ["low concern", "High concerns", "Unclear", "low"]
+    q = bd.quadas(frame)
+    assert q["patient_selection"].tolist() == ["low", "high", "unclear", "low"]
+    assert q["applicability_index_test"].tolist() == ["low", "high", "unclear", "low"]
+    frame.loc[2, "rob_patient_selection"] = "?"
+    with pytest.raises(bd.DTADataError, match=r"row 3 \(study 'S2'\), column 'rob_patient_se"):
+        bd.quadas(frame)
+    frame.loc[2, "rob_patient_selection"] = "low risky"
+    with pytest.raises(bd.DTADataError, match="'low risky' is not a QUADAS-2 judgement"):
+        bd.quadas(frame)
+
+
+def test_pca_table_n_components_must_be_positive(osteo_fit):
+    """Old code turned n_components=0 into 1 silently."""
+    with pytest.raises(bd.SpecError, match="n_components must be a positive integer"):
+        bd.pca_table(osteo_fit, n_components=0)
