@@ -58,6 +58,27 @@ def test_fit_ml_all_zero_cells_warns_and_summarizes(column):
     assert 0 < s.loc[other, "lower"] < s.loc[other, "estimate"] < s.loc[other, "upper"] < 1
 
 
+def test_fit_ml_separation_within_a_level_is_reported():
+    """FN = 0 in every table of one level: its coefficient diverges (old: silent, SE ~ 7000)."""
+    rng = np.random.default_rng(4)
+    n1, n0 = rng.integers(20, 60, 12), rng.integers(50, 150, 12)
+    tp, tn = rng.binomial(n1, 0.8), rng.binomial(n0, 0.85)
+    df = _table(tp, n1 - tp, n0 - tn, tn)
+    df["g"] = ["a"] * 6 + ["b"] * 6
+    df.loc[df.g == "b", "FN"] = 0
+    with pytest.warns(bd.MLWarning, match=r"beta_sensitivity\[g\[T.b\]\] = \+inf"):
+        ml = bd.fit_ml(df, formula="~ g")
+    assert any("beta_sensitivity[g[T.b]] diverges" in n for n in ml.notes)
+    s = ml.summary()
+    assert math.isnan(s.loc["beta_sensitivity[g[T.b]]", "lower"])
+    ref = s.loc["sensitivity"]  # level a: 156 / 183-ish, a finite Wald interval remains
+    assert 0 < ref["lower"] < ref["estimate"] < ref["upper"] < 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.MLWarning)
+        sub = bd.ml_subgroups(df, covariates=["g"]).loc["g"]
+    assert np.isfinite(sub.loc["a", ["sensitivity_lower", "sensitivity_upper"]].astype(float)).all()
+
+
 def test_fit_ml_non_integer_n_quad_is_refused():
     """Old code truncated n_quad=2.5 to 2 silently."""
     df = _table([58, 26, 33], [16, 6, 17], [13, 7, 22], [76, 45, 140])

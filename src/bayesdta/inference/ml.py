@@ -585,11 +585,7 @@ class MLFit:
         if self._cov is None:
             pr = self._problem
             # coefficients of a diverging outcome are held at their stop (no Wald interval)
-            gone = {
-                i
-                for o, _, _ in _diverging(self)
-                for i in (range(pr.p1) if o == "sensitivity" else range(pr.p1, pr.p1 + pr.p2))
-            }
+            gone = {i for d in _diverging(self) for i in d["indices"]}
             self._free = [i for i in range(pr.dim) if i not in self._fixed and i not in gone]
             psi = self._psi_hat()
             H = _hessian(lambda x: pr.loglik(self._psi_to_phi(x)), psi)
@@ -771,8 +767,8 @@ class MLFit:
                 )
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = "quantity"
-        for o, _, _ in _diverging(self):  # no Wald interval at a diverging estimate
-            gone = [o, f"mu_{o}", "lr_positive", "lr_negative", "dor"]
+        for d in _diverging(self):  # no Wald interval at a diverging estimate
+            gone = [r for r in d["rows"] if r in df.index]
             df.loc[gone, ["std_error", "lower", "upper"]] = np.nan
             df.loc[gone, "wald_scale"] = df.loc[gone, "wald_scale"] + " (diverges: none)"
         if profile:
@@ -1113,7 +1109,7 @@ def fit_ml(
     if pr.i_alpha in fixed and not boundary:
         boundary.append(f"rho = {'+1' if fixed[pr.i_alpha] == 0.0 else '-1'}")
     diverged = _diverging(fit)
-    boundary += [f"{o} = {v}" for o, v, _ in diverged]
+    boundary += [d["boundary"] for d in diverged]
     fit.boundary = boundary
     if boundary:
         what = " and ".join(boundary)
@@ -1128,12 +1124,7 @@ def fit_ml(
             "and likelihood-ratio tests of variance parameters use chi-bar-square mixtures "
             "(Self & Liang 1987); the Bayesian fit keeps them inside"
         )
-    for o, v, why in diverged:
-        fit.notes.append(
-            f"the ML estimate of mu_{o} diverges ({why}): the ML {o} is {v} at the limit, "
-            "without a Wald interval, and the coefficients at the optimiser's stop are "
-            "arbitrarily large; use bayesdta.fit (its prior keeps the estimate finite)"
-        )
+    fit.notes.extend(d["note"] for d in diverged)
     if not fit.converged:
         fit.notes.append(
             f"the optimiser did not converge ({msg}); the estimates may not be the maximum: "
@@ -1157,18 +1148,56 @@ def fit_ml(
     return fit
 
 
-def _diverging(fit: MLFit) -> list[tuple[str, int, str]]:
-    """Outcomes whose ML summary logit runs off to +-infinity (every table 100% or 0%)."""
-    lik = fit._lik
-    out = []
-    for o, y, n, miss, hit in (
-        ("sensitivity", lik.y1, lik.n1, "FN", "TP"),
-        ("specificity", lik.y2, lik.n0, "FP", "TN"),
+#: |coefficient| on the logit scale beyond which an ML estimate is taken to run off to infinity
+_DIVERGES = 15.0
+
+
+def _diverging(fit: MLFit) -> list[dict[str, Any]]:
+    """ML estimates that run off to +-infinity (separation), with what they make undefined.
+
+    Every table of an outcome at 100% (or 0%) sends ``mu`` to infinity; a level of a covariate
+    (or an end of a continuous one) where it happens sends that coefficient there. Detected
+    from the data (all tables) or from a coefficient beyond ``_DIVERGES`` on the logit scale.
+    """
+    lik, pr = fit._lik, fit._problem
+    out: list[dict[str, Any]] = []
+    for o, y, n, miss, hit, off, p in (
+        ("sensitivity", lik.y1, lik.n1, "FN", "TP", 0, pr.p1),
+        ("specificity", lik.y2, lik.n0, "FP", "TN", pr.p1, pr.p2),
     ):
-        if np.all(y == n):
-            out.append((o, 1, f"{miss} = 0 in all {lik.k} tables"))
-        elif np.all(y == 0):
-            out.append((o, 0, f"{hit} = 0 in all {lik.k} tables"))
+        betas = [f"beta_{o}[{c}]" for c in fit.design.columns[o] if c != "Intercept"]
+        summary_rows = [o, f"mu_{o}", "lr_positive", "lr_negative", "dor", f"{o}_pooled"]
+        if np.all(y == n) or np.all(y == 0):
+            v, cell = (1, miss) if np.all(y == n) else (0, hit)
+            out.append(
+                {
+                    "indices": list(range(off, off + p)),
+                    "rows": summary_rows + betas,
+                    "boundary": f"{o} = {v}",
+                    "note": f"the ML estimate of mu_{o} diverges ({cell} = 0 in all {lik.k} "
+                    f"tables): the ML {o} is {v} at the limit, without a Wald interval, and the "
+                    "coefficients at the optimiser's stop are arbitrarily large; use "
+                    "bayesdta.fit (its prior keeps the estimate finite)",
+                }
+            )
+            continue
+        for j, c in enumerate(fit.design.columns[o]):
+            b = float(fit.phi[off + j])
+            if abs(b) < _DIVERGES:
+                continue
+            name = f"mu_{o}" if c == "Intercept" else f"beta_{o}[{c}]"
+            out.append(
+                {
+                    "indices": [off + j],
+                    "rows": (summary_rows if c == "Intercept" else [name, f"{o}_pooled"]),
+                    "boundary": f"{name} = {'+' if b > 0 else '-'}inf",
+                    "note": f"the ML estimate of {name} diverges ({b:.1f} on the logit scale at "
+                    f"the optimiser's stop: tables with {miss} = 0 or {hit} = 0 throughout a "
+                    "level or range of the covariates, i.e. separation); it has no Wald "
+                    "interval and likelihood-ratio tests involving it are unreliable; use "
+                    "bayesdta.fit (its prior keeps the estimate finite)",
+                }
+            )
     return out
 
 
