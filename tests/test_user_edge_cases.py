@@ -170,3 +170,28 @@ def test_pca_table_n_components_must_be_positive(osteo_fit):
     """Old code turned n_components=0 into 1 silently."""
     with pytest.raises(bd.SpecError, match="n_components must be a positive integer"):
         bd.pca_table(osteo_fit, n_components=0)
+
+
+def test_threshold_effect_small_n_p_value_is_exact():
+    """3 tables with r_s = -1: old code reported the t approximation's P = 0.
+
+    Exact: of the 3! = 6 orderings, 2 give |r_s| = 1, so P = 1/3. With 6 tables, the exact
+    P-value agrees with scipy's permutation test over all 720 orderings.
+    """
+    three = pd.DataFrame({"TP": [10, 20, 30], "FN": [30, 20, 10], "FP": [30, 20, 10]})
+    three["TN"] = 50
+    te = bd.threshold_effect(three)
+    assert te.loc["spearman_sensitivity_fpr", "estimate"] == pytest.approx(-1.0)
+    assert te.loc["spearman_sensitivity_fpr", "p_value"] == pytest.approx(1 / 3)
+    assert "exact" in te["method"].iloc[0]
+    frame = _dementia_frame(6)
+    sens = frame.TP / (frame.TP + frame.FN)
+    fpr = frame.FP / (frame.FP + frame.TN)
+    ref = stats.permutation_test(
+        (sens.to_numpy(),),
+        lambda x: stats.spearmanr(x, fpr.to_numpy()).statistic,
+        permutation_type="pairings",
+        n_resamples=np.inf,
+    )
+    got = bd.threshold_effect(frame).loc["spearman_sensitivity_fpr", "p_value"]
+    assert got == pytest.approx(ref.pvalue, abs=1e-12)

@@ -282,6 +282,24 @@ def _corrected(data: DTAData, rows: np.ndarray, correction: float) -> dict[str, 
     return {k: v + correction * zero for k, v in cells.items()} | {"zero": zero}
 
 
+#: Up to this many tables the threshold-effect P-value is exact (all n! orderings of the ranks).
+_EXACT_SPEARMAN_N = 8
+
+
+def _spearman_exact_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided exact permutation P-value of Spearman's r_s (average ranks for ties)."""
+    from itertools import permutations
+
+    rx, ry = sps.rankdata(x), sps.rankdata(y)
+    rx = (rx - rx.mean()) / np.linalg.norm(rx - rx.mean())
+    ry = ry - ry.mean()
+    ry = ry / np.linalg.norm(ry)
+    perms = np.array(list(permutations(range(len(ry)))))
+    r_all = ry[perms] @ rx
+    r_obs = float(ry @ rx)
+    return float(np.mean(np.abs(r_all) >= abs(r_obs) - 1e-12))
+
+
 def threshold_effect(
     fit_or_data: DTAFit | DTAData | pd.DataFrame | str | Path,
     *,
@@ -295,8 +313,8 @@ def threshold_effect(
     tables (those in the fit), after adding ``correction`` (0.5) to every cell of tables with a
     zero cell. A positive ``r_s`` (sensitivity rises with the FPR) suggests that the studies
     used different positivity thresholds. P-value: scipy's ``spearmanr`` (t approximation,
-    two-sided); interval: Fisher z with Bonett & Wright's standard error
-    ``sqrt((1 + r_s^2 / 2) / (n - 3))`` (needs n >= 4).
+    two-sided), exact (all ``n!`` orderings of the ranks) up to 8 tables; interval: Fisher z
+    with Bonett & Wright's standard error ``sqrt((1 + r_s^2 / 2) / (n - 3))`` (needs n >= 4).
 
     Beside it (for a fit): the bivariate model's between-study correlation ``rho`` of logit
     sensitivity and logit specificity, and ``-rho``, the correlation of logit sensitivity and
@@ -338,6 +356,7 @@ def threshold_effect(
     n = int(rows.sum())
     unit = "tables" if data.has_clusters else "studies"
     r = p = lo = hi = float("nan")
+    p_note = "t approximation"
     z = sps.norm.ppf(0.5 + ci / 2.0)
     if n < 3:
         ci_note = f"not computed: needs at least 3 {unit} (n = {n})"
@@ -347,6 +366,9 @@ def threshold_effect(
     else:
         res = sps.spearmanr(sens, fpr)
         r, p = float(res.statistic), float(res.pvalue)
+        if n <= _EXACT_SPEARMAN_N:  # the t approximation is poor (p = 0 at |r_s| = 1)
+            p = _spearman_exact_p(sens, fpr)
+            p_note = f"exact (all {n}! orderings)"
         if n >= 4 and abs(r) < 1:
             se_z = np.sqrt((1.0 + r * r / 2.0) / (n - 3))
             lo, hi = np.tanh(np.arctanh(r) + np.array([-z, z]) * se_z)
@@ -356,7 +378,7 @@ def threshold_effect(
     method = (
         f"Spearman rank correlation of observed sensitivity and FPR across {n} {unit} "
         f"({correction:g} added to every cell of the {int(c['zero'].sum())} tables with a zero "
-        f"cell); P: t approximation; {ci_note}"
+        f"cell); P: {p_note}; {ci_note}"
     )
     if data.has_clusters:
         method += "; several tables per study are counted as separate units"
