@@ -608,6 +608,12 @@ class MLFit:
         Order: sensitivity's columns, then specificity's (``design.X``: centred at the
         reference point and divided by ``design.scale``); from the inverse negative Hessian of
         the log-likelihood over all free parameters.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(p, p)`` covariance; NaN rows and columns for a coefficient held fixed (a
+            diverging estimate, see ``notes``).
         """
         cov, free = self._covariance()
         n = self._problem.p1 + self._problem.p2
@@ -826,7 +832,21 @@ class MLFit:
         )
 
     def profile_loglik(self, name: str, value: float) -> float:
-        """Profile log-likelihood: maximum over the other parameters with ``name`` fixed."""
+        """Profile log-likelihood: maximum over the other parameters with ``name`` fixed.
+
+        Parameters
+        ----------
+        name : str
+            ``mu_sensitivity``, ``mu_specificity``, ``tau_sensitivity``, ``tau_specificity``,
+            ``rho`` or a coefficient ``beta_*[...]`` (per unit of its column).
+        value : float
+            The value at which ``name`` is held.
+
+        Returns
+        -------
+        float
+            The maximized log-likelihood with ``name`` fixed at ``value``.
+        """
         i, _, to_coord = self._coordinate(name)
         fixed = {i: float(to_coord(value))}
         _, ll, _, _ = self._problem.maximize(self.phi.copy(), fixed=fixed, precise=False)
@@ -836,6 +856,18 @@ class MLFit:
         """Profile-likelihood interval: where ``2 (loglik - profile) = chi2_1(ci)``.
 
         SDs stop at 0 and rho at -1 / 1 when the profile stays above the cut there.
+
+        Parameters
+        ----------
+        name : str
+            A parameter name, as in :meth:`profile_loglik`.
+        ci : float
+            Confidence level.
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)``; NaN for rho when a tau is 0 (rho not identified).
         """
         key = (name, ci)
         if key in self._profiles:
@@ -893,13 +925,36 @@ class MLFit:
         """Likelihood-ratio test against another fit, see :func:`lrt`.
 
         The fit with fewer parameters is the reduced model.
+
+        Parameters
+        ----------
+        other : MLFit
+            A nested fit of the same tables with the same ``n_quad``.
+
+        Returns
+        -------
+        LRTest
+            Statistic, df, P-value and note.
         """
         a, b = (self, other) if self.n_params <= other.n_params else (other, self)
         return lrt(a, b)
 
     # ---------------------------------------------------------------- display
     def format_summary(self, ci: float = 0.95, *, round_to: int = 3) -> str:
-        """Summary table as text, with the log-likelihood, AIC, BIC and notes."""
+        """Summary table as text, with the log-likelihood, AIC, BIC and notes.
+
+        Parameters
+        ----------
+        ci : float
+            Confidence level of the Wald intervals.
+        round_to : int
+            Decimals shown.
+
+        Returns
+        -------
+        str
+            The formatted table.
+        """
         df = self.summary(ci)
         show = df[["estimate", "std_error", "lower", "upper"]].round(round_to)
         f = self.spec.formulas()
@@ -1255,6 +1310,21 @@ def lrt(reduced: MLFit, full: MLFit) -> LRTest:
     (tau = 0, rho = +-1) the chi-square reference for the fixed effects is kept but
     ``note`` says that it is approximate (a nuisance variance parameter on the boundary;
     see ``docs/ml_companion.md``).
+
+    Parameters
+    ----------
+    reduced, full : MLFit
+        The nested fits (same tables and ``n_quad``).
+
+    Returns
+    -------
+    LRTest
+        ``statistic``, ``df``, ``p_value`` and ``note``.
+
+    Raises
+    ------
+    SpecError
+        Fits that are not nested, or differ in data or ``n_quad`` (one-line message).
     """
     for f, what in ((reduced, "reduced"), (full, "full")):
         if not isinstance(f, MLFit):

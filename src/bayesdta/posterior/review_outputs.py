@@ -322,7 +322,7 @@ def threshold_effect(
 
     Parameters
     ----------
-    fit_or_data : DTAFit or DTAData
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
         A fit (its data and the rows in it are used, and its rho reported) or the data.
     ci : float
         Confidence / credible level.
@@ -477,7 +477,7 @@ def study_ratios(
 
     Parameters
     ----------
-    fit_or_data : DTAFit or DTAData
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
         A fit or the data (no pooled rows).
     ci : float
         Confidence / credible level.
@@ -664,7 +664,7 @@ def quadas(fit_or_data: DTAFit | DTAData | pd.DataFrame | str | Path) -> pd.Data
 
     Parameters
     ----------
-    fit_or_data : DTAFit or DTAData
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
         A fit (its data) or the data, with QUADAS-2 columns
         (:func:`bayesdta.data.quadas.quadas_columns`).
 
@@ -700,6 +700,11 @@ def quadas_summary(
     """Counts and percentages of studies judged low / unclear / high in each QUADAS-2 domain.
 
     The numbers behind the Cochrane-style summary plot (:func:`bayesdta.plots.plot_quadas`).
+
+    Parameters
+    ----------
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
+        Where the QUADAS-2 columns are read (see :func:`bayesdta.read_quadas`).
 
     Returns
     -------
