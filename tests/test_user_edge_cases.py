@@ -195,3 +195,10 @@ def test_threshold_effect_small_n_p_value_is_exact():
     )
     got = bd.threshold_effect(frame).loc["spearman_sensitivity_fpr", "p_value"]
     assert got == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+def test_pca_biplot_with_one_variable_says_why(osteo_fit):
+    """One usable covariate: old message 'components must be two of 1..1, got [1, 2]'."""
+    with pytest.raises(bd.SpecError, match="needs two components, and the PCA has 1") as err:
+        osteo_fit.plot("pca_biplot", covariates=["prevalence"])
+    assert "prevalence" in str(err.value) and "\n" not in str(err.value)
