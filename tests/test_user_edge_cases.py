@@ -102,6 +102,7 @@ def _dementia_frame(n: int = 8) -> pd.DataFrame:
         ({"prevalences": 0.2, "per": "abc"}, "per must be a number"),  # old: int() ValueError
         ({"prevalences": 0.2, "per": True}, "per must be a number"),  # old: per = 1
         ({"prevalences": 0.2, "ci": "x"}, "ci must be a number"),
+        ({"prevalences": 0.2, "at": "SAQ"}, "at= must map covariate names"),  # old: ValueError
     ],
 )
 def test_summary_of_findings_bad_options_one_line(dementia_fit, kwargs, match):

@@ -82,6 +82,14 @@ def _correction(correction: Any) -> float:
     return correction
 
 
+def _at(at: Any) -> Mapping[str, Any] | None:
+    if at is not None and not isinstance(at, Mapping):
+        raise SpecError(
+            f"at= must map covariate names to values, e.g. at={{'type': 'SAQ'}}, got {at!r}"
+        )
+    return at
+
+
 def _ci(ci: float) -> float:
     ci = _number("ci", ci)
     if not 0.0 < ci < 1.0:
@@ -218,7 +226,7 @@ def summary_of_findings(
             dup = sorted({float(p) for p in prev if np.sum(prev == p) > 1})
             raise SpecError(f"prevalences must be distinct, {dup} given more than once")
         source = "given"
-    mu_se, mu_sp = Q._linear_predictor(fit, at)
+    mu_se, mu_sp = Q._linear_predictor(fit, _at(at))
     se = lk.inverse(mu_se, fit.spec.link).ravel()
     sp = lk.inverse(mu_sp, fit.spec.link).ravel()
     rows = []
@@ -440,7 +448,7 @@ def pooled_ratio_draws(
     ``LR+ = se / (1 - sp)``, ``LR- = (1 - se) / sp``, ``DOR = LR+ / LR-`` per draw of the
     summary point (the inverse link of the mean linear predictor, as :meth:`DTAFit.summary`).
     """
-    mu_se, mu_sp = Q._linear_predictor(fit, at)
+    mu_se, mu_sp = Q._linear_predictor(fit, _at(at))
     se = lk.inverse(mu_se, fit.spec.link).ravel()
     sp = lk.inverse(mu_sp, fit.spec.link).ravel()
     return st.likelihood_ratios(se, sp)
