@@ -20,8 +20,9 @@ a marker, in either order, optionally prefixed by ``quadas`` / ``quadas2``:
 
 A bare domain name (``reference_standard``) is *not* taken as a QUADAS column: reviews use such
 names for covariates (the reference standard used, e.g. ``DXA``). Values are read
-case-insensitively; anything other than low / high / unclear (an empty cell included) is an
-error naming the row and the column.
+case-insensitively, also as RevMan writes them (``Low risk``, ``High risk of bias``,
+``Unclear concern``); anything else (an empty cell or ``?`` included) is an error naming the
+row and the column.
 
 References
 ----------
@@ -138,6 +139,23 @@ def quadas_columns(data: DTAData | pd.DataFrame) -> dict[str, str]:
     return {k: found[k] for k in order if k in found}
 
 
+_JUDGEMENT = re.compile(
+    r"^(low|high|unclear)(?: (?:risk(?: of bias)?|(?:applicability )?concerns?))?$"
+)
+
+
+def _judgement(v: object) -> str | None:
+    """``low`` / ``high`` / ``unclear`` from a cell, or None.
+
+    Any case and spacing; RevMan's forms ("Low risk", "High risk of bias", "Unclear concern")
+    too.
+    """
+    if not isinstance(v, str):
+        return None
+    m = _JUDGEMENT.match(" ".join(v.lower().split()))
+    return m.group(1) if m else None
+
+
 def read_quadas(data: DTAData) -> pd.DataFrame:
     """The QUADAS-2 judgements of every row, checked: ``low``, ``high`` or ``unclear``.
 
@@ -175,14 +193,15 @@ def read_quadas(data: DTAData) -> pd.DataFrame:
     for key, col in cols.items():
         values = []
         for i, v in enumerate(frame[col].tolist()):
-            text = v.strip().lower() if isinstance(v, str) else None
+            text = _judgement(v)
             if text not in QUADAS_JUDGEMENTS:
                 shown = (
                     "an empty cell" if v is None or (isinstance(v, float) and v != v) else repr(v)
                 )
                 raise DTADataError(
                     f"row {i + 1} (study {frame['study'].iloc[i]!r}), column {col!r}: "
-                    f"{shown} is not a QUADAS-2 judgement (low, high or unclear, any case)"
+                    f"{shown} is not a QUADAS-2 judgement (low, high or unclear, any case, "
+                    "optionally followed by 'risk', 'risk of bias' or 'concern(s)')"
                 )
             values.append(text)
         out[key] = values

@@ -120,8 +120,8 @@ class _Likelihood:
                 - gammaln(self.n0 - self.y2 + 1)
             )
         )
+        self.z, self.lw = _gh_rule(n_quad)
         self.n_quad = int(n_quad)
-        self.z, self.lw = _gh_rule(self.n_quad)
         self._b = np.zeros((self.k, 2))
         self.n_evals = 0
 
@@ -584,7 +584,9 @@ class MLFit:
         """Inverse negative Hessian over the free parameters in the psi scale."""
         if self._cov is None:
             pr = self._problem
-            self._free = [i for i in range(pr.dim) if i not in self._fixed]
+            # coefficients of a diverging outcome are held at their stop (no Wald interval)
+            gone = {i for d in _diverging(self) for i in d["indices"]}
+            self._free = [i for i in range(pr.dim) if i not in self._fixed and i not in gone]
             psi = self._psi_hat()
             H = _hessian(lambda x: pr.loglik(self._psi_to_phi(x)), psi)
             try:
@@ -606,11 +608,20 @@ class MLFit:
         Order: sensitivity's columns, then specificity's (``design.X``: centred at the
         reference point and divided by ``design.scale``); from the inverse negative Hessian of
         the log-likelihood over all free parameters.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(p, p)`` covariance; NaN rows and columns for a coefficient held fixed (a
+            diverging estimate, see ``notes``).
         """
         cov, free = self._covariance()
         n = self._problem.p1 + self._problem.p2
-        idx = [free.index(i) for i in range(n)]
-        return cov[np.ix_(idx, idx)]
+        out = np.full((n, n), np.nan)
+        kept = [i for i in range(n) if i in free]
+        idx = [free.index(i) for i in kept]
+        out[np.ix_(kept, kept)] = cov[np.ix_(idx, idx)]
+        return out
 
     # ---------------------------------------------------------------- summary
     def summary(self, ci: float = 0.95, *, profile: bool | Sequence[str] = False) -> pd.DataFrame:
@@ -662,7 +673,10 @@ class MLFit:
         def put(name, est, se_scale, tr, inv, dtr, scale):
             """Add a row: ``est`` on its own scale, ``se_scale`` the SE of ``tr(est)``."""
             t = tr(est)
-            lo, hi = (inv(t - zq * se_scale), inv(t + zq * se_scale))
+            try:
+                lo, hi = (inv(t - zq * se_scale), inv(t + zq * se_scale))
+            except OverflowError:  # a diverging estimate (see fit.notes): no interval
+                lo = hi = float("nan")
             se_nat = se_scale / dtr(est) if dtr(est) != 0 else float("nan")
             rows[name] = {
                 "estimate": est,
@@ -759,6 +773,10 @@ class MLFit:
                 )
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = "quantity"
+        for d in _diverging(self):  # no Wald interval at a diverging estimate
+            gone = [r for r in d["rows"] if r in df.index]
+            df.loc[gone, ["std_error", "lower", "upper"]] = np.nan
+            df.loc[gone, "wald_scale"] = df.loc[gone, "wald_scale"] + " (diverges: none)"
         if profile:
             names = (
                 [n for n in df.index if n.startswith(("mu_", "tau_", "rho", "beta_"))]
@@ -814,7 +832,21 @@ class MLFit:
         )
 
     def profile_loglik(self, name: str, value: float) -> float:
-        """Profile log-likelihood: maximum over the other parameters with ``name`` fixed."""
+        """Profile log-likelihood: maximum over the other parameters with ``name`` fixed.
+
+        Parameters
+        ----------
+        name : str
+            ``mu_sensitivity``, ``mu_specificity``, ``tau_sensitivity``, ``tau_specificity``,
+            ``rho`` or a coefficient ``beta_*[...]`` (per unit of its column).
+        value : float
+            The value at which ``name`` is held.
+
+        Returns
+        -------
+        float
+            The maximized log-likelihood with ``name`` fixed at ``value``.
+        """
         i, _, to_coord = self._coordinate(name)
         fixed = {i: float(to_coord(value))}
         _, ll, _, _ = self._problem.maximize(self.phi.copy(), fixed=fixed, precise=False)
@@ -824,6 +856,18 @@ class MLFit:
         """Profile-likelihood interval: where ``2 (loglik - profile) = chi2_1(ci)``.
 
         SDs stop at 0 and rho at -1 / 1 when the profile stays above the cut there.
+
+        Parameters
+        ----------
+        name : str
+            A parameter name, as in :meth:`profile_loglik`.
+        ci : float
+            Confidence level.
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)``; NaN for rho when a tau is 0 (rho not identified).
         """
         key = (name, ci)
         if key in self._profiles:
@@ -881,13 +925,36 @@ class MLFit:
         """Likelihood-ratio test against another fit, see :func:`lrt`.
 
         The fit with fewer parameters is the reduced model.
+
+        Parameters
+        ----------
+        other : MLFit
+            A nested fit of the same tables with the same ``n_quad``.
+
+        Returns
+        -------
+        LRTest
+            Statistic, df, P-value and note.
         """
         a, b = (self, other) if self.n_params <= other.n_params else (other, self)
         return lrt(a, b)
 
     # ---------------------------------------------------------------- display
     def format_summary(self, ci: float = 0.95, *, round_to: int = 3) -> str:
-        """Summary table as text, with the log-likelihood, AIC, BIC and notes."""
+        """Summary table as text, with the log-likelihood, AIC, BIC and notes.
+
+        Parameters
+        ----------
+        ci : float
+            Confidence level of the Wald intervals.
+        round_to : int
+            Decimals shown.
+
+        Returns
+        -------
+        str
+            The formatted table.
+        """
         df = self.summary(ci)
         show = df[["estimate", "std_error", "lower", "upper"]].round(round_to)
         f = self.spec.formulas()
@@ -1054,17 +1121,22 @@ def fit_ml(
         cand.append((pr.i_tau_se, 0.0))
     if phi[pr.i_tau_sp] < 1e-2:
         cand.append((pr.i_tau_sp, 0.0))
-    if phi[pr.i_tau_se] >= 1e-2 and phi[pr.i_tau_sp] >= 1e-2:
-        if phi[pr.i_alpha] < 0.05:
-            cand.append((pr.i_alpha, 0.0))
-        elif phi[pr.i_alpha] > math.pi - 0.05:
-            cand.append((pr.i_alpha, math.pi))
     for i, v in cand:
         trial = {**fixed, i: v}
         phi_b, ll_b, ok_b, _ = pr.maximize(phi, fixed=trial)
         if ll_b >= ll - 1e-6:
             fixed, phi, ok = trial, phi_b, ok_b
             ll = max(ll, ll_b)
+    # rho on its bound: tried whenever no SD was fixed at 0 (a small but non-zero SD can come
+    # with rho = +-1 to machine precision, which has no Wald scale: atanh(+-1))
+    if pr.i_tau_se not in fixed and pr.i_tau_sp not in fixed:
+        for v in (0.0, math.pi):
+            if abs(phi[pr.i_alpha] - v) < 0.05:
+                trial = {**fixed, pr.i_alpha: v}
+                phi_b, ll_b, ok_b, _ = pr.maximize(phi, fixed=trial)
+                if ll_b >= ll - 1e-6 or abs(math.cos(phi[pr.i_alpha])) >= 1.0 - 1e-12:
+                    fixed, phi, ok = trial, phi_b, ok_b
+                    ll = max(ll, ll_b)
     if pr.i_tau_se in fixed or pr.i_tau_sp in fixed:
         fixed.setdefault(pr.i_alpha, float(phi[pr.i_alpha]))  # rho is not identified
     # polish the interior coordinates by Newton steps in the psi scale
@@ -1091,6 +1163,8 @@ def fit_ml(
         boundary.append("tau_specificity = 0")
     if pr.i_alpha in fixed and not boundary:
         boundary.append(f"rho = {'+1' if fixed[pr.i_alpha] == 0.0 else '-1'}")
+    diverged = _diverging(fit)
+    boundary += [d["boundary"] for d in diverged]
     fit.boundary = boundary
     if boundary:
         what = " and ".join(boundary)
@@ -1105,6 +1179,7 @@ def fit_ml(
             "and likelihood-ratio tests of variance parameters use chi-bar-square mixtures "
             "(Self & Liang 1987); the Bayesian fit keeps them inside"
         )
+    fit.notes.extend(d["note"] for d in diverged)
     if not fit.converged:
         fit.notes.append(
             f"the optimiser did not converge ({msg}); the estimates may not be the maximum: "
@@ -1126,6 +1201,59 @@ def fit_ml(
                 stacklevel=2,
             )
     return fit
+
+
+#: |coefficient| on the logit scale beyond which an ML estimate is taken to run off to infinity
+_DIVERGES = 15.0
+
+
+def _diverging(fit: MLFit) -> list[dict[str, Any]]:
+    """ML estimates that run off to +-infinity (separation), with what they make undefined.
+
+    Every table of an outcome at 100% (or 0%) sends ``mu`` to infinity; a level of a covariate
+    (or an end of a continuous one) where it happens sends that coefficient there. Detected
+    from the data (all tables) or from a coefficient beyond ``_DIVERGES`` on the logit scale.
+    """
+    lik, pr = fit._lik, fit._problem
+    out: list[dict[str, Any]] = []
+    for o, y, n, miss, hit, off, p in (
+        ("sensitivity", lik.y1, lik.n1, "FN", "TP", 0, pr.p1),
+        ("specificity", lik.y2, lik.n0, "FP", "TN", pr.p1, pr.p2),
+    ):
+        betas = [f"beta_{o}[{c}]" for c in fit.design.columns[o] if c != "Intercept"]
+        summary_rows = [o, f"mu_{o}", "lr_positive", "lr_negative", "dor", f"{o}_pooled"]
+        if np.all(y == n) or np.all(y == 0):
+            v, cell = (1, miss) if np.all(y == n) else (0, hit)
+            out.append(
+                {
+                    "indices": list(range(off, off + p)),
+                    "rows": summary_rows + betas,
+                    "boundary": f"{o} = {v}",
+                    "note": f"the ML estimate of mu_{o} diverges ({cell} = 0 in all {lik.k} "
+                    f"tables): the ML {o} is {v} at the limit, without a Wald interval, and the "
+                    "coefficients at the optimiser's stop are arbitrarily large; use "
+                    "bayesdta.fit (its prior keeps the estimate finite)",
+                }
+            )
+            continue
+        for j, c in enumerate(fit.design.columns[o]):
+            b = float(fit.phi[off + j])
+            if abs(b) < _DIVERGES:
+                continue
+            name = f"mu_{o}" if c == "Intercept" else f"beta_{o}[{c}]"
+            out.append(
+                {
+                    "indices": [off + j],
+                    "rows": (summary_rows if c == "Intercept" else [name, f"{o}_pooled"]),
+                    "boundary": f"{name} = {'+' if b > 0 else '-'}inf",
+                    "note": f"the ML estimate of {name} diverges ({b:.1f} on the logit scale at "
+                    f"the optimiser's stop: tables with {miss} = 0 or {hit} = 0 throughout a "
+                    "level or range of the covariates, i.e. separation); it has no Wald "
+                    "interval and likelihood-ratio tests involving it are unreliable; use "
+                    "bayesdta.fit (its prior keeps the estimate finite)",
+                }
+            )
+    return out
 
 
 def _polish(fit: MLFit) -> None:
@@ -1182,6 +1310,21 @@ def lrt(reduced: MLFit, full: MLFit) -> LRTest:
     (tau = 0, rho = +-1) the chi-square reference for the fixed effects is kept but
     ``note`` says that it is approximate (a nuisance variance parameter on the boundary;
     see ``docs/ml_companion.md``).
+
+    Parameters
+    ----------
+    reduced, full : MLFit
+        The nested fits (same tables and ``n_quad``).
+
+    Returns
+    -------
+    LRTest
+        ``statistic``, ``df``, ``p_value`` and ``note``.
+
+    Raises
+    ------
+    SpecError
+        Fits that are not nested, or differ in data or ``n_quad`` (one-line message).
     """
     for f, what in ((reduced, "reduced"), (full, "full")):
         if not isinstance(f, MLFit):

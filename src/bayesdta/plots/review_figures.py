@@ -380,6 +380,13 @@ def plot_pca_biplot(
     if colour_by not in ("sensitivity", "specificity"):
         raise SpecError(f"colour_by must be 'sensitivity' or 'specificity', got {colour_by!r}")
     res = R.study_pca(fit, covariates=covariates, include_performance=include_performance)
+    n_comp = res["scores"].shape[1]
+    if n_comp < 2:
+        raise SpecError(
+            f"the PCA biplot needs two components, and the PCA has {n_comp} (one usable "
+            f"variable: {', '.join(map(str, res['loadings'].index))}); use pca_table, or add "
+            "covariates (covariates=[...])"
+        )
     comps = [f"PC{int(c)}" for c in components]
     if len(comps) != 2 or any(c not in res["scores"].columns for c in comps):
         raise SpecError(

@@ -18,6 +18,7 @@ Definitions, references and how to read each output: ``docs/review_outputs.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,8 +62,36 @@ SOF_OUTCOMES: dict[str, str] = {
 }
 
 
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite float, or a one-line :class:`SpecError` naming the option."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        out = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(out):
+        raise SpecError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def _correction(correction: Any) -> float:
+    correction = _number("correction", correction)
+    if correction < 0:
+        raise SpecError(f"correction must be >= 0, got {correction}")
+    return correction
+
+
+def _at(at: Any) -> Mapping[str, Any] | None:
+    if at is not None and not isinstance(at, Mapping):
+        raise SpecError(
+            f"at= must map covariate names to values, e.g. at={{'type': 'SAQ'}}, got {at!r}"
+        )
+    return at
+
+
 def _ci(ci: float) -> float:
-    ci = float(ci)
+    ci = _number("ci", ci)
     if not 0.0 < ci < 1.0:
         raise SpecError(f"ci must lie strictly between 0 and 1, got {ci!r}")
     return ci
@@ -77,6 +106,20 @@ def _quantiles(x: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _in_fit(fit: DTAFit) -> np.ndarray:
     return np.asarray(fit.weights, dtype=float) > 0
+
+
+def _as_input(fit_or_data: Any) -> Any:
+    """A DataFrame or CSV path read as :class:`DTAData` (as ``bd.fit`` reads it); else as is."""
+    if isinstance(fit_or_data, pd.DataFrame):
+        return DTAData.from_frame(fit_or_data)
+    if isinstance(fit_or_data, (str, Path)):
+        return DTAData.from_csv(fit_or_data)
+    if not isinstance(fit_or_data, DTAData) and not hasattr(fit_or_data, "data"):
+        raise SpecError(
+            "expected a fit, a DTAData, a DataFrame or a CSV path, got "
+            f"{type(fit_or_data).__name__}"
+        )
+    return fit_or_data
 
 
 def _data_and_rows(fit_or_data: DTAFit | DTAData) -> tuple[DTAData, np.ndarray]:
@@ -159,9 +202,10 @@ def summary_of_findings(
     ci = _ci(ci)
     if layout not in ("long", "grade"):
         raise SpecError(f"layout must be 'long' or 'grade', got {layout!r}")
-    per = int(per)
-    if per < 1:
+    per_value = _number("per", per)
+    if per_value < 1 or not per_value.is_integer():
         raise SpecError(f"per must be a positive whole number, got {per!r}")
+    per = int(per_value)
     if prevalences is None:
         prev = default_prevalences(fit)
         source = (
@@ -169,12 +213,20 @@ def summary_of_findings(
             f"{int(_in_fit(fit).sum())} tables in the fit"
         )
     else:
-        prev = np.atleast_1d(np.asarray(prevalences, dtype=float))
-        bad = [float(p) for p in prev if not 0.0 < p < 1.0]
-        if bad or prev.size == 0:
+        try:
+            prev = np.atleast_1d(np.asarray(prevalences, dtype=float))
+        except (TypeError, ValueError):
+            raise SpecError(
+                f"prevalences must be numbers strictly between 0 and 1, got {prevalences!r}"
+            ) from None
+        bad = [float(p) for p in prev.ravel() if not 0.0 < p < 1.0]
+        if bad or prev.size == 0 or prev.ndim != 1:
             raise SpecError(f"prevalences must lie strictly between 0 and 1, got {bad or []}")
+        if np.unique(prev).size < prev.size:
+            dup = sorted({float(p) for p in prev if np.sum(prev == p) > 1})
+            raise SpecError(f"prevalences must be distinct, {dup} given more than once")
         source = "given"
-    mu_se, mu_sp = Q._linear_predictor(fit, at)
+    mu_se, mu_sp = Q._linear_predictor(fit, _at(at))
     se = lk.inverse(mu_se, fit.spec.link).ravel()
     sp = lk.inverse(mu_sp, fit.spec.link).ravel()
     rows = []
@@ -238,8 +290,29 @@ def _corrected(data: DTAData, rows: np.ndarray, correction: float) -> dict[str, 
     return {k: v + correction * zero for k, v in cells.items()} | {"zero": zero}
 
 
+#: Up to this many tables the threshold-effect P-value is exact (all n! orderings of the ranks).
+_EXACT_SPEARMAN_N = 8
+
+
+def _spearman_exact_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided exact permutation P-value of Spearman's r_s (average ranks for ties)."""
+    from itertools import permutations
+
+    rx, ry = sps.rankdata(x), sps.rankdata(y)
+    rx = (rx - rx.mean()) / np.linalg.norm(rx - rx.mean())
+    ry = ry - ry.mean()
+    ry = ry / np.linalg.norm(ry)
+    perms = np.array(list(permutations(range(len(ry)))))
+    r_all = ry[perms] @ rx
+    r_obs = float(ry @ rx)
+    return float(np.mean(np.abs(r_all) >= abs(r_obs) - 1e-12))
+
+
 def threshold_effect(
-    fit_or_data: DTAFit | DTAData, *, ci: float = 0.95, correction: float = 0.5
+    fit_or_data: DTAFit | DTAData | pd.DataFrame | str | Path,
+    *,
+    ci: float = 0.95,
+    correction: float = 0.5,
 ) -> pd.DataFrame:
     """Threshold effect: Spearman correlation of sensitivity and FPR, beside the model's rho.
 
@@ -248,8 +321,8 @@ def threshold_effect(
     tables (those in the fit), after adding ``correction`` (0.5) to every cell of tables with a
     zero cell. A positive ``r_s`` (sensitivity rises with the FPR) suggests that the studies
     used different positivity thresholds. P-value: scipy's ``spearmanr`` (t approximation,
-    two-sided); interval: Fisher z with Bonett & Wright's standard error
-    ``sqrt((1 + r_s^2 / 2) / (n - 3))`` (needs n >= 4).
+    two-sided), exact (all ``n!`` orderings of the ranks) up to 8 tables; interval: Fisher z
+    with Bonett & Wright's standard error ``sqrt((1 + r_s^2 / 2) / (n - 3))`` (needs n >= 4).
 
     Beside it (for a fit): the bivariate model's between-study correlation ``rho`` of logit
     sensitivity and logit specificity, and ``-rho``, the correlation of logit sensitivity and
@@ -257,7 +330,7 @@ def threshold_effect(
 
     Parameters
     ----------
-    fit_or_data : DTAFit or DTAData
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
         A fit (its data and the rows in it are used, and its rho reported) or the data.
     ci : float
         Confidence / credible level.
@@ -281,10 +354,9 @@ def threshold_effect(
     produces informative summary measures in diagnostic reviews. J Clin Epidemiol
     2005;58:982-990.
     """
+    fit_or_data = _as_input(fit_or_data)
     ci = _ci(ci)
-    correction = float(correction)
-    if correction < 0:
-        raise SpecError(f"correction must be >= 0, got {correction}")
+    correction = _correction(correction)
     data, rows = _data_and_rows(fit_or_data)
     c = _corrected(data, rows, correction)
     sens = c["TP"] / (c["TP"] + c["FN"])
@@ -292,6 +364,7 @@ def threshold_effect(
     n = int(rows.sum())
     unit = "tables" if data.has_clusters else "studies"
     r = p = lo = hi = float("nan")
+    p_note = "t approximation"
     z = sps.norm.ppf(0.5 + ci / 2.0)
     if n < 3:
         ci_note = f"not computed: needs at least 3 {unit} (n = {n})"
@@ -301,6 +374,9 @@ def threshold_effect(
     else:
         res = sps.spearmanr(sens, fpr)
         r, p = float(res.statistic), float(res.pvalue)
+        if n <= _EXACT_SPEARMAN_N:  # the t approximation is poor (p = 0 at |r_s| = 1)
+            p = _spearman_exact_p(sens, fpr)
+            p_note = f"exact (all {n}! orderings)"
         if n >= 4 and abs(r) < 1:
             se_z = np.sqrt((1.0 + r * r / 2.0) / (n - 3))
             lo, hi = np.tanh(np.arctanh(r) + np.array([-z, z]) * se_z)
@@ -310,7 +386,7 @@ def threshold_effect(
     method = (
         f"Spearman rank correlation of observed sensitivity and FPR across {n} {unit} "
         f"({correction:g} added to every cell of the {int(c['zero'].sum())} tables with a zero "
-        f"cell); P: t approximation; {ci_note}"
+        f"cell); P: {p_note}; {ci_note}"
     )
     if data.has_clusters:
         method += "; several tables per study are counted as separate units"
@@ -372,14 +448,14 @@ def pooled_ratio_draws(
     ``LR+ = se / (1 - sp)``, ``LR- = (1 - se) / sp``, ``DOR = LR+ / LR-`` per draw of the
     summary point (the inverse link of the mean linear predictor, as :meth:`DTAFit.summary`).
     """
-    mu_se, mu_sp = Q._linear_predictor(fit, at)
+    mu_se, mu_sp = Q._linear_predictor(fit, _at(at))
     se = lk.inverse(mu_se, fit.spec.link).ravel()
     sp = lk.inverse(mu_sp, fit.spec.link).ravel()
     return st.likelihood_ratios(se, sp)
 
 
 def study_ratios(
-    fit_or_data: DTAFit | DTAData,
+    fit_or_data: DTAFit | DTAData | pd.DataFrame | str | Path,
     *,
     ci: float = 0.95,
     correction: float = 0.5,
@@ -409,7 +485,7 @@ def study_ratios(
 
     Parameters
     ----------
-    fit_or_data : DTAFit or DTAData
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
         A fit or the data (no pooled rows).
     ci : float
         Confidence / credible level.
@@ -439,10 +515,9 @@ def study_ratios(
     Glas AS, Lijmer JG, Prins MH, Bonsel GJ, Bossuyt PMM. The diagnostic odds ratio: a single
     indicator of test performance. J Clin Epidemiol 2003;56:1129-1135.
     """
+    fit_or_data = _as_input(fit_or_data)
     ci = _ci(ci)
-    correction = float(correction)
-    if correction < 0:
-        raise SpecError(f"correction must be >= 0, got {correction}")
+    correction = _correction(correction)
     if interval not in ("log", "exact"):
         raise SpecError(f"interval must be 'log' or 'exact', got {interval!r}")
     data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
@@ -589,7 +664,7 @@ def koopman_interval(
 # --------------------------------------------------------------------------------------------
 # QUADAS-2
 # --------------------------------------------------------------------------------------------
-def quadas(fit_or_data: DTAFit | DTAData) -> pd.DataFrame:
+def quadas(fit_or_data: DTAFit | DTAData | pd.DataFrame | str | Path) -> pd.DataFrame:
     """QUADAS-2 judgements per study (the "traffic-light" table).
 
     A study with several tables gets the worst judgement of its tables in each domain
@@ -597,7 +672,7 @@ def quadas(fit_or_data: DTAFit | DTAData) -> pd.DataFrame:
 
     Parameters
     ----------
-    fit_or_data : DTAFit or DTAData
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
         A fit (its data) or the data, with QUADAS-2 columns
         (:func:`bayesdta.data.quadas.quadas_columns`).
 
@@ -608,6 +683,7 @@ def quadas(fit_or_data: DTAFit | DTAData) -> pd.DataFrame:
         ``applicability_*``), values low / unclear / high. ``attrs``: ``columns`` and
         ``note`` (which QUADAS-2 columns were read).
     """
+    fit_or_data = _as_input(fit_or_data)
     data = fit_or_data if isinstance(fit_or_data, DTAData) else fit_or_data.data
     q = read_quadas(data)
     keys = [c for c in q.columns if c != "study"]
@@ -626,10 +702,17 @@ def quadas(fit_or_data: DTAFit | DTAData) -> pd.DataFrame:
     return out
 
 
-def quadas_summary(fit_or_data: DTAFit | DTAData) -> pd.DataFrame:
+def quadas_summary(
+    fit_or_data: DTAFit | DTAData | pd.DataFrame | str | Path,
+) -> pd.DataFrame:
     """Counts and percentages of studies judged low / unclear / high in each QUADAS-2 domain.
 
     The numbers behind the Cochrane-style summary plot (:func:`bayesdta.plots.plot_quadas`).
+
+    Parameters
+    ----------
+    fit_or_data : DTAFit, DTAData, DataFrame or CSV path
+        Where the QUADAS-2 columns are read (see :func:`bayesdta.read_quadas`).
 
     Returns
     -------
@@ -880,7 +963,11 @@ def pca_table(
         Indexed by row name, one column per component. ``attrs["note"]`` describes the PCA.
     """
     res = study_pca(fit, covariates=covariates, include_performance=include_performance)
-    comp = list(res["loadings"].columns)[: max(1, int(n_components))]
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
+        raise SpecError(f"n_components must be a positive integer, got {n_components!r}")
+    if n_components < 1:
+        raise SpecError(f"n_components must be a positive integer, got {n_components!r}")
+    comp = list(res["loadings"].columns)[: int(n_components)]
     explained = res["explained"][comp]
     in_formula = set(res["in_formula"])
     rows = {

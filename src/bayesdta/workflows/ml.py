@@ -171,7 +171,9 @@ def _level_rows(ml: MLFit, covariate: str, ci: float) -> list[dict[str, Any]]:
             x = X[o][j]
             idx = slice(off, off + x.size)
             eta = float(x @ ml.phi[idx])
-            sd = math.sqrt(max(float(x @ vc[idx, idx] @ x), 0.0))
+            nz = np.flatnonzero(x != 0)  # a diverging coefficient (NaN) of another level
+            v = vc[idx, idx][np.ix_(nz, nz)]
+            sd = math.sqrt(max(float(x[nz] @ v @ x[nz]), 0.0))
             row[o] = float(expit(eta))
             row[f"{o}_lower"] = float(expit(eta - zq * sd))
             row[f"{o}_upper"] = float(expit(eta + zq * sd))
