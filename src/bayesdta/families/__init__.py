@@ -8,8 +8,11 @@
 * :mod:`bayesdta.families.stats`: closed forms on the family's parameters (SROC, AUC, I2,
   regions, likelihood ratios) and classical statistics of the counts (Deeks' test).
 * :mod:`bayesdta.families.robust`: the ``"t"`` family (bivariate Student-t study effects).
+* :mod:`bayesdta.families.multiclass`: the ``"multiclass"`` family (KxK confusion matrices,
+  correlated study effects on the class-specific log-odds).
 
 Importing the package registers the families (:func:`bayesdta.families.base.get_family`).
 """
 
 from . import bivariate, robust  # noqa: F401  (register the "normal" and "t" families)
+from . import multiclass  # noqa: F401  (registers the "multiclass" family)

@@ -480,9 +480,9 @@ def _parse_model_fields(
             model["parameterization"] = chk.choice(v, full, ["auto", "noncentered", "centered"])
         elif k == "random_effects":
             # the model family of the study effects (bayesdta.families registry): "normal", "t"
-            from ..families.base import FAMILIES
+            from ..families.base import family_names
 
-            model["random_effects"] = chk.choice(v, full, sorted(FAMILIES))
+            model["random_effects"] = chk.choice(v, full, family_names("2x2"))
     # the link is part of the ModelSpec keywords; stored only when not the default, so that
     # logit specs (and their hashes) are unchanged
     if link != "logit":
