@@ -13,7 +13,13 @@ import sys as _sys
 from . import _quiet  # noqa: F401  (silences third-party noise, see bayesdta._quiet)
 from . import plots as _plots  # noqa: F401  (figures register for DTAFit.plot)
 from .data.datasets import list_examples, load_example, load_truth
-from .data.tables import DTAData, counts_from_metrics, split_confusion
+from .data.tables import (
+    ConfusionData,
+    DTAData,
+    counts_from_metrics,
+    read_confusion,
+    split_confusion,
+)
 from .exceptions import (
     BayesDTAError,
     DTADataError,
@@ -24,8 +30,10 @@ from .exceptions import (
 from .families.bivariate import ModelSpec, prior_predictive
 from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
+from .inference.multiclass import MulticlassFit, fit_multiclass, load_multiclass
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .reporting.spec import AnalysisSpec
+from .workflows import multiclass as _multiclass  # noqa: F401  (registers compare_one_vs_rest)
 from .workflows.regression import (
     collapse_studies,
     compare_clustering,
@@ -97,4 +105,9 @@ __all__ = [
     "SamplerWarning",
     "IdentifiabilityWarning",
     "__version__",
+    "ConfusionData",
+    "read_confusion",
+    "fit_multiclass",
+    "MulticlassFit",
+    "load_multiclass",
 ]

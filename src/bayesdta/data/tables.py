@@ -1350,9 +1350,11 @@ def read_confusion(
             raise DTADataError(
                 f"confusion matrices must have shape (n_studies, K, K), got {arr.shape}"
             )
-        labels = list(classes) if classes is not None else [
-            f"class {i + 1}" for i in range(arr.shape[1])
-        ]
+        labels = (
+            list(classes)
+            if classes is not None
+            else [f"class {i + 1}" for i in range(arr.shape[1])]
+        )
         if len(labels) != arr.shape[1]:
             raise DTADataError(f"{len(labels)} classes given for {arr.shape[1]}x{arr.shape[1]}")
         long = [
@@ -1412,9 +1414,11 @@ def read_confusion(
         true_found = list(dict.fromkeys(tl))
         for i, lab in zip(df.index, pl, strict=True):
             where.setdefault(lab, f"{rowname(i)}, column {pcol}")
-            if classes is None and lab not in true_found and lab.lower() not in {
-                t.lower() for t in true_found
-            }:
+            if (
+                classes is None
+                and lab not in true_found
+                and lab.lower() not in {t.lower() for t in true_found}
+            ):
                 raise DTADataError(
                     f"{rowname(i)}, column {pcol}: predicted class {lab!r} is never a true "
                     f"class (column {tcol}: {', '.join(true_found)}); check the labels or give "

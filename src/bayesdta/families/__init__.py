@@ -14,5 +14,4 @@
 Importing the package registers the families (:func:`bayesdta.families.base.get_family`).
 """
 
-from . import bivariate, robust  # noqa: F401  (register the "normal" and "t" families)
-from . import multiclass  # noqa: F401  (registers the "multiclass" family)
+from . import bivariate, multiclass, robust  # noqa: F401  (register normal, t, multiclass)

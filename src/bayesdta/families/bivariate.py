@@ -106,8 +106,7 @@ class ModelSpec:
 
         if self.random_effects not in family_names("2x2"):
             raise SpecError(
-                f"random_effects must be one of {family_names('2x2')}, got "
-                f"{self.random_effects!r}"
+                f"random_effects must be one of {family_names('2x2')}, got {self.random_effects!r}"
             )
         if self.link not in LINKS:
             raise SpecError(

@@ -136,7 +136,9 @@ class MulticlassSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MulticlassSpec:
         """Inverse of :meth:`to_dict`."""
-        return cls(priors=d.get("priors"), parameterization=d.get("parameterization", "noncentered"))
+        return cls(
+            priors=d.get("priors"), parameterization=d.get("parameterization", "noncentered")
+        )
 
     def __repr__(self) -> str:
         pr = ", ".join(f"{k}={v}" for k, v in self.priors.items())
@@ -149,8 +151,7 @@ def effect_index(k: int) -> list[tuple[int, int]]:
 
 
 def effect_labels(classes: tuple[str, ...] | list[str]) -> list[str]:
-    """Names of the log-odds: ``"log(P(<pred> | <true>) / P(<true> | <true>))"`` shortened
-    to ``"<true> -> <pred>"``."""
+    """Names of the log-odds ``log(P(pred | true) / P(true | true))``: ``"<true> -> <pred>"``."""
     return [f"{classes[a]} -> {classes[b]}" for a, b in effect_index(len(classes))]
 
 

@@ -172,7 +172,12 @@ def fit_multiclass(
         sampler["seed"] = seed_
         sampler["parameterization"] = mode
         f = MulticlassFit(
-            idata, data, spec.replace(parameterization=mode), sampler, timing=timing, prevalence=prev
+            idata,
+            data,
+            spec.replace(parameterization=mode),
+            sampler,
+            timing=timing,
+            prevalence=prev,
         )
         diag = f.diagnostics()
         history.append(
@@ -227,7 +232,11 @@ def fit_multiclass(
     result = fits[best]
     result.sampler.update(
         {
-            "requested": {**requested.to_dict(), "seed": seed_, "parameterization": parameterization},
+            "requested": {
+                **requested.to_dict(),
+                "seed": seed_,
+                "parameterization": parameterization,
+            },
             "attempts": history,
             "selected_attempt": best + 1,
             "escalate": bool(escalate),
@@ -295,9 +304,15 @@ def _postprocess(raw: Any, data: ConfusionData, weights: np.ndarray | None):
             "counts": (("study", "true", "predicted"), np.asarray(data.counts)),
             "weight": ("study", w),
         },
-        coords={"study": list(data.studies), "true": list(data.classes), "predicted": list(data.classes)},
+        coords={
+            "study": list(data.studies),
+            "true": list(data.classes),
+            "predicted": list(data.classes),
+        },
     )
-    keep = [v for v in ("diverging", "energy", "step_size", "n_steps", "depth") if v in raw.sample_stats]
+    keep = [
+        v for v in ("diverging", "energy", "step_size", "n_steps", "depth") if v in raw.sample_stats
+    ]
     sstats = raw.sample_stats[keep].load()
     del d
     return _arviz.make_idata({"posterior": ds, "constant_data": const, "sample_stats": sstats})
@@ -479,7 +494,7 @@ class MulticlassFit:
         kind: str = "pooled",
         prevalence: Sequence[float] | None = None,
     ) -> pd.DataFrame:
-        """Per-class one-vs-rest sensitivity, specificity, LR+, LR- and DOR from the joint posterior.
+        """Per-class one-vs-rest sensitivity, specificity, LR+, LR-, DOR (joint posterior).
 
         One row per (class, quantity): ``class``, ``quantity``, ``mean``, ``median``,
         ``lower``, ``upper``, plus the overall ``accuracy`` (class ``"all"``). The prevalences
@@ -495,12 +510,21 @@ class MulticlassFit:
                 )
         m, med, lo, hi = _interval(dr["accuracy"].ravel(), ci)
         rows.append(
-            {"class": "all", "quantity": "accuracy", "mean": m, "median": med, "lower": lo, "upper": hi}
+            {
+                "class": "all",
+                "quantity": "accuracy",
+                "mean": m,
+                "median": med,
+                "lower": lo,
+                "upper": hi,
+            }
         )
         df = pd.DataFrame(rows)
         pi = self.prevalence if prevalence is None else np.asarray(prevalence) / np.sum(prevalence)
         df.attrs["prevalence"] = dict(zip(self.classes, map(float, pi), strict=True))
-        df.attrs["prevalence_source"] = "given" if prevalence is not None else self.prevalence_source
+        df.attrs["prevalence_source"] = (
+            "given" if prevalence is not None else self.prevalence_source
+        )
         return df
 
     def heterogeneity(self, ci: float = 0.95) -> pd.DataFrame:
@@ -582,9 +606,12 @@ class MulticlassFit:
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> dict[str, Any]:
-        """Divergences, worst R-hat, smallest bulk/tail ESS (over ``mu``, ``tau``, ``rho``, the
+        """Sampler diagnostics of the fit.
+
+        Divergences, worst R-hat, smallest bulk/tail ESS (over ``mu``, ``tau``, ``rho``, the
         pooled confusion matrix and the per-class summaries), smallest E-BFMI, and
-        ``warnings`` (each naming the option that fixes it)."""
+        ``warnings`` (each naming the option that fixes it).
+        """
         if self._diag_cache is not None:
             return self._diag_cache
         rh, eb, et, names = [], [], [], []
@@ -600,7 +627,12 @@ class MulticlassFit:
         bf = float(np.min(_arviz.bfmi(ss["energy"].values))) if "energy" in ss else float("nan")
         rh_a, eb_a, et_a = (np.asarray(v, dtype=float) for v in (rh, eb, et))
         if not names:
-            names, rh_a, eb_a, et_a = ["-"], np.array([np.nan]), np.array([np.nan]), np.array([np.nan])
+            names, rh_a, eb_a, et_a = (
+                ["-"],
+                np.array([np.nan]),
+                np.array([np.nan]),
+                np.array([np.nan]),
+            )
         i_rh = int(np.nanargmax(rh_a)) if np.isfinite(rh_a).any() else 0
         i_eb = int(np.nanargmin(eb_a)) if np.isfinite(eb_a).any() else 0
         i_et = int(np.nanargmin(et_a)) if np.isfinite(et_a).any() else 0
@@ -626,7 +658,9 @@ class MulticlassFit:
             )
         for kind, arr, i in (("bulk", eb_a, i_eb), ("tail", et_a, i_et)):
             if np.isfinite(arr[i]) and arr[i] < ESS_MIN:
-                more = int(np.ceil(draws * min(max(1.3 * ESS_MIN / max(arr[i], 1), 1.5), 4) / 100) * 100)
+                more = int(
+                    np.ceil(draws * min(max(1.3 * ESS_MIN / max(arr[i], 1), 1.5), 4) / 100) * 100
+                )
                 msgs.append(
                     f"{kind} ESS {arr[i]:.0f} < {ESS_MIN} for {names[i]}: set draws={more} "
                     f"(bd.fit_multiclass(..., draws={more}))"
@@ -658,7 +692,9 @@ class MulticlassFit:
         )
         if len(att) > 1:
             parts = [", ".join(a["changed"]) or "defaults" for a in att]
-            head += f"; {len(att)} attempts ({' -> '.join(parts)}; kept {s.get('selected_attempt')})"
+            head += (
+                f"; {len(att)} attempts ({' -> '.join(parts)}; kept {s.get('selected_attempt')})"
+            )
         return head
 
     def format_summary(self, ci: float = 0.95, *, round_to: int = 3) -> str:
@@ -689,8 +725,10 @@ class MulticlassFit:
         return registry.figure(name)(self, **kwargs)
 
     def compare_one_vs_rest(self, **kwargs: Any) -> pd.DataFrame:
-        """Joint model against separate bivariate one-vs-rest fits (see
-        :func:`bayesdta.workflows.multiclass.compare_one_vs_rest`)."""
+        """Joint model against separate bivariate one-vs-rest fits.
+
+        See :func:`bayesdta.workflows.multiclass.compare_one_vs_rest`.
+        """
         from .. import registry
 
         return registry.quantity("compare_one_vs_rest")(self, **kwargs)
@@ -728,9 +766,7 @@ def load_multiclass(path: str | Path) -> MulticlassFit:
         timing = json.loads(attrs.pop("bayesdta_timing", "{}"))
         prev = json.loads(attrs.pop("bayesdta_prevalence", "null"))
     except KeyError:
-        raise SpecError(
-            f"{str(path)!r} was not written by bayesdta (MulticlassFit.save)"
-        ) from None
+        raise SpecError(f"{str(path)!r} was not written by bayesdta (MulticlassFit.save)") from None
     idata.constant_data.attrs = attrs
     return MulticlassFit(
         idata,
@@ -740,4 +776,3 @@ def load_multiclass(path: str | Path) -> MulticlassFit:
         timing=timing,
         prevalence=None if prev is None else np.asarray(prev, dtype=float),
     )
-

@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from .figures import *  # noqa: F403
 from .figures import __all__ as _figures_all
+from .multiclass import plot_confusion_heatmap, plot_multiclass_roc
 
-__all__ = list(_figures_all)
+__all__ = list(_figures_all) + ["plot_confusion_heatmap", "plot_multiclass_roc"]

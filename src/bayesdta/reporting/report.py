@@ -477,7 +477,7 @@ def run_analysis(
     )
     fits: dict[str, Any] = {}
     n_data = len([t for t in spec.outputs["tables"] if t in DATA_TABLES])
-    stages = RunProgress(len(spec.fits) + n_data + 1, say)
+    stages = RunProgress(len(spec.fits) + n_data + 1 + (spec.multiclass is not None), say)
     run.stages = stages
     pointwise: dict[str, pd.DataFrame] = {}
     for fs in spec.fits:
@@ -534,6 +534,11 @@ def run_analysis(
         _fit_figures(run, f, fs)
     _family_comparison(run, fits, pointwise)
     _data_tables(run, data)
+    if spec.multiclass is not None:  # joint model of the KxK matrices (issue 13)
+        from .multiclass import run_multiclass
+
+        stages.start(f"fitting the joint multiclass model: {spec.multiclass['title']} ...")
+        run_multiclass(run, spec, progress=progress)
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     (out / RUN_RECORD).write_text(json.dumps(_jsonable(run.record), indent=1))
@@ -1351,6 +1356,11 @@ def build_report(out: str | Path) -> dict[str, Path]:
                 doc.p(f"{t['caption']} ({len(shown)} rows; full table in {', '.join(t['files'])})")
                 continue
             doc.table(shown, t["caption"], index=t.get("index", True), files=t["files"])
+
+    if record.get("multiclass"):  # joint model of the KxK matrices (issue 13)
+        from .multiclass import multiclass_section
+
+        multiclass_section(doc, record, out, _read_table)
 
     extra = [t for t in tables if t["fit"] == ""]
     if extra:
