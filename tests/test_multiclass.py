@@ -234,3 +234,45 @@ def test_k2_joint_model_matches_the_bivariate_model():
         mcse = np.sqrt(a["sd"] ** 2 / a["ess_bulk"] + b["sd"] ** 2 / b["ess_bulk"])
         assert abs(a["mean"] - b["mean"]) < 4 * mcse, (qb, a["mean"], b["mean"], mcse)
         assert abs(a["sd"] / b["sd"] - 1) < 0.15, (qb, a["sd"], b["sd"])
+
+
+# ----------------------------------------------------------------------------- spec
+def _spec_error(tmp_path, text: str) -> str:
+    from bayesdta.reporting.spec import load_spec
+
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    with pytest.raises(SpecError) as info:
+        spec = load_spec(p)
+        spec.check_data(spec.load_data())
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_multiclass_spec_section(tmp_path):
+    from bayesdta.reporting.spec import load_spec
+
+    base = (
+        '[data]\nfrom_multiclass = "osteopenia"\n'
+        '[multiclass]\nexample = "osteoporosis_multiclass"\n'
+    )
+    p = tmp_path / "ok.toml"
+    p.write_text(base + "prevalence = { osteoporosis = 1, osteopenia = 2, normal = 1 }\n")
+    spec = load_spec(p)
+    data = spec.load_data()  # the osteopenia-vs-rest tables of the matrices
+    cd = spec.load_confusion()
+    k = cd.classes.index("osteopenia")
+    np.testing.assert_array_equal(data.tp, cd.counts[:, k, k])
+    np.testing.assert_array_equal(data.fn, cd.counts[:, k, :].sum(axis=1) - cd.counts[:, k, k])
+    assert spec.multiclass["tables"][-1] == "multiclass_comparison"
+    assert "multiclass" in spec.to_dict()
+    assert "multiclass.colour" in _spec_error(tmp_path, base + 'colour = "red"\n')
+    assert "unknown multiclass example" in _spec_error(
+        tmp_path, '[data]\nexample = "auditc"\n[multiclass]\nexample = "nope"\n'
+    )
+    assert "data.from_multiclass" in _spec_error(
+        tmp_path, '[data]\nfrom_multiclass = "osteoporosis"\n'
+    )
+    assert "'bone' is not a class" in _spec_error(tmp_path, base.replace("osteopenia", "bone"))
+    assert "multiclass.priors" in _spec_error(tmp_path, base + "[multiclass.priors]\nnu = 3\n")
