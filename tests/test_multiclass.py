@@ -203,6 +203,7 @@ def test_bad_options():
         bd.fit_multiclass(t[t["study"] == "study 1"], verbose=False)
 
 
+@pytest.mark.slow
 def test_k2_joint_model_matches_the_bivariate_model():
     """K = 2 is the bivariate model (eta = -logit se, -logit sp; priors matched): the pooled
     sensitivity, specificity, SDs and correlation agree within Monte Carlo error."""
@@ -276,3 +277,34 @@ def test_multiclass_spec_section(tmp_path):
     )
     assert "'bone' is not a class" in _spec_error(tmp_path, base.replace("osteopenia", "bone"))
     assert "multiclass.priors" in _spec_error(tmp_path, base + "[multiclass.priors]\nnu = 3\n")
+
+
+def test_bayesdta_run_writes_the_multiclass_section(sim3, tmp_path):
+    """Plumbing: a spec with [multiclass] (file input, no comparison) through run_analysis."""
+    from bayesdta.reporting.report import run_analysis
+    from bayesdta.reporting.spec import load_spec
+
+    sim3[0].to_csv(tmp_path / "m.csv", index=False)
+    (tmp_path / "s.toml").write_text(
+        '[analysis]\nname = "mc"\nseed = 3\n[data]\nfrom_multiclass = "osteopenia"\n'
+        "[model]\nlevels = 2\n[sampler]\ndraws = 150\ntune = 200\nchains = 2\ncores = 1\n"
+        '[outputs]\ntables = ["summary"]\nfigures = []\nfigure_formats = ["png"]\n'
+        'table_formats = ["csv"]\n'
+        '[multiclass]\nfile = "m.csv"\ncompare_one_vs_rest = false\n'
+        "prevalence = { osteoporosis = 0.2, osteopenia = 0.4, normal = 0.4 }\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = run_analysis(load_spec(tmp_path / "s.toml"), tmp_path / "out")
+    out = tmp_path / "out"
+    report = paths["md"].read_text()
+    assert "### Joint multiclass model" in report
+    assert "osteoporosis 0.200, osteopenia 0.400, normal 0.400" in report
+    for name in ("multiclass_confusion", "multiclass_classes", "multiclass_heterogeneity"):
+        assert (out / "tables" / f"{name}.csv").exists()
+    assert not (out / "tables" / "multiclass_comparison.csv").exists()
+    assert (out / "figures" / "confusion_heatmap.png").exists()
+    back = bd.load_multiclass(out / "posterior_multiclass.nc")
+    np.testing.assert_allclose(back.prevalence, [0.2, 0.4, 0.4])
+    conf = pd.read_csv(out / "tables" / "multiclass_confusion.csv")
+    np.testing.assert_allclose(conf["median"].to_numpy(), back.confusion()["median"].to_numpy())

@@ -309,9 +309,9 @@ def build_multiclass_model(
         n_rows=n_s,
         n_groups=0,
     )
-    # Beta / LKJ normalising terms call special functions by process-specific address in
-    # numba's object code: compile per process (the in-process cache still re-uses it)
-    built.disk_cache = False
+    # the non-centered graph reloads from the on-disk cache with identical draws (checked in
+    # two processes); the centered one (MvNormal: Cholesky solves) compiles per process
+    built.disk_cache = mode == "noncentered"
     return built
 
 
