@@ -308,3 +308,28 @@ def test_bayesdta_run_writes_the_multiclass_section(sim3, tmp_path):
     np.testing.assert_allclose(back.prevalence, [0.2, 0.4, 0.4])
     conf = pd.read_csv(out / "tables" / "multiclass_confusion.csv")
     np.testing.assert_allclose(conf["median"].to_numpy(), back.confusion()["median"].to_numpy())
+
+
+@pytest.mark.slow
+def test_worked_example_spec_runs_on_small_settings(tmp_path):
+    """`bayesdta run models/osteoporosis_multiclass.toml` end to end (plumbing-sized draws)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "models" / "osteoporosis_multiclass.toml"
+    r = subprocess.run(
+        [sys.executable, "-m", "bayesdta.cli", "run", str(spec), "--out", str(tmp_path / "o")]
+        + ["--draws", "100", "--tune", "150", "--chains", "1"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "o"
+    report = (out / "report.md").read_text()
+    assert "### Joint multiclass model (osteoporosis / osteopenia / normal)" in report
+    cmp = pd.read_csv(out / "tables" / "multiclass_comparison.csv")
+    assert list(cmp["class"].unique()) == CLASSES and len(cmp) == 6
+    for g in ("confusion_heatmap", "multiclass_roc", "forest", "sroc"):
+        assert (out / "figures" / f"{g}.png").exists(), g

@@ -97,9 +97,7 @@ def run_multiclass(run: Any, spec: Any, *, progress: bool = False) -> None:
         tables["multiclass_heterogeneity"] = f.heterogeneity(ci)
     if "multiclass_comparison" in want:
         try:
-            sep_settings = {
-                k: v for k, v in settings.items() if k in ("backend", "chains", "cores")
-            }
+            sep_settings = spec.sampler_settings()  # as the main bivariate fit
             tables["multiclass_comparison"] = compare_one_vs_rest(f, ci=ci, **sep_settings)
         except Exception as exc:  # the comparison must not stop the run
             rec["comparison_error"] = f"{type(exc).__name__}: {exc}"
