@@ -53,6 +53,7 @@ __all__ = [
     "MULTICLASS_PRIOR_RATIONALE",
     "MulticlassSpec",
     "build_multiclass_model",
+    "choose_parameterization",
     "effect_index",
     "effect_labels",
     "cpc_shapes",
@@ -205,6 +206,48 @@ def softmax_rows(eta_offdiag: np.ndarray, k: int) -> np.ndarray:
     full = full - full.max(axis=-1, keepdims=True)
     e = np.exp(full)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+#: ``"auto"`` samples the study effects centered when the studies' average informativeness
+#: (share of a study effect's precision that comes from its own counts) is at least this.
+AUTO_CENTERED_CUT = 0.5
+
+
+def choose_parameterization(
+    data: ConfusionData, weights: np.ndarray | None = None
+) -> tuple[str, str]:
+    """The parameterization ``"auto"`` starts with, and why.
+
+    Per study ``s`` and log-odds ``k -> j``: the empirical log-odds
+    ``y = log((c_kj + 0.5) / (c_kk + 0.5))`` with variance ``v = 1 / (c_kj + 0.5) + 1 / (c_kk +
+    0.5)``; per log-odds the DerSimonian-Laird moment estimate ``t2`` of the between-study
+    variance (at least 0.01); the study's informativeness ``t2 / (t2 + v)``. Centered when the
+    mean informativeness over studies (weight > 0) and log-odds is at least
+    :data:`AUTO_CENTERED_CUT` (studies pin their effects down: the non-centered form would
+    have a funnel), else non-centered (studies small or alike).
+    """
+    c = np.asarray(data.counts, dtype=float)
+    keep = np.ones(c.shape[0], bool) if weights is None else np.asarray(weights) > 0
+    c = c[keep]
+    info = []
+    for a, b in effect_index(data.n_classes):
+        y = np.log((c[:, a, b] + 0.5) / (c[:, a, a] + 0.5))
+        v = 1.0 / (c[:, a, b] + 0.5) + 1.0 / (c[:, a, a] + 0.5)
+        w = 1.0 / v
+        if len(y) > 1:
+            ybar = np.sum(w * y) / np.sum(w)
+            q = float(np.sum(w * (y - ybar) ** 2))
+            denom = float(np.sum(w) - np.sum(w**2) / np.sum(w))
+            t2 = max((q - (len(y) - 1)) / denom, 0.01) if denom > 0 else 0.01
+        else:
+            t2 = 0.01
+        info.append(t2 / (t2 + v))
+    mean_info = float(np.mean(info)) if info else 0.0
+    mode = "centered" if mean_info >= AUTO_CENTERED_CUT else "noncentered"
+    return mode, (
+        f"mean study informativeness {mean_info:.2f} "
+        f"({'>=' if mode == 'centered' else '<'} {AUTO_CENTERED_CUT})"
+    )
 
 
 def _bucket(n: int, step: int = 16) -> int:

@@ -22,7 +22,12 @@ import xarray as xr
 from ..data.tables import ConfusionData, read_confusion
 from ..exceptions import SamplerWarning, SpecError
 from ..families.base import get_family
-from ..families.multiclass import MulticlassSpec, effect_labels, softmax_rows
+from ..families.multiclass import (
+    MulticlassSpec,
+    choose_parameterization,
+    effect_labels,
+    softmax_rows,
+)
 from . import _arviz
 from .fit import BFMI_MIN, ESS_MIN, RHAT_MAX
 from .sampling import SamplerSettings, sample
@@ -83,8 +88,10 @@ def fit_multiclass(
         ``mu`` (mean log-odds, default ``Normal(0, 2)``), ``tau`` (between-study SDs,
         ``HalfNormal(1.5)``), ``rho`` (correlation matrix, ``LKJ(2)``).
     parameterization : {"auto", "noncentered", "centered"}
-        How the study effects are sampled. ``"auto"`` starts non-centered and switches to
-        centered when the first run has divergences or chains far apart.
+        How the study effects are sampled (the same model). ``"auto"`` chooses by the studies'
+        informativeness (:func:`bayesdta.families.multiclass.choose_parameterization`:
+        centered when the counts pin the study effects down, else non-centered) and switches
+        to the other form when the first run has divergences or chains far apart.
     prevalence : sequence or mapping, optional
         Class prevalences used for the one-vs-rest specificities, LRs and the overall
         accuracy (specificity of class k averages the other classes' correct-rejection
@@ -114,7 +121,10 @@ def fit_multiclass(
             "parameterization must be 'auto', 'noncentered' or 'centered', "
             f"got {parameterization!r}"
         )
-    first = "noncentered" if parameterization == "auto" else parameterization
+    if parameterization == "auto":
+        first, reason = choose_parameterization(data, weights)
+    else:
+        first, reason = parameterization, f"parameterization={parameterization!r} requested"
     spec = MulticlassSpec(priors=priors, parameterization=first)
     prev = _resolve_prevalence(prevalence, data)
     w = None if weights is None else np.asarray(weights, dtype=float)
@@ -171,6 +181,9 @@ def fit_multiclass(
         sampler = run.to_dict()
         sampler["seed"] = seed_
         sampler["parameterization"] = mode
+        sampler["parameterization_reason"] = (
+            reason if mode == first else f"{reason}; escalation switched to {mode}"
+        )
         f = MulticlassFit(
             idata,
             data,
@@ -685,8 +698,11 @@ class MulticlassFit:
         """One line: parameterization, settings and the escalation's attempts."""
         s = self.sampler
         att = s.get("attempts") or []
+        why = s.get("parameterization_reason")
         head = (
-            f"{s.get('parameterization')} study effects; {s.get('draws')} draws + "
+            f"{s.get('parameterization')} study effects"
+            + (f" ({why})" if why else "")
+            + f"; {s.get('draws')} draws + "
             f"{s.get('tune')} warm-up x {s.get('chains')} chains, target_accept "
             f"{s.get('target_accept')}"
         )
