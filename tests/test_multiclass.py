@@ -333,3 +333,19 @@ def test_worked_example_spec_runs_on_small_settings(tmp_path):
     assert list(cmp["class"].unique()) == CLASSES and len(cmp) == 6
     for g in ("confusion_heatmap", "multiclass_roc", "forest", "sroc"):
         assert (out / "figures" / f"{g}.png").exists(), g
+
+
+def test_cli_multiclass_bad_table_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    p = tmp_path / "w.csv"
+    p.write_text("study;a->a;a->b;b->a;b->b\nS1;5;2;1;9\nS2;4;x;0;3\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "bayesdta.cli", "multiclass", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: row 2 (file line 3), column a->b: count 'x' is not a number"
