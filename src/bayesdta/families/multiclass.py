@@ -29,9 +29,9 @@ Beta(eta, eta)``. For ``K = 2`` the model *is* the bivariate binomial model of
 ``parameterization="noncentered"`` samples ``u_s = diag(tau) L z_s``, ``z_s ~ N(0, I)``, the
 form without a funnel when studies are small or agree; ``"centered"`` samples ``eta_s`` with
 the MVN(mu, Sigma) density written out by forward substitution (better when every study has
-hundreds of participants per class; :func:`choose_parameterization` picks one). Every number of the priors enters as data, so a prior change re-uses
-the compiled model; the study dimension is padded to a multiple of 16 (padded studies have
-weight 0 and no counts).
+hundreds of participants per class; :func:`choose_parameterization` picks one). Every number
+of the priors enters as data, so a prior change re-uses the compiled model; the study
+dimension is padded to a multiple of 16 (padded studies have weight 0 and no counts).
 """
 
 from __future__ import annotations
