@@ -91,7 +91,7 @@ def fit_multiclass(
         How the study effects are sampled (the same model). ``"auto"`` chooses by the studies'
         informativeness (:func:`bayesdta.families.multiclass.choose_parameterization`:
         centered when the counts pin the study effects down, else non-centered) and switches
-        to the other form when the first run has divergences or chains far apart.
+        from centered to non-centered when the first run has divergences or chains far apart.
     prevalence : sequence or mapping, optional
         Class prevalences used for the one-vs-rest specificities, LRs and the overall
         accuracy (specificity of class k averages the other classes' correct-rejection
@@ -214,9 +214,12 @@ def fit_multiclass(
         nxt = dict(plan)
         changed = []
         geometry = diag["divergences"] > 0 or diag["max_r_hat"] > 1.05
-        if geometry and parameterization == "auto" and k == 0:
-            nxt["parameterization"] = "centered" if mode == "noncentered" else "noncentered"
-            changed.append(f"parameterization {nxt['parameterization']}")
+        if geometry and parameterization == "auto" and k == 0 and mode == "centered":
+            # centered with trouble: the studies inform their effects less than estimated. The
+            # other way round is not tried: with few or small studies the centered form has a
+            # funnel (5 simulated 3x3 studies: 414 divergences centered, 6 non-centered)
+            nxt["parameterization"] = "noncentered"
+            changed.append("parameterization noncentered")
         if geometry and target_accept is None and plan["target_accept"] < 0.99:
             nxt["target_accept"] = 0.95 if plan["target_accept"] < 0.95 else 0.99
             changed.append(f"target_accept {nxt['target_accept']}")
