@@ -52,9 +52,13 @@ def test_worked_example_specs_are_valid(path):
     data = spec.load_data()
     spec.check_data(data)
     assert spec.main.is_main and spec.main.link == "logit"
-    # the worked examples use the simulated osteoporosis data (or its variants)
+    # the worked examples use the simulated osteoporosis data (or its variants); the multiclass
+    # example's 2x2 data are the one-vs-rest split of its simulated matrices
     examples = ("osteoporosis_dl", "osteoporosis_comparative", "osteoporosis_latent_class")
-    assert spec.data.get("example") in examples
+    if spec.multiclass:
+        assert spec.multiclass.get("example") == "osteoporosis_multiclass"
+    else:
+        assert spec.data.get("example") in examples
     assert spec.is_simulated()
 
 

@@ -43,6 +43,8 @@ SPEC_KEY_HELP: dict[str, str] = {
     ".extends": "another spec file (path relative to this one) to start from: tables merge key "
     "by key, arrays (lists, `[[regression]]`, `[[sensitivity.exclude]]`) are replaced whole",
     ".analysis": "`[analysis]`: name, title, description, seed",
+    ".multiclass": "`[multiclass]`: joint model of KxK confusion matrices (data, classes, "
+    "prevalences, priors, sampler; docs/multiclass.md)",
     ".comparison": "`[comparison]`: comparative accuracy of several tests (test, reference, "
     "model, tau_by_test, paired, priors, ci; docs/comparative.md)",
     ".data": "`[data]` (*required*): the table to analyse",
@@ -77,6 +79,8 @@ SPEC_KEY_HELP: dict[str, str] = {
     "data.example": "a packaged dataset (`bayesdta example --list`); give exactly one of "
     "`example` and `file`",
     "data.file": "a CSV file, relative to the spec file",
+    "data.from_multiclass": "a class of the `[multiclass]` data: the main fit uses that "
+    "class's one-vs-rest 2x2 tables",
     "data.study": "study id column (default: found by name, see data_formats.md)",
     "data.model": "model / table id column within a study (default: found by name)",
     "data.columns": '`TP = "true_pos"`, ...: count columns named otherwise',

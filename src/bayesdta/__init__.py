@@ -14,7 +14,13 @@ from . import _quiet  # noqa: F401  (silences third-party noise, see bayesdta._q
 from . import plots as _plots  # noqa: F401  (figures register for DTAFit.plot)
 from .data.datasets import list_examples, load_example, load_truth
 from .data.quadas import low_risk_subset, quadas_columns, read_quadas
-from .data.tables import DTAData, counts_from_metrics, split_confusion
+from .data.tables import (
+    ConfusionData,
+    DTAData,
+    counts_from_metrics,
+    read_confusion,
+    split_confusion,
+)
 from .exceptions import (
     BayesDTAError,
     DTADataError,
@@ -28,6 +34,7 @@ from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
 from .inference.latent_class import LatentClassFit, fit_latent_class
 from .inference.ml import LRTest, MLFit, MLWarning, fit_ml, lrt
+from .inference.multiclass import MulticlassFit, fit_multiclass, load_multiclass
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .posterior.review_outputs import (
     pca_table,
@@ -39,6 +46,7 @@ from .posterior.review_outputs import (
     threshold_effect,
 )
 from .reporting.spec import AnalysisSpec
+from .workflows import multiclass as _multiclass  # noqa: F401  (registers compare_one_vs_rest)
 from .workflows.comparative import ComparativeFit, compare_tests
 from .workflows.ml import ml_subgroups, ml_summary
 from .workflows.regression import (
@@ -136,4 +144,9 @@ __all__ = [
     "read_quadas",
     "quadas_columns",
     "low_risk_subset",
+    "ConfusionData",
+    "read_confusion",
+    "fit_multiclass",
+    "MulticlassFit",
+    "load_multiclass",
 ]

@@ -375,7 +375,7 @@ register_command(
 register_command("example", (_configure_example, _run_example, "fit a packaged example dataset"))
 
 # the other sub-commands register at import, after fit and example (the order of --help)
-from . import analysis, cache, compare  # noqa: E402, F401
+from . import analysis, cache, compare, multiclass  # noqa: E402, F401
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NUMPY_SCALAR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")

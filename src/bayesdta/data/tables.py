@@ -25,6 +25,8 @@ from ..exceptions import DTADataError
 __all__ = [
     "DTAData",
     "split_confusion",
+    "ConfusionData",
+    "read_confusion",
     "counts_from_metrics",
     "read_table",
     "levels_reason",
@@ -1000,6 +1002,7 @@ def split_confusion(
     *,
     labels: Sequence[str] | None = None,
     truth: str = "rows",
+    study: str | None = None,
 ) -> pd.DataFrame:
     """Split a KxK confusion matrix into K one-vs-rest 2x2 tables.
 
@@ -1017,11 +1020,28 @@ def split_confusion(
     truth : {"rows", "columns"}
         Whether the true (reference-standard) class runs along rows (default) or columns.
 
+    study : str, optional
+        The study column of a table of several studies' matrices (long or wide layout, a CSV
+        path or a :class:`ConfusionData`, read by :func:`read_confusion` with ``labels`` as
+        its ``classes``): each study's matrix is split, and the result has a ``study`` column
+        first. Without ``study``, ``matrix`` is one KxK matrix.
+
     Returns
     -------
     pandas.DataFrame
-        One row per class: ``target``, ``TP``, ``FP``, ``FN``, ``TN``.
+        One row per class: ``target``, ``TP``, ``FP``, ``FN``, ``TN`` (with ``study``: one row
+        per study and class, ``study`` first, studies and classes in the order read).
     """
+    if study is not None:
+        if truth != "rows":
+            raise DTADataError("with study=, the table names the true and predicted classes")
+        cd = read_confusion(matrix, classes=labels, study=study)
+        parts = []
+        for s, name in enumerate(cd.studies):
+            part = split_confusion(cd.counts[s], labels=list(cd.classes))
+            part.insert(0, "study", name)
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
     if isinstance(matrix, pd.DataFrame):
         if labels is None:
             labels = [str(x) for x in matrix.index]
@@ -1065,6 +1085,463 @@ def split_confusion(
         tn = total - tp - fn - fp
         rows.append({"target": str(labels[c]), "TP": tp, "FP": fp, "FN": fn, "TN": tn})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ KxK confusion matrices
+#: Headers recognised as the true (reference-standard) class of a long confusion table.
+TRUE_CLASS_HEADERS: tuple[str, ...] = (
+    "true",
+    "true_class",
+    "truth",
+    "reference",
+    "reference_class",
+    "actual",
+    "disease",
+)
+#: Headers recognised as the predicted class (index test) of a long confusion table.
+PREDICTED_CLASS_HEADERS: tuple[str, ...] = (
+    "predicted",
+    "predicted_class",
+    "pred",
+    "prediction",
+    "index_test",
+    "test_result",
+)
+#: Headers recognised as the cell count of a long confusion table.
+COUNT_HEADERS: tuple[str, ...] = ("count", "n", "counts", "freq", "frequency", "cases")
+#: Separators between the true and the predicted class in the cell columns of a wide table
+#: (``"osteoporosis->osteopenia"``: true osteoporosis, predicted osteopenia).
+CELL_SEPARATORS: tuple[str, ...] = ("->", "|", ":", "/", " vs ", "__")
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionData:
+    """Validated KxK confusion matrices, one per study (the input of the multiclass model).
+
+    Build it with :func:`read_confusion`. ``counts[s, k, j]`` is the number of participants
+    of study ``s`` whose true (reference-standard) class is ``classes[k]`` and whose predicted
+    class is ``classes[j]``.
+
+    Attributes
+    ----------
+    counts : numpy.ndarray, shape (n_studies, K, K)
+        Non-negative integer counts (read-only).
+    classes : tuple of str
+        Class labels in the order of the rows and columns.
+    studies : tuple of str
+        Study labels in the order of ``counts``.
+    source : str
+        Where the data came from.
+    info : dict
+        How the table was read (format, columns, class order and why), for :meth:`describe`.
+    """
+
+    counts: np.ndarray
+    classes: tuple[str, ...]
+    studies: tuple[str, ...]
+    source: str = "DataFrame"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes K."""
+        return len(self.classes)
+
+    @property
+    def n_studies(self) -> int:
+        """Number of studies."""
+        return len(self.studies)
+
+    def row_totals(self) -> np.ndarray:
+        """Participants per study and true class, shape (n_studies, K)."""
+        return self.counts.sum(axis=2)
+
+    def observed_prevalence(self) -> np.ndarray:
+        """Pooled observed class prevalences: participants of each true class over all studies."""
+        tot = self.counts.sum(axis=(0, 2)).astype(float)
+        return tot / tot.sum()
+
+    def to_long(self) -> pd.DataFrame:
+        """Long format: ``study``, ``true``, ``predicted``, ``count`` (K*K rows per study)."""
+        rows = []
+        for s, st in enumerate(self.studies):
+            for k, a in enumerate(self.classes):
+                for j, b in enumerate(self.classes):
+                    rows.append(
+                        {"study": st, "true": a, "predicted": b, "count": int(self.counts[s, k, j])}
+                    )
+        return pd.DataFrame(rows)
+
+    def subset(self, studies: Sequence[str]) -> ConfusionData:
+        """The matrices of the named studies (in the given order)."""
+        idx = []
+        for s in studies:
+            if s not in self.studies:
+                raise DTADataError(f"no study {s!r}; studies are {list(self.studies)}")
+            idx.append(self.studies.index(s))
+        return ConfusionData(
+            _readonly(self.counts[idx]), self.classes, tuple(studies), self.source, dict(self.info)
+        )
+
+    def to_json(self) -> str:
+        """Serialize losslessly (used by ``MulticlassFit.save``)."""
+        import json
+
+        return json.dumps(
+            {
+                "counts": self.counts.tolist(),
+                "classes": list(self.classes),
+                "studies": list(self.studies),
+                "source": self.source,
+                "info": self.info,
+            },
+            default=str,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ConfusionData:
+        """Inverse of :meth:`to_json`."""
+        import json
+
+        p = json.loads(text)
+        return cls(
+            _readonly(np.asarray(p["counts"], dtype=np.int64)),
+            tuple(p["classes"]),
+            tuple(p["studies"]),
+            p.get("source", "DataFrame"),
+            dict(p.get("info") or {}),
+        )
+
+    def describe(self) -> str:
+        """One line: what was read and taken as what (format, studies, classes and order)."""
+        i = self.info
+        n = int(self.counts.sum())
+        where = f" (column {i['study']!r})" if i.get("study") else ""
+        text = (
+            f"{self.source}: {i.get('format', 'matrices')}; "
+            f"{_plural(self.n_studies, 'study')}{where}, {self.n_classes} classes "
+            f"({', '.join(self.classes)}; order {i.get('class_order', 'as given')}), "
+            f"{n} participants"
+        )
+        if i.get("cells"):
+            text += f"; cells from {i['cells']}"
+        if i.get("ignored_columns"):
+            text += f"; columns not used: {', '.join(map(repr, i['ignored_columns']))}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"ConfusionData({self.describe()})"
+
+
+def _class_label(v: Any, where: str) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        raise DTADataError(f"{where}: missing class label")
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        v = int(v)
+    s = str(v).strip()
+    if s == "":
+        raise DTADataError(f"{where}: missing class label")
+    return s
+
+
+def _check_case_clash(labels: Sequence[str], where: Mapping[str, str]) -> None:
+    seen: dict[str, str] = {}
+    for lab in labels:
+        key = lab.lower()
+        if key in seen and seen[key] != lab:
+            raise DTADataError(
+                f"inconsistent class labels {seen[key]!r} ({where[seen[key]]}) and {lab!r} "
+                f"({where[lab]}): write each class the same way, or give classes="
+            )
+        seen.setdefault(key, lab)
+
+
+def _order_classes(
+    found: Sequence[str], classes: Sequence[str] | None, where: Mapping[str, str], what: str
+) -> tuple[tuple[str, ...], str]:
+    """Class order: ``classes`` when given (every label must be one of them), else first seen."""
+    if classes is not None:
+        classes = tuple(str(c).strip() for c in classes)
+        if len(set(classes)) != len(classes):
+            raise DTADataError(f"classes= lists a class twice: {list(classes)}")
+        for lab in found:
+            if lab not in classes:
+                raise DTADataError(
+                    f"{where[lab]}: class {lab!r} is not one of classes= {list(classes)}"
+                )
+        order, how = classes, "as given by classes="
+    else:
+        _check_case_clash(found, where)
+        order, how = tuple(dict.fromkeys(found)), f"as first seen in {what}"
+    if len(order) < 2:
+        raise DTADataError(f"a confusion table needs at least 2 classes, found {list(order)}")
+    return order, how
+
+
+def read_confusion(
+    table: Any,
+    *,
+    classes: Sequence[str] | None = None,
+    study: str | None = "study",
+    true: str | None = None,
+    predicted: str | None = None,
+    count: str | None = None,
+    sep: str | None = None,
+) -> ConfusionData:
+    """Read KxK confusion matrices of several studies.
+
+    Two layouts are recognised:
+
+    * **long**: one row per study and cell, with columns ``study``, the true class (``true``,
+      ``truth``, ``reference``, ...: :data:`TRUE_CLASS_HEADERS`), the predicted class
+      (``predicted``, ``pred``, ...: :data:`PREDICTED_CLASS_HEADERS`) and the count
+      (``count``, ``n``, ...: :data:`COUNT_HEADERS`); every study needs all K*K cells (write
+      0 for an empty cell);
+    * **wide**: one row per study, with a ``study`` column and K*K cell columns named
+      ``"<true><sep><predicted>"`` with ``sep`` one of :data:`CELL_SEPARATORS`
+      (``"osteoporosis->osteopenia"``, ``"normal|normal"``; with ``classes=`` given, also
+      ``"<true>_<predicted>"``). Other columns are left out and named by :meth:`describe`.
+
+    Parameters
+    ----------
+    table : DataFrame, CSV path, ConfusionData or array of shape (n_studies, K, K)
+        The matrices (arrays: true class along axis 1, predicted along axis 2).
+    classes : sequence of str, optional
+        Class labels in the order wanted; every label of the table must be one of them.
+        Default: the order in which the true classes first appear.
+    study : str or None
+        Study column (default ``"study"``; matched ignoring case and punctuation).
+    true, predicted, count : str, optional
+        Column names of the long layout (default: recognised headers).
+    sep : str, optional
+        CSV separator (default: sniffed).
+
+    Returns
+    -------
+    ConfusionData
+
+    Raises
+    ------
+    DTADataError
+        One line naming the row and column: a count that is missing, negative or not a whole
+        number, a missing or repeated cell, a class label that is not one of the classes or
+        written in two ways.
+    """
+    if isinstance(table, ConfusionData):
+        if classes is None or tuple(classes) == table.classes:
+            return table
+        order = [table.classes.index(c) if c in table.classes else -1 for c in classes]
+        if -1 in order or len(order) != table.n_classes:
+            raise DTADataError(f"classes= {list(classes)} differ from {list(table.classes)}")
+        c = table.counts[:, order][:, :, order]
+        info = {**table.info, "class_order": "as given by classes="}
+        return ConfusionData(_readonly(c), tuple(classes), table.studies, table.source, info)
+    line_offset = None
+    source = "DataFrame"
+    if isinstance(table, (str, Path)):
+        source = str(table)
+        table, read_info = read_table(table, sep=sep)
+        line_offset = read_info["line_offset"]
+    elif not isinstance(table, pd.DataFrame):
+        arr = np.asarray(table)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
+            raise DTADataError(
+                f"confusion matrices must have shape (n_studies, K, K), got {arr.shape}"
+            )
+        labels = (
+            list(classes)
+            if classes is not None
+            else [f"class {i + 1}" for i in range(arr.shape[1])]
+        )
+        if len(labels) != arr.shape[1]:
+            raise DTADataError(f"{len(labels)} classes given for {arr.shape[1]}x{arr.shape[1]}")
+        long = [
+            {"study": f"study {s + 1}", "true": labels[k], "predicted": labels[j], "count": v}
+            for s in range(arr.shape[0])
+            for k in range(arr.shape[1])
+            for j in range(arr.shape[1])
+            for v in [arr[s, k, j]]
+        ]
+        table = pd.DataFrame(long)
+        table.index = pd.RangeIndex(1, len(table) + 1)
+        source = "array"
+        study, true, predicted, count = "study", "true", "predicted", "count"
+    df = table
+    if line_offset is None:  # rows are numbered 1, 2, ... as they come
+        df = table.copy()
+        df.index = pd.RangeIndex(1, len(df) + 1)
+    cols = [str(c) for c in df.columns]
+    df.columns = cols
+
+    def find(name: str | None, candidates: Sequence[str], what: str) -> str | None:
+        if name is not None:
+            c = _find_column(cols, name, loose=True)
+            if c is None:
+                raise DTADataError(f"no column {name!r} ({what}); columns are {cols}")
+            return c
+        for cand in candidates:
+            c = _find_column(cols, cand, loose=True)
+            if c is not None:
+                return c
+        return None
+
+    scol = find(study, (), "study") if study is not None else None
+    if study is not None and scol is None:  # pragma: no cover - find raises
+        raise DTADataError(f"no study column {study!r}")
+    tcol = find(true, TRUE_CLASS_HEADERS, "true class")
+    pcol = find(predicted, PREDICTED_CLASS_HEADERS, "predicted class")
+    ccol = find(count, COUNT_HEADERS, "count")
+
+    def rowname(idx: Any) -> str:
+        return _row_name(idx, line_offset)
+
+    info: dict[str, Any] = {"study": scol}
+    if tcol is not None and pcol is not None and ccol is not None:
+        info.update(format="long format", cells=f"columns {tcol!r}, {pcol!r}, {ccol!r}")
+        n = _as_counts(df[ccol], ccol, line_offset, ccol)
+        studies_col = (
+            _labels(df[scol], scol, line_offset)
+            if scol is not None
+            else np.asarray(["study 1"] * len(df), dtype=object)
+        )
+        tl = [_class_label(v, f"{rowname(i)}, column {tcol}") for i, v in df[tcol].items()]
+        pl = [_class_label(v, f"{rowname(i)}, column {pcol}") for i, v in df[pcol].items()]
+        where: dict[str, str] = {}
+        for i, lab in zip(df.index, tl, strict=True):
+            where.setdefault(lab, f"{rowname(i)}, column {tcol}")
+        true_found = list(dict.fromkeys(tl))
+        for i, lab in zip(df.index, pl, strict=True):
+            where.setdefault(lab, f"{rowname(i)}, column {pcol}")
+            if (
+                classes is None
+                and lab not in true_found
+                and lab.lower() not in {t.lower() for t in true_found}
+            ):
+                raise DTADataError(
+                    f"{rowname(i)}, column {pcol}: predicted class {lab!r} is never a true "
+                    f"class (column {tcol}: {', '.join(true_found)}); check the labels or give "
+                    "classes="
+                )
+        order, how = _order_classes(true_found + pl, classes, where, f"column {tcol!r}")
+        studies = tuple(dict.fromkeys(str(s) for s in studies_col))
+        k = len(order)
+        counts = np.full((len(studies), k, k), -1, dtype=np.int64)
+        first_row: dict[tuple[int, int, int], Any] = {}
+        s_index = {s: i for i, s in enumerate(studies)}
+        c_index = {c: i for i, c in enumerate(order)}
+        for r, (idx, s, a, b) in enumerate(zip(df.index, studies_col, tl, pl, strict=True)):
+            key = (s_index[str(s)], c_index[a], c_index[b])
+            if key in first_row:
+                raise DTADataError(
+                    f"{rowname(idx)}: study {s!r}, true {a!r}, predicted {b!r} repeats "
+                    f"{rowname(first_row[key])}; give each cell once"
+                )
+            first_row[key] = idx
+            counts[key] = n[r]
+        missing = np.argwhere(counts < 0)
+        if len(missing):
+            s, a, b = missing[0]
+            raise DTADataError(
+                f"study {studies[s]!r}: no row for true {order[a]!r}, predicted {order[b]!r} "
+                f"(column {ccol}); every study needs all {k}x{k} cells (write 0 for an empty "
+                f"cell); {len(missing)} cell(s) missing in all"
+            )
+        ignored = [c for c in cols if c not in (scol, tcol, pcol, ccol)]
+    else:
+        if tcol is not None or pcol is not None or ccol is not None:
+            have = [c for c in (tcol, pcol, ccol) if c is not None]
+            lacking = [
+                w
+                for w, c in (("true class", tcol), ("predicted class", pcol), ("count", ccol))
+                if c is None
+            ]
+            raise DTADataError(
+                f"columns {have} look like a long confusion table but no {' / '.join(lacking)} "
+                f"column was found; name it with true= / predicted= / count="
+            )
+        info["format"] = "wide format (one row per study)"
+        known = None if classes is None else [str(c).strip() for c in classes]
+        cells: dict[str, tuple[str, str]] = {}
+        ignored = []
+        for c in cols:
+            if c == scol:
+                continue
+            parsed = None
+            for sp_ in CELL_SEPARATORS:
+                if sp_ in c:
+                    a, b = c.split(sp_, 1)
+                    parsed = (a.strip(), b.strip())
+                    break
+            if parsed is None and known is not None and "_" in c:
+                for a in known:
+                    if c.startswith(a + "_") and c[len(a) + 1 :] in known:
+                        parsed = (a, c[len(a) + 1 :])
+            if parsed is None or not parsed[0] or not parsed[1]:
+                ignored.append(c)
+            else:
+                cells[c] = parsed
+        if not cells:
+            raise DTADataError(
+                f"no confusion cells found: give a long table (columns study, true, predicted, "
+                f"count) or wide cell columns named '<true>-><predicted>'; columns are {cols}"
+            )
+        where = {}
+        for c, (a, b) in cells.items():
+            where.setdefault(a, f"column {c!r}")
+            where.setdefault(b, f"column {c!r}")
+        true_found = list(dict.fromkeys(a for a, _ in cells.values()))
+        pred_found = list(dict.fromkeys(b for _, b in cells.values()))
+        if classes is None:
+            for b in pred_found:
+                if b not in true_found:
+                    raise DTADataError(
+                        f"{where[b]}: predicted class {b!r} is never a true class "
+                        f"({', '.join(true_found)}); check the labels or give classes="
+                    )
+        order, how = _order_classes(true_found + pred_found, classes, where, "the cell columns")
+        k = len(order)
+        col_of: dict[tuple[str, str], str] = {}
+        for c, ab in cells.items():
+            if ab in col_of:
+                raise DTADataError(f"columns {col_of[ab]!r} and {c!r} are the same cell")
+            col_of[ab] = c
+        for a in order:
+            for b in order:
+                if (a, b) not in col_of:
+                    raise DTADataError(
+                        f"no column for true {a!r}, predicted {b!r} (e.g. '{a}->{b}'); a wide "
+                        f"table needs all {k}x{k} cell columns"
+                    )
+        studies_col = (
+            _labels(df[scol], scol, line_offset)
+            if scol is not None
+            else np.asarray([f"study {i + 1}" for i in range(len(df))], dtype=object)
+        )
+        studies = tuple(str(s) for s in studies_col)
+        if len(set(studies)) != len(studies):
+            dup = next(s for s in studies if studies.count(s) > 1)
+            rows = [rowname(i) for i, s in zip(df.index, studies, strict=True) if s == dup]
+            raise DTADataError(
+                f"{rows[1]}, column {scol}: study {dup!r} repeats {rows[0]}; a wide table has "
+                "one row per study"
+            )
+        counts = np.zeros((len(studies), k, k), dtype=np.int64)
+        for a_i, a in enumerate(order):
+            for b_i, b in enumerate(order):
+                c = col_of[(a, b)]
+                counts[:, a_i, b_i] = _as_counts(df[c], c, line_offset, c)
+        info["cells"] = f"{k * k} columns like {col_of[(order[0], order[1])]!r}"
+    info["class_order"] = how
+    info["ignored_columns"] = ignored
+    empty = [order[i] for i in range(k) if counts[:, i, :].sum() == 0]
+    if empty:
+        raise DTADataError(
+            f"class {empty[0]!r} has no participants in any study (its true-class rows are all "
+            "0): check the labels, or leave the class out"
+        )
+    return ConfusionData(_readonly(counts), order, studies, source, info)
 
 
 def _decimals(x: float) -> int:

@@ -10,9 +10,11 @@
 * :mod:`bayesdta.families.robust`: the ``"t"`` family (bivariate Student-t study effects).
 * :mod:`bayesdta.families.latent_class`: the ``"latent_class"`` family (imperfect reference
   standard; fitted by :func:`bayesdta.fit_latent_class`).
+* :mod:`bayesdta.families.multiclass`: the ``"multiclass"`` family (KxK confusion matrices,
+  correlated study effects on the class-specific log-odds).
 
 Importing the package registers the families (:func:`bayesdta.families.base.get_family`).
 """
 
-# register the "normal", "t" and "latent_class" families
-from . import bivariate, latent_class, robust  # noqa: F401
+# register the "normal", "t", "latent_class" and "multiclass" families
+from . import bivariate, latent_class, multiclass, robust  # noqa: F401

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..exceptions import SpecError
 
-__all__ = ["Family", "FAMILIES", "register_family", "get_family"]
+__all__ = ["Family", "FAMILIES", "register_family", "get_family", "family_names"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class Family:
         Summary quantities the family supports (names of :meth:`DTAFit.summary`).
     description : str
         One line for users.
+    data_kind : str
+        The data the family models: ``"2x2"`` (tables of TP, FP, FN, TN: :class:`DTAData`,
+        fitted by :func:`bayesdta.fit`) or ``"confusion"`` (KxK matrices:
+        :class:`~bayesdta.data.tables.ConfusionData`, fitted by
+        :func:`bayesdta.fit_multiclass`).
     """
 
     name: str
@@ -55,6 +60,7 @@ class Family:
     build: Callable[..., Any]
     quantities: tuple[str, ...]
     description: str = ""
+    data_kind: str = "2x2"
 
 
 #: name -> Family, filled by the family modules at import.
@@ -73,3 +79,8 @@ def get_family(name: str) -> Family:
         return FAMILIES[name]
     except KeyError:
         raise SpecError(f"unknown model family {name!r}; registered: {sorted(FAMILIES)}") from None
+
+
+def family_names(data_kind: str = "2x2") -> list[str]:
+    """Sorted names of the registered families of one data kind (``"2x2"``, ``"confusion"``)."""
+    return sorted(n for n, f in FAMILIES.items() if f.data_kind == data_kind)

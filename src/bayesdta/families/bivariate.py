@@ -102,11 +102,11 @@ class ModelSpec:
     random_effects: str = "normal"
 
     def __post_init__(self) -> None:
-        from .base import FAMILIES
+        from .base import FAMILIES, family_names
 
-        if self.random_effects not in FAMILIES:
+        if self.random_effects not in family_names("2x2"):
             raise SpecError(
-                f"random_effects must be one of {sorted(FAMILIES)}, got {self.random_effects!r}"
+                f"random_effects must be one of {family_names('2x2')}, got {self.random_effects!r}"
             )
         if self.link not in LINKS:
             raise SpecError(

@@ -9,8 +9,9 @@ from __future__ import annotations
 from .comparative import plot_comparative_sroc  # noqa: E402  (registers "comparative_sroc")
 from .figures import *  # noqa: F403
 from .figures import __all__ as _figures_all
+from .multiclass import plot_confusion_heatmap, plot_multiclass_roc
 from .review_figures import *  # noqa: F403
 from .review_figures import __all__ as _review_all
 
 __all__ = list(_figures_all) + list(_review_all)
-__all__ += ["plot_comparative_sroc"]
+__all__ += ["plot_comparative_sroc", "plot_confusion_heatmap", "plot_multiclass_roc"]

@@ -517,7 +517,10 @@ def run_analysis(
     )
     fits: dict[str, Any] = {}
     n_data = len([t for t in spec.outputs["tables"] if t in DATA_TABLES])
-    stages = RunProgress(len(spec.fits) + n_data + 1 + (spec.comparison is not None), say)
+    stages = RunProgress(
+        len(spec.fits) + n_data + 1 + (spec.comparison is not None) + (spec.multiclass is not None),
+        say,
+    )
     run.stages = stages
     pointwise: dict[str, pd.DataFrame] = {}
     for fs in spec.fits:
@@ -590,6 +593,11 @@ def run_analysis(
         run.record["comparison"] = run_comparison(
             data, options, out, settings=comp_settings, seed=seed, say=say
         )
+    if spec.multiclass is not None:  # joint model of the KxK matrices (issue 13)
+        from .multiclass import run_multiclass
+
+        stages.start(f"fitting the joint multiclass model: {spec.multiclass['title']} ...")
+        run_multiclass(run, spec, progress=progress)
 
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     (out / RUN_RECORD).write_text(json.dumps(_jsonable(run.record), indent=1))
@@ -1453,6 +1461,11 @@ def build_report(out: str | Path) -> dict[str, Path]:
         from .latent_class import report_section
 
         report_section(doc, out, record)
+    if record.get("multiclass"):  # joint model of the KxK matrices (issue 13)
+        from .multiclass import multiclass_section
+
+        multiclass_section(doc, record, out, _read_table)
+
     extra = [t for t in tables if t["fit"] == ""]
     if extra:
         doc.h(3, "Further analyses")

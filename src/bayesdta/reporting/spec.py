@@ -550,9 +550,9 @@ def _parse_model_fields(
             model["parameterization"] = chk.choice(v, full, ["auto", "noncentered", "centered"])
         elif k == "random_effects":
             # the model family of the study effects (bayesdta.families registry): "normal", "t"
-            from ..families.base import FAMILIES
+            from ..families.base import family_names
 
-            model["random_effects"] = chk.choice(v, full, sorted(FAMILIES))
+            model["random_effects"] = chk.choice(v, full, family_names("2x2"))
     # the link is part of the ModelSpec keywords; stored only when not the default, so that
     # logit specs (and their hashes) are unchanged
     if link != "logit":
@@ -843,6 +843,8 @@ class AnalysisSpec:
     #: ``[comparison]``: comparative accuracy of the tests named by a column (see
     #: :mod:`bayesdta.reporting.comparative`), None when absent.
     comparison: dict[str, Any] | None = None
+    #: The ``[multiclass]`` analysis (joint model of KxK confusion matrices), or None.
+    multiclass: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- accessors
     @property
@@ -896,6 +898,8 @@ class AnalysisSpec:
         from ..data.tables import DTAData
 
         d = self.data
+        if "from_multiclass" in d:
+            return self.one_vs_rest_data(d["from_multiclass"])
         if "example" in d:
             from ..data.datasets import example_info, example_path
 
@@ -959,6 +963,8 @@ class AnalysisSpec:
 
     def is_simulated(self) -> bool:
         """True when the data are a packaged simulated example."""
+        if "from_multiclass" in self.data:
+            return self.multiclass_is_simulated()
         if "example" not in self.data:
             return False
         from ..data.datasets import example_info
@@ -1022,6 +1028,54 @@ class AnalysisSpec:
                                 f"studies are {data.studies}"
                             )
 
+    # -------------------------------------------------------------- multiclass (issue 13)
+    def load_confusion(self):
+        """The KxK confusion matrices named by ``[multiclass]`` (:class:`ConfusionData`)."""
+        from ..data.tables import read_confusion
+        from ..exceptions import DTADataError
+
+        m = self.multiclass
+        if m is None:
+            raise SpecError(f"{self.source}: no [multiclass] table")
+        kw = {k: m[k] for k in ("study", "true", "predicted", "count") if k in m}
+        try:
+            if "example" in m:
+                from ..data.datasets import load_multiclass_example
+
+                data = load_multiclass_example(m["example"])
+                return read_confusion(data, classes=m.get("classes"))
+            path = Path(m["file"])
+            if not path.exists():
+                raise SpecError(f"{self.source}: multiclass.file: {str(path)!r} does not exist")
+            return read_confusion(path, classes=m.get("classes"), sep=m.get("sep"), **kw)
+        except DTADataError as exc:
+            raise SpecError(f"{self.source}: multiclass: {exc}") from None
+
+    def one_vs_rest_data(self, target: str):
+        """The one-vs-rest 2x2 tables of class ``target`` of the ``[multiclass]`` data."""
+        from ..data.tables import DTAData, split_confusion
+
+        cd = self.load_confusion()
+        if target not in cd.classes:
+            raise SpecError(
+                f"{self.source}: data.from_multiclass: {target!r} is not a class of the "
+                f"multiclass data; classes are {list(cd.classes)}"
+            )
+        long = split_confusion(cd, study="study")
+        part = long[long["target"] == target].drop(columns="target").reset_index(drop=True)
+        return DTAData.from_frame(
+            part, study="study", source=f"{cd.source}, one-vs-rest split for {target!r}"
+        )
+
+    def multiclass_is_simulated(self) -> bool:
+        """True when the ``[multiclass]`` data are a packaged simulated example."""
+        m = self.multiclass or {}
+        if "example" not in m:
+            return False
+        from ..data.datasets import MULTICLASS_EXAMPLES
+
+        return bool(MULTICLASS_EXAMPLES[m["example"]].get("simulated", False))
+
     def quantities(self, available: Sequence[str]) -> list[str]:
         """The ``outputs.quantities`` (glob patterns) expanded against the names a fit offers."""
         return expand_quantities(
@@ -1045,6 +1099,7 @@ class AnalysisSpec:
             "source": self.source,
             "latent_class": copy.deepcopy(self.latent_class),
             "comparison": copy.deepcopy(self.comparison),
+            **({"multiclass": copy.deepcopy(self.multiclass)} if self.multiclass else {}),
         }
 
     def resolved_toml(self) -> str:
@@ -1104,9 +1159,11 @@ _TOP_KEYS = (
     "sensitivity",
     "latent_class",
     "comparison",
+    "multiclass",
 )
 _ANALYSIS_KEYS = ("name", "title", "description", "seed")
 _DATA_KEYS = (
+    "from_multiclass",
     "example",
     "file",
     "study",
@@ -1141,6 +1198,13 @@ def _parse_data(chk: _Checker, value: Any, base_dir: Path | None) -> dict[str, A
         raise chk.error(key, "missing: give data.example (packaged dataset) or data.file (CSV)")
     chk.keys(t, _DATA_KEYS, key)
     out: dict[str, Any] = {}
+    if "from_multiclass" in t:  # the one-vs-rest 2x2 tables of one class of [multiclass]
+        if "example" in t or "file" in t:
+            raise chk.error(key, "give data.from_multiclass or data.example / data.file")
+        out["from_multiclass"] = chk.string(
+            t["from_multiclass"], "data.from_multiclass", allow_none=False
+        )
+        return out
     if ("example" in t) == ("file" in t):
         raise chk.error(key, "give exactly one of data.example and data.file")
     if "example" in t:
@@ -1398,6 +1462,9 @@ def parse_spec(
     from .latent_class_spec import parse_latent_class
 
     latent_class = parse_latent_class(raw.get("latent_class"), source)
+    multiclass = _parse_multiclass(chk, raw.get("multiclass"), base)
+    if data.get("from_multiclass") and multiclass is None:
+        raise chk.error("data.from_multiclass", "needs a [multiclass] table naming the data")
     spec = AnalysisSpec(
         name=name,
         title=title or name,
@@ -1414,8 +1481,124 @@ def parse_spec(
         text=text if text is not None else dump_toml(raw),
         raw=raw,
         latent_class=latent_class,
+        multiclass=multiclass,
     )
     return spec
+
+
+#: Tables of the ``[multiclass]`` analysis: name -> caption.
+MULTICLASS_TABLES: dict[str, str] = {
+    "multiclass_confusion": "Pooled confusion matrix of the joint multiclass model: P(predicted "
+    "class | true class), the inverse link (softmax) of the mean log-odds, posterior median and "
+    "credible interval.",
+    "multiclass_confusion_predictive": "Confusion matrix expected in a new study (posterior "
+    "predictive of the study effects), median and credible interval.",
+    "multiclass_classes": "Per-class one-vs-rest sensitivity, specificity, LR+, LR- and DOR "
+    "derived from the joint posterior, and the overall accuracy; specificities weight the other "
+    "classes by the stated prevalences.",
+    "multiclass_heterogeneity": "Between-study SDs of the class-specific log-odds and their "
+    "correlations (joint multiclass model).",
+    "multiclass_comparison": "Joint model against separate one-vs-rest bivariate analyses "
+    "(split_confusion + the bivariate model per class): pooled sensitivity and specificity.",
+}
+#: Figures of the ``[multiclass]`` analysis: name -> caption.
+MULTICLASS_FIGURES: dict[str, str] = {
+    "confusion_heatmap": "Pooled confusion matrix of the joint multiclass model: posterior "
+    "median and credible interval of P(predicted | true) in each cell.",
+    "multiclass_roc": "One-vs-rest operating points of each class in ROC space: pooled point "
+    "with credible region (solid) and prediction region for a new study (dashed) from the joint "
+    "model; open circles are the studies' observed one-vs-rest points.",
+}
+_MULTICLASS_KEYS = (
+    "title",
+    "example",
+    "file",
+    "sep",
+    "study",
+    "true",
+    "predicted",
+    "count",
+    "classes",
+    "prevalence",
+    "priors",
+    "parameterization",
+    "sampler",
+    "compare_one_vs_rest",
+    "tables",
+    "figures",
+)
+
+
+def _parse_multiclass(chk: _Checker, value: Any, base_dir: Path | None) -> dict[str, Any] | None:
+    """The ``[multiclass]`` table: the data of KxK matrices and the joint model's options."""
+    if value is None:
+        return None
+    key = "multiclass"
+    t = chk.table(value, key)
+    chk.keys(t, _MULTICLASS_KEYS, key)
+    out: dict[str, Any] = {
+        "title": chk.string(t.get("title", "Joint multiclass model"), f"{key}.title") or ""
+    }
+    if ("example" in t) == ("file" in t):
+        raise chk.error(key, "give exactly one of multiclass.example and multiclass.file")
+    if "example" in t:
+        from ..data.datasets import MULTICLASS_EXAMPLES
+
+        ex = chk.string(t["example"], f"{key}.example", allow_none=False)
+        if ex not in MULTICLASS_EXAMPLES:
+            raise chk.error(
+                f"{key}.example",
+                f"unknown multiclass example {ex!r}; available: {', '.join(MULTICLASS_EXAMPLES)}",
+            )
+        out["example"] = ex
+    else:
+        f = chk.string(t["file"], f"{key}.file", allow_none=False)
+        p = Path(str(f)).expanduser()
+        if not p.is_absolute() and base_dir is not None:
+            p = base_dir / p
+        out["file"] = str(p.resolve())
+    for k in ("sep", "study", "true", "predicted", "count"):
+        if k in t:
+            out[k] = chk.string(t[k], f"{key}.{k}", allow_none=False)
+    if "classes" in t:
+        out["classes"] = chk.string_list(t["classes"], f"{key}.classes")
+    if "prevalence" in t:
+        prev = chk.table(t["prevalence"], f"{key}.prevalence")
+        out["prevalence"] = {
+            str(c): chk.number(v, f"{key}.prevalence.{c}", low=0.0, high=math.inf)
+            for c, v in prev.items()
+        }
+    if "priors" in t:
+        from ..families.multiclass import resolve_multiclass_priors
+
+        pri = chk.table(t["priors"], f"{key}.priors")
+        try:
+            resolved = resolve_multiclass_priors(pri)
+        except SpecError as exc:
+            raise chk.error(f"{key}.priors", str(exc)) from None
+        out["priors"] = {k: str(resolved[k]) for k in pri}
+    if "parameterization" in t:
+        out["parameterization"] = chk.choice(
+            t["parameterization"], f"{key}.parameterization", ["auto", "noncentered", "centered"]
+        )
+    out["sampler"] = _parse_sampler(chk, t.get("sampler"), f"{key}.sampler")
+    out["compare_one_vs_rest"] = (
+        chk.boolean(t["compare_one_vs_rest"], f"{key}.compare_one_vs_rest")
+        if "compare_one_vs_rest" in t
+        else True
+    )
+    out["tables"] = (
+        chk.string_list(t["tables"], f"{key}.tables", choices=list(MULTICLASS_TABLES))
+        if "tables" in t
+        else [n for n in MULTICLASS_TABLES if n != "multiclass_comparison"]
+        + (["multiclass_comparison"] if out["compare_one_vs_rest"] else [])
+    )
+    out["figures"] = (
+        chk.string_list(t["figures"], f"{key}.figures", choices=list(MULTICLASS_FIGURES))
+        if "figures" in t
+        else list(MULTICLASS_FIGURES)
+    )
+    return out
 
 
 def _try_model(chk: _Checker, fit: FitSpec, key: str) -> None:

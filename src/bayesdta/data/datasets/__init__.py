@@ -7,9 +7,16 @@ from importlib import resources
 from typing import Any
 
 from ...exceptions import DTADataError
-from ..tables import DTAData
+from ..tables import ConfusionData, DTAData, read_confusion
 
-__all__ = ["list_examples", "load_example", "example_info", "load_truth"]
+__all__ = [
+    "list_examples",
+    "load_example",
+    "example_info",
+    "load_truth",
+    "MULTICLASS_EXAMPLES",
+    "load_multiclass_example",
+]
 
 _EXAMPLES: dict[str, dict[str, Any]] = {
     "auditc": {
@@ -126,6 +133,9 @@ def load_example(name: str) -> DTAData:
 
 def load_truth(name: str = "osteoporosis_dl") -> dict[str, Any]:
     """True parameters of a simulated example."""
+    if name in MULTICLASS_EXAMPLES:
+        info = MULTICLASS_EXAMPLES[name]
+        return json.loads(resources.files(__name__).joinpath(info["truth"]).read_text())
     if name == "osteoporosis_comparative":
         text = resources.files(__name__).joinpath(f"{name}_truth.json").read_text()
         return json.loads(text)
@@ -133,3 +143,32 @@ def load_truth(name: str = "osteoporosis_dl") -> dict[str, Any]:
         raise DTADataError(f"{name!r} is real data; it has no known truth")
     text = resources.files(__name__).joinpath(f"{name}_truth.json").read_text()
     return json.loads(text)
+
+
+#: Packaged KxK confusion-matrix examples (long format), read by :func:`load_multiclass_example`.
+MULTICLASS_EXAMPLES: dict[str, dict[str, Any]] = {
+    "osteoporosis_multiclass": {
+        "file": "osteoporosis_multiclass.csv",
+        "truth": "osteoporosis_multiclass_truth.json",
+        "classes": ["osteoporosis", "osteopenia", "normal"],
+        "description": "SIMULATED 3x3 confusion matrices (osteoporosis / osteopenia / normal) "
+        "on the design of the osteoporosis deep-learning review, 20 studies "
+        "(bayesdta.data.datasets.simulate_multiclass; truth: "
+        "load_truth('osteoporosis_multiclass'))",
+        "simulated": True,
+    }
+}
+
+
+def load_multiclass_example(name: str = "osteoporosis_multiclass") -> ConfusionData:
+    """Load a packaged confusion-matrix example as :class:`ConfusionData`."""
+    if name not in MULTICLASS_EXAMPLES:
+        raise DTADataError(
+            f"unknown multiclass example {name!r}; available: {', '.join(MULTICLASS_EXAMPLES)}"
+        )
+    info = MULTICLASS_EXAMPLES[name]
+    with resources.as_file(resources.files(__name__).joinpath(info["file"])) as p:
+        data = read_confusion(p, classes=info["classes"])
+    return ConfusionData(
+        data.counts, data.classes, data.studies, f"packaged example {name!r}", data.info
+    )
