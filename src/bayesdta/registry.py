@@ -26,6 +26,9 @@ __all__ = [
     "register_table",
     "quantity",
     "figure",
+    "LOADERS",
+    "register_loader",
+    "loader",
 ]
 
 #: name -> function(fit, **options) of :mod:`bayesdta.posterior`.
@@ -85,4 +88,30 @@ def figure(kind: str) -> Callable[..., Any]:
     func = FIGURES.get(kind)
     if func is None:
         raise SpecError(f"unknown plot kind {kind!r}")
+    return func
+
+
+#: saved-fit kind -> function(idata, path) rebuilding a fit read by ``bayesdta.load``
+#: (the kind is the ``bayesdta_kind`` attribute a fit's ``save`` writes; none: a DTAFit).
+LOADERS: dict[str, Callable[..., Any]] = {}
+
+
+def register_loader(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register the loader of saved fits of ``kind`` (``bayesdta.load``)."""
+
+    def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+        LOADERS[kind] = func
+        return func
+
+    return deco
+
+
+def loader(kind: str) -> Callable[..., Any]:
+    """The registered loader of saved fits of ``kind``."""
+    func = LOADERS.get(kind)
+    if func is None:
+        raise SpecError(
+            f"saved fit of kind {kind!r} cannot be read by this version of bayesdta "
+            f"(known kinds: {', '.join(sorted(LOADERS)) or 'none'}; import bayesdta)"
+        )
     return func

@@ -1228,12 +1228,23 @@ class DTAFit:
         return path
 
 
-def load(path: str | Path) -> DTAFit:
-    """Load a fit written by :meth:`DTAFit.save`."""
+def load(path: str | Path) -> Any:
+    """Load a fit written by :meth:`DTAFit.save` (or by the ``save`` of another fit class).
+
+    Fits of other families store a ``bayesdta_kind`` attribute; their loaders are registered
+    in :data:`bayesdta.registry.LOADERS` (``"latent_class"``: :class:`LatentClassFit`,
+    ``"comparative"``: :class:`~bayesdta.ComparativeFit`).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved fit at {str(path)!r}")
     idata = _arviz.from_netcdf(path)
+    # fits of other families (latent class, comparison of tests) say what they are
+    for group in ("constant_data", "posterior"):
+        if group in idata.groups():
+            kind = idata[group].attrs.get("bayesdta_kind")
+            if kind:
+                return _registry.loader(str(kind))(idata, path)
     attrs = dict(idata.constant_data.attrs)
     try:
         data = DTAData.from_json(attrs.pop("bayesdta_data"))

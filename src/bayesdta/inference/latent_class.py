@@ -10,6 +10,7 @@ which checks whether the data informed the reference accuracy at all
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import registry as _registry
 from ..data.tables import DTAData, fit_note
 from ..exceptions import IdentifiabilityWarning, SamplerWarning, SpecError
 from ..families import links as lk
@@ -30,6 +32,7 @@ from ..families.latent_class import (
     build_latent_class_model,
     cell_probabilities,
     multinomial_loglik,
+    parse_reference_priors,
 )
 from . import _arviz
 from .fit import DTAFit, as_data
@@ -613,9 +616,74 @@ class LatentClassFit(DTAFit):
             lines.append(f"IDENTIFIABILITY: {msg}")
         return "\n".join(lines)
 
+    # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Not supported yet for latent-class fits (raises)."""
-        raise SpecError(
-            "saving latent-class fits is not supported yet; keep the summary tables "
-            "(fit.summary(), fit.reference_accuracy(), fit.prevalence())"
+        """Save to netCDF (posterior, data, model, settings); :func:`bayesdta.load` reads it.
+
+        The file is a :meth:`DTAFit.save` file with ``bayesdta_kind = "latent_class"`` and
+        the latent-class settings (reference column, reference priors, conditional
+        dependence, priors; numbers at full precision), so that every table of the loaded
+        fit equals this fit's.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        idata = self.idata.copy()
+        attrs = dict(idata.constant_data.attrs)
+        attrs["bayesdta_kind"] = "latent_class"
+        attrs["bayesdta_data"] = self.data.to_json()
+        attrs["bayesdta_latent_spec"] = json.dumps(_latent_spec_to_json(self.latent_spec))
+        attrs["bayesdta_sampler"] = json.dumps(self.sampler, default=str)
+        attrs["bayesdta_timing"] = json.dumps(self.timing, default=str)
+        idata.constant_data.attrs = attrs
+        _arviz.to_netcdf(idata, path)
+        return path
+
+
+def _latent_spec_to_json(spec: LatentClassSpec) -> dict[str, Any]:
+    """Lossless JSON form of a :class:`LatentClassSpec` (priors as ``{"dist": ..., ...}``).
+
+    The reference priors are kept as the user wrote them when that is plain JSON (strings,
+    numbers, mappings, pairs), else as their resolved Beta priors.
+    """
+    try:
+        refs = json.loads(json.dumps(dict(spec.reference_priors)))
+    except (TypeError, ValueError):
+        resolved = parse_reference_priors(
+            spec.reference_priors,
+            [str(k) for k in spec.reference_priors],
+            spec.reference_standard,
         )
+        refs = {
+            lv: "perfect"
+            if r["perfect"]
+            else {m: r[m].to_dict() for m in ("sensitivity", "specificity")}
+            for lv, r in resolved.items()
+        }
+    return {
+        "reference_standard": spec.reference_standard,
+        "reference_priors": refs,
+        "conditional_dependence": spec.conditional_dependence,
+        "priors": {k: p.to_dict() for k, p in spec.priors.items()},
+    }
+
+
+@_registry.register_loader("latent_class")
+def _load_latent_class(idata: Any, path: str | Path) -> LatentClassFit:
+    """Rebuild a :class:`LatentClassFit` from a file of :meth:`LatentClassFit.save`.
+
+    Called by :func:`bayesdta.load` (which reads the file) for ``bayesdta_kind =
+    "latent_class"``.
+    """
+    attrs = dict(idata.constant_data.attrs)
+    try:
+        attrs.pop("bayesdta_kind")
+        data = DTAData.from_json(attrs.pop("bayesdta_data"))
+        spec = LatentClassSpec(**json.loads(attrs.pop("bayesdta_latent_spec")))
+        sampler = json.loads(attrs.pop("bayesdta_sampler"))
+        timing = json.loads(attrs.pop("bayesdta_timing", "{}"))
+    except KeyError:
+        raise SpecError(
+            f"{str(path)!r} was not written by bayesdta (LatentClassFit.save)"
+        ) from None
+    idata.constant_data.attrs = attrs
+    return LatentClassFit(idata, data, spec, sampler, timing=timing)

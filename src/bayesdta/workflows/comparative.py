@@ -11,6 +11,7 @@ P(better), ranking probabilities and SUCRA, per-test SROC curves.
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,8 @@ from ..families.comparative import (
     test_design,
 )
 from ..families.links import inverse
-from ..inference._arviz import ess_bulk, ess_tail, rhat
+from ..families.priors import parse_prior
+from ..inference._arviz import ess_bulk, ess_tail, rhat, to_netcdf
 from ..inference.sampling import SamplerSettings, sample
 
 __all__ = ["compare_tests", "ComparativeFit", "RANKING_CRITERIA"]
@@ -317,11 +319,58 @@ class ComparativeFit:
         """A registered figure of this comparison (default: per-test SROC curves)."""
         return registry.figure(kind)(self, **kwargs)
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save to netCDF (posterior, tables, what was read, model, settings).
+
+        :func:`bayesdta.load` reads it back (``bayesdta_kind = "comparative"``); every table
+        of the loaded fit (summary, relative, ranking, sroc, parameters) equals this fit's.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        idata = self.idata.copy()
+        c = self.comparative
+        attrs = dict(idata.posterior.attrs)
+        attrs["bayesdta_kind"] = "comparative"
+        attrs["bayesdta_data"] = c.data.to_json()
+        attrs["bayesdta_comparative"] = json.dumps(
+            {
+                "test": c.test,
+                "tests": list(c.tests),
+                "test_index": [int(i) for i in c.test_index],
+                "studies_per_test": c.studies_per_test,
+                "design": {s: list(t) for s, t in c.design.items()},
+                "paired": c.paired,
+                "paired_declared": c.paired_declared,
+                "info": c.info,
+            },
+            default=str,
+        )
+        attrs["bayesdta_comparative_spec"] = json.dumps(
+            {
+                "model": self.spec.model,
+                "priors": {k: _prior_json(v) for k, v in self.spec.priors.items()},
+                "link": self.spec.link,
+                "parameterization": self.spec.parameterization,
+            }
+        )
+        attrs["bayesdta_sampler"] = json.dumps(self.sampler, default=str)
+        idata.posterior.attrs = attrs
+        to_netcdf(idata, path)
+        return path
+
     def __repr__(self) -> str:
         return (
             f"ComparativeFit({len(self.tests)} tests {self.tests}, model {self.spec.model!r}, "
             f"{self.data.n_rows} tables / {self.data.n_studies} studies)"
         )
+
+
+def _prior_json(value: Any) -> Any:
+    """A prior override as JSON at full precision (``{"dist": ..., ...}``); numbers as is."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return parse_prior(value).to_dict()
 
 
 def _model_line(spec: ComparativeSpec) -> str:
@@ -504,4 +553,37 @@ def compare_tests(
         "diagnostics": diag,
         "structure_key": built.structure_key,
     }
+    return ComparativeFit(cdata, spec, idata, sampler)
+
+
+@registry.register_loader("comparative")
+def _load_comparative(idata: Any, path: str | Path) -> ComparativeFit:
+    """Rebuild a :class:`ComparativeFit` from a file of :meth:`ComparativeFit.save`.
+
+    Called by :func:`bayesdta.load` for ``bayesdta_kind = "comparative"``.
+    """
+    attrs = dict(idata.posterior.attrs)
+    try:
+        attrs.pop("bayesdta_kind")
+        data = DTAData.from_json(attrs.pop("bayesdta_data"))
+        c = json.loads(attrs.pop("bayesdta_comparative"))
+        sp = json.loads(attrs.pop("bayesdta_comparative_spec"))
+        sampler = json.loads(attrs.pop("bayesdta_sampler"))
+    except KeyError:
+        raise SpecError(
+            f"{str(path)!r} was not written by bayesdta (ComparativeFit.save)"
+        ) from None
+    cdata = ComparativeData(
+        data=data,
+        test=c["test"],
+        tests=list(c["tests"]),
+        test_index=np.asarray(c["test_index"], dtype=np.int64),
+        studies_per_test={t: list(v) for t, v in c["studies_per_test"].items()},
+        design={s: tuple(t) for s, t in c["design"].items()},
+        paired={s: bool(v) for s, v in c["paired"].items()},
+        paired_declared=c["paired_declared"],
+        info=dict(c["info"]),
+    )
+    spec = ComparativeSpec(**sp)
+    idata.posterior.attrs = attrs
     return ComparativeFit(cdata, spec, idata, sampler)
