@@ -155,6 +155,7 @@ def test_comparative_fit_round_trips(comparative_fit, tmp_path):
     _assert_same(before, _comparative_tables(loaded))
     assert loaded.describe() == comparative_fit.describe()
     assert loaded.spec == comparative_fit.spec
+    assert loaded.sampler == comparative_fit.sampler
     assert loaded.diagnostics() == comparative_fit.diagnostics()
     assert loaded.tests == comparative_fit.tests
     fresh = _tables_in_fresh_process(path, "comparative", tmp_path)
