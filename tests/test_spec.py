@@ -52,8 +52,9 @@ def test_worked_example_specs_are_valid(path):
     data = spec.load_data()
     spec.check_data(data)
     assert spec.main.is_main and spec.main.link == "logit"
-    # the worked examples use the simulated osteoporosis data (or its comparative variant)
-    assert spec.data.get("example") in ("osteoporosis_dl", "osteoporosis_comparative")
+    # the worked examples use the simulated osteoporosis data (or its variants)
+    examples = ("osteoporosis_dl", "osteoporosis_comparative", "osteoporosis_latent_class")
+    assert spec.data.get("example") in examples
     assert spec.is_simulated()
 
 

@@ -46,6 +46,22 @@ SPEC_KEY_HELP: dict[str, str] = {
     ".comparison": "`[comparison]`: comparative accuracy of several tests (test, reference, "
     "model, tau_by_test, paired, priors, ci; docs/comparative.md)",
     ".data": "`[data]` (*required*): the table to analyse",
+    ".latent_class": "`[latent_class]`: latent-class fit for an imperfect reference standard "
+    "(docs/latent_class.md)",
+    "latent_class.name": "used in table names; default `latent_class`",
+    "latent_class.title": "heading of its report section",
+    "latent_class.reference_standard": "column naming each table's reference standard; "
+    "default `reference_standard`",
+    "latent_class.reference_priors": "(*required*) per reference type "
+    '`{ sensitivity = "Beta(a, b)", specificity = "Beta(a, b)" }` or `"perfect"`; no '
+    "defaults: the model is not identifiable without them",
+    "latent_class.conditional_dependence": "`true`: positive dependence of index and reference "
+    "given the true status (Dendukuri & Joseph 2001); default `false`",
+    "latent_class.priors": "index-test and prevalence priors: `mu_sensitivity`, `tau`, `rho`, "
+    "`prevalence` (`Beta(1, 1)`), `dependence_diseased`, `dependence_nondiseased`",
+    "latent_class.sampler": "sampler settings of this fit (over `[sampler]`)",
+    "latent_class.sweep": "`[[latent_class.sweep]]`: `name`, `reference_priors` (types named "
+    "replace the baseline's): the reference-prior sweep run by `bayesdta sensitivity`",
     ".model": "`[model]`: the main fit",
     ".regression": "`[[regression]]`: further fits (meta-regressions, model variants)",
     ".sampler": "`[sampler]`: sampler settings of every fit",

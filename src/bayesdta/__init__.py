@@ -23,8 +23,10 @@ from .exceptions import (
     SpecError,
 )
 from .families.bivariate import ModelSpec, prior_predictive
+from .families.latent_class import Beta, LatentClassSpec
 from .families.priors import DEFAULT_PRIORS, Prior
 from .inference.fit import DTAFit, fit, load
+from .inference.latent_class import LatentClassFit, fit_latent_class
 from .inference.ml import LRTest, MLFit, MLWarning, fit_ml, lrt
 from .posterior import quantities as _quantities  # noqa: F401  (register for DTAFit methods)
 from .posterior.review_outputs import (
@@ -118,6 +120,10 @@ __all__ = [
     "SpecError",
     "SamplerWarning",
     "IdentifiabilityWarning",
+    "fit_latent_class",
+    "LatentClassFit",
+    "LatentClassSpec",
+    "Beta",
     "__version__",
     # issue 13: review outputs
     "summary_of_findings",

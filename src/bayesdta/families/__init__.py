@@ -8,8 +8,11 @@
 * :mod:`bayesdta.families.stats`: closed forms on the family's parameters (SROC, AUC, I2,
   regions, likelihood ratios) and classical statistics of the counts (Deeks' test).
 * :mod:`bayesdta.families.robust`: the ``"t"`` family (bivariate Student-t study effects).
+* :mod:`bayesdta.families.latent_class`: the ``"latent_class"`` family (imperfect reference
+  standard; fitted by :func:`bayesdta.fit_latent_class`).
 
 Importing the package registers the families (:func:`bayesdta.families.base.get_family`).
 """
 
-from . import bivariate, robust  # noqa: F401  (register the "normal" and "t" families)
+# register the "normal", "t" and "latent_class" families
+from . import bivariate, latent_class, robust  # noqa: F401

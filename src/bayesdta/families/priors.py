@@ -32,6 +32,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "LKJ": ("eta",),
     "Gamma": ("alpha", "beta"),
     "Fixed": ("value",),
+    "Beta": ("alpha", "beta"),
 }
 LOCATION_FAMILIES = ("Normal",)
 SCALE_FAMILIES = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential")
@@ -39,6 +40,9 @@ CORRELATION_FAMILIES = ("LKJ",)
 #: Priors of the degrees of freedom ``nu`` of robust (Student-t) random effects; ``Fixed(value)``
 #: (or a plain number) fixes ``nu`` instead of estimating it.
 DOF_FAMILIES = ("Gamma", "Exponential", "Fixed")
+#: Priors of probabilities of the latent-class family (prevalence, reference accuracy,
+#: conditional dependence fractions; :mod:`bayesdta.families.latent_class`).
+PROBABILITY_FAMILIES = ("Beta",)
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,8 @@ _GROUPS = {
 def _check_family(name: str, prior: Prior) -> None:
     if name == "nu":
         allowed = DOF_FAMILIES
+    elif name in ("prevalence", "dependence_diseased", "dependence_nondiseased"):
+        allowed = PROBABILITY_FAMILIES
     elif name.startswith(("mu_", "beta_")):
         allowed = LOCATION_FAMILIES
     elif name.startswith("tau"):

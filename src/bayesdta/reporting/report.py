@@ -573,6 +573,10 @@ def run_analysis(
         _fit_tables(run, f, fs, fits[spec.main.name])
         _fit_figures(run, f, fs)
     _family_comparison(run, fits, pointwise)
+    if spec.latent_class:  # imperfect reference standard (bayesdta.reporting.latent_class)
+        from .latent_class import run_latent_class
+
+        run_latent_class(run, data, fits[spec.main.name], progress=progress)
     _data_tables(run, data)
     if spec.comparison is not None:  # comparative accuracy of the tests (issue 12)
         from .comparative import run_comparison
@@ -1414,6 +1418,10 @@ def build_report(out: str | Path) -> dict[str, Path]:
                 f"ELPD differences with Pareto k > 0.7 in the table '{t['name']}' "
                 f"({', '.join(t['elpd_unreliable'])}): column elpd_reliable = 'no'"
             )
+    all_warn += [
+        f"{record['latent_class']['title']}: {w}"
+        for w in (record.get("latent_class") or {}).get("warnings", [])
+    ]
     if all_warn:
         doc.warn("Sampler and diagnostic warnings — resolve before reporting", all_warn)
     if rep.get("notes"):
@@ -1441,6 +1449,10 @@ def build_report(out: str | Path) -> dict[str, Path]:
                 continue
             doc.table(shown, t["caption"], index=t.get("index", True), files=t["files"])
 
+    if record.get("latent_class"):  # bayesdta.reporting.latent_class
+        from .latent_class import report_section
+
+        report_section(doc, out, record)
     extra = [t for t in tables if t["fit"] == ""]
     if extra:
         doc.h(3, "Further analyses")
@@ -1471,6 +1483,10 @@ def build_report(out: str | Path) -> dict[str, Path]:
     from .comparative import comparative_section
 
     comparative_section(doc, out, heading=2)
+    if record.get("latent_class"):  # reference-prior sweep of the latent-class fit
+        from .latent_class import sweep_section
+
+        sweep_section(doc, out / "sensitivity")
 
     doc.h(2, "Diagnostics", "diagnostics")
     rows = []

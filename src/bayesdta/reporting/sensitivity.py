@@ -629,6 +629,13 @@ def run_sweep(
     from .. import __version__
 
     out = Path(out)
+    if spec.latent_class and spec.latent_class["sweep"]:
+        # sweep axis over the latent-class fit's reference-accuracy priors (written beside)
+        from .latent_class import run_latent_class_sweep
+
+        lc_table = run_latent_class_sweep(spec, out, progress=progress)
+        if spec.sensitivity is None:
+            return lc_table
     cache = out / "cache"
     data = spec.load_data()
     spec.check_data(data)

@@ -821,6 +821,9 @@ class AnalysisSpec:
     text: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     extends: tuple[str, ...] = ()
+    #: The ``[latent_class]`` fit (imperfect reference standard), validated by
+    #: :func:`bayesdta.reporting.latent_class_spec.parse_latent_class`; None when not declared.
+    latent_class: dict[str, Any] | None = None
     #: ``[comparison]``: comparative accuracy of the tests named by a column (see
     #: :mod:`bayesdta.reporting.comparative`), None when absent.
     comparison: dict[str, Any] | None = None
@@ -1024,6 +1027,7 @@ class AnalysisSpec:
             "report": copy.deepcopy(self.report),
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
             "source": self.source,
+            "latent_class": copy.deepcopy(self.latent_class),
             "comparison": copy.deepcopy(self.comparison),
         }
 
@@ -1082,6 +1086,7 @@ _TOP_KEYS = (
     "outputs",
     "report",
     "sensitivity",
+    "latent_class",
     "comparison",
 )
 _ANALYSIS_KEYS = ("name", "title", "description", "seed")
@@ -1374,6 +1379,9 @@ def parse_spec(
     outputs = _parse_outputs(chk, raw.get("outputs"))
     report = _parse_report(chk, raw.get("report"), title or name)
     sweeps = _parse_sweeps(chk, raw.get("sensitivity"), [f.name for f in fits])
+    from .latent_class_spec import parse_latent_class
+
+    latent_class = parse_latent_class(raw.get("latent_class"), source)
     spec = AnalysisSpec(
         name=name,
         title=title or name,
@@ -1389,6 +1397,7 @@ def parse_spec(
         source=source,
         text=text if text is not None else dump_toml(raw),
         raw=raw,
+        latent_class=latent_class,
     )
     return spec
 
@@ -1568,6 +1577,8 @@ def grid_product(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
 #: Every key an analysis spec accepts, by section (``""`` = top level), in the order the parser
 #: checks them. ``docs/spec_reference.md`` is generated from it (``python tools/gen_docs.py``),
 #: so the reference cannot drift from the parser.
+from .latent_class_spec import LATENT_CLASS_KEYS as _LATENT_CLASS_KEYS  # noqa: E402
+
 SPEC_KEYS: dict[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
     "analysis": _ANALYSIS_KEYS,
@@ -1578,6 +1589,7 @@ SPEC_KEYS: dict[str, tuple[str, ...]] = {
     "outputs": _OUTPUT_KEYS,
     "report": _REPORT_KEYS,
     "sensitivity": _SWEEP_KEYS,
+    "latent_class": _LATENT_CLASS_KEYS,
 }
 #: Formats a spec may ask for: figures, tables and the report.
 SPEC_FORMATS: dict[str, tuple[str, ...]] = {

@@ -63,6 +63,18 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "J Med Internet Res 2025;27:e77155. Counts: SIMULATED by bayesdta.",
         "simulated": True,
     },
+    "osteoporosis_latent_class": {
+        "file": "osteoporosis_latent_class.csv",
+        "study": "study",
+        "model": "model",
+        "description": "SIMULATED index test vs imperfect reference standard on the osteoporosis "
+        "design: 39 tables, reference DXA (imperfect) or CT (perfect) in column "
+        "reference_standard; truth: load_truth('osteoporosis_latent_class')",
+        "citation": "Design from: Wang A, Ma Z, et al. J Med Internet Res 2025;27:e77155. "
+        "Counts: SIMULATED by bayesdta from the latent-class model "
+        "(validation/simulate_latent_class_example.py).",
+        "simulated": True,
+    },
     # comparative accuracy example (issue 12): see simulate_comparative.py
     "osteoporosis_comparative": {
         "file": "osteoporosis_comparative.csv",
@@ -117,7 +129,7 @@ def load_truth(name: str = "osteoporosis_dl") -> dict[str, Any]:
     if name == "osteoporosis_comparative":
         text = resources.files(__name__).joinpath(f"{name}_truth.json").read_text()
         return json.loads(text)
-    if name != "osteoporosis_dl":
+    if name not in ("osteoporosis_dl", "osteoporosis_latent_class"):
         raise DTADataError(f"{name!r} is real data; it has no known truth")
-    text = resources.files(__name__).joinpath("osteoporosis_dl_truth.json").read_text()
+    text = resources.files(__name__).joinpath(f"{name}_truth.json").read_text()
     return json.loads(text)
