@@ -474,9 +474,10 @@ register_case(
         simulate_latent_class,
         fitter=fit_latent_class_case,
         priors={
-            k: v
-            for k, v in REALISTIC_PRIORS.items()
-            if k in ("mu_sensitivity", "mu_specificity", "tau", "rho")
+            **{k: REALISTIC_PRIORS[k] for k in ("mu_sensitivity", "mu_specificity", "tau", "rho")},
+            # prevalence 0.05-0.85 (95%): a table with every patient in one reference class
+            # (FP + TN = 0 or TP + FN = 0) is refused by DTAData, about 1e-4 per table here
+            "prevalence": "Beta(2, 3)",
         },
         description="fit_latent_class, 16 tables (8 CT perfect, 8 DXA Beta(15,5)/Beta(45,5))",
     )
