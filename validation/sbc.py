@@ -17,8 +17,9 @@ Writes ``validation/results/sbc_ranks_<case>.csv`` (one row per replicate),
 Cases are pluggable: a case is a :class:`Case` registered in :data:`CASES` with a design, the
 priors it fits under (the *same* priors generate the truth: prior overrides resolved through
 ``bayesdta.families.priors.resolve_priors`` over the family's defaults, so generation and fit
-cannot disagree), a simulator and the fit options. Comparative and latent-class families add a
-``Case`` here (issue 12).
+cannot disagree), a simulator and the fit options; families not fitted by ``bd.fit`` give a
+``fitter`` (the ``comparative`` and ``latent_class`` cases: ``bd.compare_tests``,
+``bd.fit_latent_class``).
 
 Priors: SBC is valid for any prior as long as the same prior generates and fits. The cases use
 *realistic* priors (summary sensitivity around 0.8, specificity around 0.88, between-study SDs
