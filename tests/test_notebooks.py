@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ("01_", "02_", "04_", "05_", "06_")
+EXPECTED = ("01_", "02_", "03_", "04_", "05_", "06_")
 
 
 def _runner():

@@ -17,8 +17,9 @@ Writes ``validation/results/sbc_ranks_<case>.csv`` (one row per replicate),
 Cases are pluggable: a case is a :class:`Case` registered in :data:`CASES` with a design, the
 priors it fits under (the *same* priors generate the truth: prior overrides resolved through
 ``bayesdta.families.priors.resolve_priors`` over the family's defaults, so generation and fit
-cannot disagree), a simulator and the fit options. Comparative and latent-class families add a
-``Case`` here (issue 12).
+cannot disagree), a simulator and the fit options; families not fitted by ``bd.fit`` give a
+``fitter`` (the ``comparative`` and ``latent_class`` cases: ``bd.compare_tests``,
+``bd.fit_latent_class``).
 
 Priors: SBC is valid for any prior as long as the same prior generates and fits. The cases use
 *realistic* priors (summary sensitivity around 0.8, specificity around 0.88, between-study SDs
@@ -47,7 +48,7 @@ if str(ROOT / "src") not in sys.path:
 
 import bayesdta as bd  # noqa: E402
 from bayesdta.families.base import get_family  # noqa: E402
-from bayesdta.families.priors import Prior, resolve_priors  # noqa: E402
+from bayesdta.families.priors import Prior, parse_prior, resolve_priors  # noqa: E402
 
 RESULTS = ROOT / "validation" / "results"
 IMG = ROOT / "docs" / "img"
@@ -155,6 +156,9 @@ class Case:
     fit_options: dict[str, Any] = field(default_factory=dict)
     priors: dict[str, str] = field(default_factory=lambda: dict(REALISTIC_PRIORS))
     description: str = ""
+    #: ``fitter(frame, priors, seed, settings) -> ({parameter: draws}, attempts)`` for families
+    #: that are not fitted by ``bd.fit`` (comparative, latent class); default ``bd.fit``.
+    fitter: Callable[..., tuple[dict[str, np.ndarray], int]] | None = None
 
 
 def _frame(design: Design, theta: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
@@ -293,6 +297,194 @@ register_case(
 )
 
 
+# ---------------------------------------------------------------- comparative (issue 12)
+COMPARATIVE_TESTS = ("A", "B", "C")
+
+
+def comparative_design(seed: int = 20180410) -> Design:
+    """14 studies: 6 with tests A and B, 2 with A, B and C, 3 with A and C, 1 each single-test.
+
+    Tables of a study share the test set (paired); the test of each row is the covariate
+    ``test``.
+    """
+    per_study = [("A", "B")] * 6 + [("A", "B", "C")] * 2 + [("A", "C")] * 3
+    per_study += [("A",), ("B",), ("C",)]
+    study = np.concatenate([[s] * len(t) for s, t in enumerate(per_study)])
+    test = np.concatenate([list(t) for t in per_study])
+    n1s, n0s = realistic_sizes(len(per_study), seed)
+    return Design(study, n1s[study], n0s[study], {"test": test})
+
+
+def simulate_comparative(pri, design: Design, rng) -> tuple[dict, pd.DataFrame]:
+    """The ``"deviations"`` model: theta_r = mu_t(r) + u_s(r) + v_r (docs/comparative.md).
+
+    Every test's mean logit is drawn from the summary-point prior (no-intercept coding).
+    """
+    t = _between(pri, rng)
+    del t["mu_sensitivity"], t["mu_specificity"]
+    tests = design.covariates["test"]
+    mu = {}
+    for k in COMPARATIVE_TESTS:
+        mu[k] = (draw_prior(pri["mu_sensitivity"], rng), draw_prior(pri["mu_specificity"], rng))
+        t[f"mu_sensitivity[{k}]"], t[f"mu_specificity[{k}]"] = mu[k]
+    for k in ("tau_within_sensitivity", "tau_within_specificity", "rho_within"):
+        t[k] = draw_prior(pri[k], rng)
+    n_st = int(design.study.max()) + 1
+    u = rng.multivariate_normal(
+        np.zeros(2), cov2(t["tau_sensitivity"], t["tau_specificity"], t["rho"]), n_st
+    )
+    v = rng.multivariate_normal(
+        np.zeros(2),
+        cov2(t["tau_within_sensitivity"], t["tau_within_specificity"], t["rho_within"]),
+        design.n_rows,
+    )
+    theta = np.array([mu[k] for k in tests]) + u[design.study] + v
+    frame = _frame(design, theta, rng)
+    return t, frame.drop(columns=["model"], errors="ignore")
+
+
+def fit_comparative(frame, priors, seed, settings) -> tuple[dict[str, np.ndarray], int]:
+    """``bd.compare_tests`` (``"deviations"``); draws of the mean logits per test and the SDs."""
+    fit = bd.compare_tests(
+        frame, test="test", study="study", priors=priors, seed=seed, verbose=False, **settings
+    )
+    d = fit.draws()
+    out = {}
+    for j, k in enumerate(fit.tests):
+        for o in ("sensitivity", "specificity"):
+            out[f"mu_{o}[{k}]"] = d[f"mu_{o}"][:, j]
+    for k in ("tau_sensitivity", "tau_specificity", "rho", "rho_within"):
+        out[k] = d[k]
+    for o in ("sensitivity", "specificity"):
+        out[f"tau_within_{o}"] = d[f"tau_within_{o}"][:, 0]  # one SD for all tests
+    return out, len(fit.sampler.get("attempts", [])) or 1
+
+
+register_case(
+    Case(
+        "comparative",
+        "normal",
+        comparative_design,
+        tuple(f"mu_{o}[{k}]" for k in COMPARATIVE_TESTS for o in ("sensitivity", "specificity"))
+        + BETWEEN[2:]
+        + ("tau_within_sensitivity", "tau_within_specificity", "rho_within"),
+        simulate_comparative,
+        fitter=fit_comparative,
+        description="compare_tests (deviations), 3 tests, 25 tables in 14 studies",
+    )
+)
+
+
+# ---------------------------------------------------------------- latent class (issue 12)
+#: Reference types of the latent-class case: their Beta priors generate and fit.
+LATENT_REFERENCE_PRIORS: dict[str, Any] = {
+    "DXA": {"sensitivity": "Beta(15, 5)", "specificity": "Beta(45, 5)"},
+    "CT": "perfect",
+}
+
+
+def latent_class_design(seed: int = 20180411) -> Design:
+    """16 tables, every table its own unit: 8 against CT (perfect), 8 against DXA."""
+    n = 16
+    rng = np.random.default_rng(seed)
+    tot = np.round(np.exp(rng.uniform(np.log(80), np.log(600), n))).astype(int)
+    ref = np.array(["CT", "DXA"] * (n // 2))
+    # n1 + n0 is the table size (the split is latent); n1 carries the total, n0 is unused
+    return Design(np.arange(n), tot, np.zeros(n, dtype=int), {"reference_standard": ref})
+
+
+def _beta_args(text: str) -> tuple[float, float]:
+    p = parse_prior(text)
+    return float(p.kwargs["alpha"]), float(p.kwargs["beta"])
+
+
+def simulate_latent_class(pri, design: Design, rng) -> tuple[dict, pd.DataFrame]:
+    """Conditionally independent latent-class model (docs/latent_class.md), own code.
+
+    The index summary point is drawn from the Normal priors truncated to mu_se + mu_sp > 0
+    (rejection), per-table prevalence from its Beta prior, DXA accuracy from its Beta priors.
+    """
+    while True:
+        t = _between(pri, rng)
+        if t["mu_sensitivity"] + t["mu_specificity"] > 0:
+            break
+    a, b = pri["prevalence"].kwargs["alpha"], pri["prevalence"].kwargs["beta"]
+    ref_acc = {}
+    for name, spec in LATENT_REFERENCE_PRIORS.items():
+        if spec == "perfect":
+            ref_acc[name] = (1.0, 1.0)
+        else:
+            se2 = rng.beta(*_beta_args(spec["sensitivity"]))
+            sp2 = rng.beta(*_beta_args(spec["specificity"]))
+            ref_acc[name] = (float(se2), float(sp2))
+            t[f"reference_sensitivity[{name}]"] = float(se2)
+            t[f"reference_specificity[{name}]"] = float(sp2)
+    u = rng.multivariate_normal(
+        np.zeros(2), cov2(t["tau_sensitivity"], t["tau_specificity"], t["rho"]), design.n_rows
+    )
+    se1 = special.expit(t["mu_sensitivity"] + u[:, 0])
+    sp1 = special.expit(t["mu_specificity"] + u[:, 1])
+    refs = design.covariates["reference_standard"]
+    rows = []
+    for i in range(design.n_rows):
+        pi = rng.beta(a, b)
+        se2, sp2 = ref_acc[refs[i]]
+        # cells (index, reference): ++, +-, -+, --
+        p1 = np.array(
+            [se1[i] * se2, se1[i] * (1 - se2), (1 - se1[i]) * se2, (1 - se1[i]) * (1 - se2)]
+        )
+        p0 = np.array(
+            [(1 - sp1[i]) * (1 - sp2), (1 - sp1[i]) * sp2, sp1[i] * (1 - sp2), sp1[i] * sp2]
+        )
+        cells = rng.multinomial(design.n1[i], np.clip(pi * p1 + (1 - pi) * p0, 0, 1))
+        rows.append(
+            {"study": f"s{i:02d}", "TP": cells[0], "FP": cells[1], "FN": cells[2], "TN": cells[3]}
+        )
+    frame = pd.DataFrame(rows)
+    frame["reference_standard"] = refs
+    return t, frame
+
+
+def fit_latent_class_case(frame, priors, seed, settings) -> tuple[dict[str, np.ndarray], int]:
+    """``bd.fit_latent_class`` with the case's reference priors."""
+    fit = bd.fit_latent_class(
+        frame,
+        reference_standard="reference_standard",
+        reference_priors=LATENT_REFERENCE_PRIORS,
+        priors=priors,
+        seed=seed,
+        verbose=False,
+        study="study",
+        **settings,
+    )
+    out = {p: np.asarray(fit.draws(p).values, dtype=float) for p in LATENT_CLASS_PARAMETERS}
+    return out, len(fit.sampler.get("attempts", [])) or 1
+
+
+LATENT_CLASS_PARAMETERS = BETWEEN + (
+    "reference_sensitivity[DXA]",
+    "reference_specificity[DXA]",
+)
+
+register_case(
+    Case(
+        "latent_class",
+        "latent_class",
+        latent_class_design,
+        LATENT_CLASS_PARAMETERS,
+        simulate_latent_class,
+        fitter=fit_latent_class_case,
+        priors={
+            **{k: REALISTIC_PRIORS[k] for k in ("mu_sensitivity", "mu_specificity", "tau", "rho")},
+            # prevalence 0.05-0.85 (95%): a table with every patient in one reference class
+            # (FP + TN = 0 or TP + FN = 0) is refused by DTAData, about 1e-4 per table here
+            "prevalence": "Beta(2, 3)",
+        },
+        description="fit_latent_class, 16 tables (8 CT perfect, 8 DXA Beta(15,5)/Beta(45,5))",
+    )
+)
+
+
 # ------------------------------------------------------------------------------ running
 @dataclass
 class SBCResult:
@@ -383,16 +575,26 @@ def run_sbc(
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            data = bd.DTAData.from_frame(
-                frame, study="study", model="model" if "model" in frame else None
-            )
-            fit = bd.fit(
-                data, priors=prior_arg, seed=rep_seed, verbose=False, **c.fit_options, **settings
-            )
+            if c.fitter is not None:
+                post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
+            else:
+                data = bd.DTAData.from_frame(
+                    frame, study="study", model="model" if "model" in frame else None
+                )
+                fit = bd.fit(
+                    data,
+                    priors=prior_arg,
+                    seed=rep_seed,
+                    verbose=False,
+                    **c.fit_options,
+                    **settings,
+                )
+                post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
+                attempts = len(fit.sampler.get("attempts", [])) or 1
         n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
         r, cv = {}, {}
         for p in c.parameters:
-            x = np.asarray(fit.draws(p).values, dtype=float)
+            x = np.asarray(post[p], dtype=float)
             r[p] = int((_thin(x, n_draws) < truth[p]).sum())
             for lev in LEVELS:
                 lo, hi = np.quantile(x, [(1 - lev) / 2, (1 + lev) / 2])
@@ -405,7 +607,7 @@ def run_sbc(
                 "seed": rep_seed,
                 "seconds": time.perf_counter() - t0,
                 "sampler_warnings": n_warn,
-                "attempts": len(fit.sampler.get("attempts", [])) or 1,
+                "attempts": attempts,
                 **{f"true_{k}": v for k, v in truth.items()},
             }
         )
