@@ -203,3 +203,11 @@ def test_pca_biplot_with_one_variable_says_why(osteo_fit):
     with pytest.raises(bd.SpecError, match="needs two components, and the PCA has 1") as err:
         osteo_fit.plot("pca_biplot", covariates=["prevalence"])
     assert "prevalence" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("thing", [None, "dementia.csv"])
+def test_summary_of_findings_without_a_fit_is_one_line(thing):
+    # old: AttributeError "'NoneType' object has no attribute 'data'"
+    with pytest.raises(bd.SpecError, match="needs a fitted model") as exc:
+        bd.summary_of_findings(thing)
+    assert "\n" not in str(exc.value)

@@ -199,6 +199,10 @@ def summary_of_findings(
     of evidence and presenting it in evidence profiles and summary of findings tables. J Clin
     Epidemiol 2020;122:142-152.
     """
+    if not hasattr(fit, "posterior"):
+        raise SpecError(
+            f"summary_of_findings needs a fitted model (bd.fit(...)), got {type(fit).__name__}"
+        )
     ci = _ci(ci)
     if layout not in ("long", "grade"):
         raise SpecError(f"layout must be 'long' or 'grade', got {layout!r}")
