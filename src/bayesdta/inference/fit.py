@@ -30,8 +30,8 @@ from ..families.bivariate import (
     make_design,
 )
 from . import _arviz
+from . import diagnostics as dg
 from .diagnostics import (
-    BFMI_MIN,
     ESS_MIN,
     RHAT_MAX,
     ChainStats,
@@ -230,9 +230,9 @@ def _problems(diag: Mapping[str, Any]) -> dict[str, bool]:
     bf = diag.get("min_bfmi", float("nan"))
     return {
         "divergences": diag["divergences"] > 0,
-        "r_hat": diag["max_r_hat"] > RHAT_MAX,
-        "bfmi": bool(np.isfinite(bf) and bf < BFMI_MIN),
-        "ess": min(diag["min_ess_bulk"], diag["min_ess_tail"]) < ESS_MIN,
+        "r_hat": diag["max_r_hat"] > dg.RHAT_MAX,
+        "bfmi": bool(np.isfinite(bf) and bf < dg.BFMI_MIN),
+        "ess": min(diag["min_ess_bulk"], diag["min_ess_tail"]) < dg.ESS_MIN,
     }
 
 
@@ -259,10 +259,10 @@ def _extra_chains(last: Mapping[str, Any], requested: SamplerSettings) -> int:
     chains = int(last.get("chains", requested.chains))
     d = last["diagnostics"]
     min_ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-    if np.isfinite(min_ess) and min_ess >= ESS_MIN:
+    if np.isfinite(min_ess) and min_ess >= dg.ESS_MIN:
         return chains
     cores = int(requested.cores or min(requested.chains, os.cpu_count() or 1))
-    factor = 1.3 * ESS_MIN / max(min_ess, 1.0) if np.isfinite(min_ess) else 2.0
+    factor = 1.3 * dg.ESS_MIN / max(min_ess, 1.0) if np.isfinite(min_ess) else 2.0
     extra = int(np.ceil(chains * (factor - 1.0)))
     extra = int(np.ceil(max(extra, 1) / cores) * cores)
     return int(min(extra, 3 * chains))
@@ -929,12 +929,12 @@ class DTAFit:
             issues = []
             if d["divergences"]:
                 issues.append(f"{d['divergences']} divergences")
-            if d["max_r_hat"] > RHAT_MAX:
+            if d["max_r_hat"] > dg.RHAT_MAX:
                 issues.append(f"R-hat {d['max_r_hat']:.3f}")
             ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-            if ess < ESS_MIN:
+            if ess < dg.ESS_MIN:
                 issues.append(f"ESS {ess:.0f}")
-            if np.isfinite(d.get("min_bfmi", np.nan)) and d["min_bfmi"] < BFMI_MIN:
+            if np.isfinite(d.get("min_bfmi", np.nan)) and d["min_bfmi"] < dg.BFMI_MIN:
                 issues.append(f"E-BFMI {d['min_bfmi']:.2f}")
             what = ", ".join(a["changed"]) if a["changed"] else "defaults"
             parts.append(f"{what}: " + ("; ".join(issues) if issues else "clean"))
