@@ -301,7 +301,7 @@ def test_pooled_escalation_keeps_the_first_run(dementia_fit, monkeypatch):
     The ESS target is raised above what the first run reaches (the plumbing is the same at
     any target), so that the escalation must add chains; the pooled chains must have more ESS.
     """
-    from bayesdta.inference import fit as F
+    from bayesdta.inference import diagnostics as dg
 
     d = dementia_fit.data
     with warnings.catch_warnings():
@@ -309,7 +309,7 @@ def test_pooled_escalation_keeps_the_first_run(dementia_fit, monkeypatch):
         once = bd.fit(d, seed=8, chains=4, cores=2, escalate=False, verbose=False)
         first = once.diagnostics()
         target = 1.1 * min(first["min_ess_bulk"], first["min_ess_tail"])
-        monkeypatch.setattr(F, "ESS_MIN", target)
+        monkeypatch.setattr(dg, "ESS_MIN", target)
         more = bd.fit(d, seed=8, chains=4, cores=2, verbose=False)
     a = more.sampler["attempts"]
     assert a[1]["pooled"] and a[1]["changed"][0].startswith("chains +2")

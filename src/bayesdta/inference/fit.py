@@ -30,13 +30,19 @@ from ..families.bivariate import (
     make_design,
 )
 from . import _arviz
+from . import diagnostics as dg
+from .diagnostics import (
+    ESS_MIN,
+    RHAT_MAX,
+    ChainStats,
+    chain_stats,
+    diagnostic_record,
+    draws_for_ess,
+)
 from .sampling import SamplerSettings, sample
 
 __all__ = ["fit", "DTAFit", "load", "ESS_MIN", "RHAT_MAX"]
 
-ESS_MIN = 400
-RHAT_MAX = 1.01
-BFMI_MIN = 0.3
 #: R-hat above which the escalation treats the chains as stuck (geometry), not just short.
 RHAT_FAR = 1.05
 #: Posterior variables kept in a fit: coefficients, SDs and correlations, row parameters.
@@ -224,9 +230,9 @@ def _problems(diag: Mapping[str, Any]) -> dict[str, bool]:
     bf = diag.get("min_bfmi", float("nan"))
     return {
         "divergences": diag["divergences"] > 0,
-        "r_hat": diag["max_r_hat"] > RHAT_MAX,
-        "bfmi": bool(np.isfinite(bf) and bf < BFMI_MIN),
-        "ess": min(diag["min_ess_bulk"], diag["min_ess_tail"]) < ESS_MIN,
+        "r_hat": diag["max_r_hat"] > dg.RHAT_MAX,
+        "bfmi": bool(np.isfinite(bf) and bf < dg.BFMI_MIN),
+        "ess": min(diag["min_ess_bulk"], diag["min_ess_tail"]) < dg.ESS_MIN,
     }
 
 
@@ -242,15 +248,6 @@ def _score(diag: Mapping[str, Any]) -> tuple:
     )
 
 
-def _draws_for_ess(draws: int, min_ess: float, cap: int) -> int:
-    """Draws per chain expected to lift the smallest ESS above ESS_MIN (ESS ~ linear in draws)."""
-    if not np.isfinite(min_ess):
-        return max(draws, min(2 * draws, cap))
-    factor = 1.3 * ESS_MIN / max(min_ess, 1.0)
-    new = int(np.ceil(draws * min(max(factor, 1.5), 4.0) / 100.0) * 100)
-    return max(draws, min(new, cap))
-
-
 def _extra_chains(last: Mapping[str, Any], requested: SamplerSettings) -> int:
     """Chains to add to a run that was clean but short on ESS (or R-hat slightly high).
 
@@ -262,10 +259,10 @@ def _extra_chains(last: Mapping[str, Any], requested: SamplerSettings) -> int:
     chains = int(last.get("chains", requested.chains))
     d = last["diagnostics"]
     min_ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-    if np.isfinite(min_ess) and min_ess >= ESS_MIN:
+    if np.isfinite(min_ess) and min_ess >= dg.ESS_MIN:
         return chains
     cores = int(requested.cores or min(requested.chains, os.cpu_count() or 1))
-    factor = 1.3 * ESS_MIN / max(min_ess, 1.0) if np.isfinite(min_ess) else 2.0
+    factor = 1.3 * dg.ESS_MIN / max(min_ess, 1.0) if np.isfinite(min_ess) else 2.0
     extra = int(np.ceil(chains * (factor - 1.0)))
     extra = int(np.ceil(max(extra, 1) / cores) * cores)
     return int(min(extra, 3 * chains))
@@ -354,7 +351,7 @@ def _next_attempt(
         # ESS of a pooled run per the chains of a new run
         min_ess *= requested.chains / last.get("chains", requested.chains)
         if p["ess"]:
-            d = _draws_for_ess(last["draws"], min_ess, cap=4 * base["draws"])
+            d = draws_for_ess(last["draws"], min_ess, cap=4 * base["draws"])
         else:
             d = min(2 * last["draws"], 4 * base["draws"])
         if d > last["draws"]:
@@ -628,7 +625,7 @@ class DTAFit:
         self.design = design or make_design(data, spec, weights=self.weights)
         self.timing = dict(timing or {})
         self._draw_cache: dict[str, xr.DataArray] = {}
-        self._diag_stats: tuple | None = None
+        self._diag_stats: ChainStats | None = None
         self._diag = None
 
     @property
@@ -891,87 +888,24 @@ class DTAFit:
             return self._diag
         if self._diag_stats is None:
             self._diag_stats = self._diagnostic_stats()
-        names, rh, eb, et, div, bf = self._diag_stats
-        return self._diagnostic_messages(names, rh, eb, et, div, bf)
+        return self._diagnostic_messages(self._diag_stats)
 
-    def _diagnostic_stats(self) -> tuple:
+    def _diagnostic_stats(self) -> ChainStats:
         q = self.quantity_names()
         names = [n for n in get_family(self.spec.random_effects).parameters if n in q]
         names += [n for n in q if n not in names]
-        rh, eb, et = [], [], []
-        for n in names:
-            x = self.draws(n).transpose("chain", "draw").values
-            if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
-                rh.append(np.nan), eb.append(np.nan), et.append(np.nan)
-                continue
-            rh.append(_arviz.rhat(x))
-            eb.append(_arviz.ess_bulk(x))
-            et.append(_arviz.ess_tail(x))
-        rh, eb, et = (np.asarray(v, dtype=float) for v in (rh, eb, et))
-        ss = self.idata.sample_stats
-        div = int(ss["diverging"].sum()) if "diverging" in ss else 0
-        bf = float(np.min(_arviz.bfmi(ss["energy"].values))) if "energy" in ss else float("nan")
-        if not names:
-            names, rh, eb, et = ["-"], np.array([np.nan]), np.array([np.nan]), np.array([np.nan])
-        return names, rh, eb, et, div, bf
+        named = ((n, self.draws(n).transpose("chain", "draw").values) for n in names)
+        return chain_stats(named, self.idata.sample_stats)
 
-    def _diagnostic_messages(self, names, rh, eb, et, div, bf) -> dict[str, Any]:
-        # NaN (one chain, constant draws) never raises a warning nor wins the extremes
-        i_rh = int(np.argmax(np.where(np.isfinite(rh), rh, -np.inf)))
-        i_eb = int(np.argmin(np.where(np.isfinite(eb), eb, np.inf)))
-        i_et = int(np.argmin(np.where(np.isfinite(et), et, np.inf)))
+    def _diagnostic_messages(self, stats: ChainStats) -> dict[str, Any]:
         s = self.sampler
-        draws = int(s.get("draws") or 0)
-        tune = int(s.get("tune") or 0)
-        ta = float(s.get("target_accept") or 0.8)
-        param = s.get("parameterization", self.spec.parameterization)
-        other = "centered" if param == "noncentered" else "noncentered"
-        ta_next = 0.95 if ta < 0.95 else 0.99
-        more_draws = _draws_for_ess(draws, min(eb[i_eb], et[i_et]), cap=10**7) if draws else 2000
-        tune_next = max(2 * tune, 1000)
-        geometry_fix = (
-            f"set parameterization={other!r} (bd.fit(..., parameterization={other!r}), "
-            f"CLI --parameterization {other})"
+        out = diagnostic_record(
+            stats,
+            draws=int(s.get("draws") or 0),
+            tune=int(s.get("tune") or 0),
+            target_accept=float(s.get("target_accept") or 0.8),
+            parameterization=s.get("parameterization", self.spec.parameterization),
         )
-        if ta < 0.99:
-            geometry_fix += (
-                f" or target_accept={ta_next} "
-                f"(bd.fit(..., target_accept={ta_next}), CLI --target-accept {ta_next})"
-            )
-        msgs = []
-        if div:
-            msgs.append(
-                f"{div} divergent transitions (parameterization {param}, target_accept {ta}): "
-                f"the posterior may be biased; {geometry_fix}"
-            )
-        if rh[i_rh] > RHAT_MAX:
-            msgs.append(
-                f"R-hat {rh[i_rh]:.3f} > {RHAT_MAX} for {names[i_rh]}: chains disagree; "
-                f"set tune={tune_next} and draws={more_draws} (bd.fit(..., tune={tune_next}, "
-                f"draws={more_draws}), CLI --tune {tune_next} --draws {more_draws})"
-                + ("" if div else f", or {geometry_fix}")
-            )
-        for kind, arr, i in (("bulk", eb, i_eb), ("tail", et, i_et)):
-            if arr[i] < ESS_MIN:
-                msgs.append(
-                    f"{kind} ESS {arr[i]:.0f} < {ESS_MIN} for {names[i]}: set draws={more_draws} "
-                    f"(bd.fit(..., draws={more_draws}), CLI --draws {more_draws})"
-                )
-        if np.isfinite(bf) and bf < BFMI_MIN:
-            msgs.append(
-                f"E-BFMI {bf:.2f} < {BFMI_MIN}: poor exploration of the energy distribution; "
-                f"set tune={tune_next} (bd.fit(..., tune={tune_next}), CLI --tune {tune_next}) "
-                f"or parameterization={other!r} (CLI --parameterization {other})"
-            )
-        out = {
-            "divergences": div,
-            "max_r_hat": float(rh[i_rh]),
-            "min_ess_bulk": float(eb[i_eb]),
-            "min_ess_tail": float(et[i_et]),
-            "min_bfmi": bf,
-            "worst": {"r_hat": names[i_rh], "ess_bulk": names[i_eb], "ess_tail": names[i_et]},
-            "warnings": msgs,
-        }
         self._diag = out
         return out
 
@@ -995,12 +929,12 @@ class DTAFit:
             issues = []
             if d["divergences"]:
                 issues.append(f"{d['divergences']} divergences")
-            if d["max_r_hat"] > RHAT_MAX:
+            if d["max_r_hat"] > dg.RHAT_MAX:
                 issues.append(f"R-hat {d['max_r_hat']:.3f}")
             ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-            if ess < ESS_MIN:
+            if ess < dg.ESS_MIN:
                 issues.append(f"ESS {ess:.0f}")
-            if np.isfinite(d.get("min_bfmi", np.nan)) and d["min_bfmi"] < BFMI_MIN:
+            if np.isfinite(d.get("min_bfmi", np.nan)) and d["min_bfmi"] < dg.BFMI_MIN:
                 issues.append(f"E-BFMI {d['min_bfmi']:.2f}")
             what = ", ".join(a["changed"]) if a["changed"] else "defaults"
             parts.append(f"{what}: " + ("; ".join(issues) if issues else "clean"))

@@ -35,6 +35,7 @@ from ..families.latent_class import (
     parse_reference_priors,
 )
 from . import _arviz
+from .diagnostics import ChainStats, OptionHints, diagnostic_record
 from .fit import DTAFit, as_data
 from .sampling import SamplerSettings, sample
 
@@ -407,32 +408,29 @@ class LatentClassFit(DTAFit):
                     out[f"{name}[{lv}]"] = p[name].sel(reference=lv, drop=True)
         return out
 
-    def diagnostics(self) -> dict[str, Any]:
+    def _diagnostic_messages(self, stats: ChainStats) -> dict[str, Any]:
         """As :meth:`DTAFit.diagnostics`, the messages naming this fit's options.
 
         The options are those of :func:`fit_latent_class` (and ``[latent_class.sampler]``
         of a spec); the table effects are always non-centered, so no parameterization
         switch is offered.
         """
-        import re
-
-        d = super().diagnostics()
-        if d.get("_latent_class"):
-            return d
-        msgs = []
-        for m in d["warnings"]:
-            m = re.sub(
-                r"set parameterization='\w+' \(bd\.fit\(\.\.\., parameterization='\w+'\), "
-                r"CLI --parameterization \w+\)( or )?",
-                lambda g: "set " if g.group(1) else "use more informative reference priors",
-                m,
-            )
-            m = re.sub(r"(, )?or parameterization='\w+' \(CLI --parameterization \w+\)", "", m)
-            m = re.sub(r", CLI (--[\w-]+ [\w.]+ ?)+\)", ", or in [latent_class.sampler])", m)
-            msgs.append(m.replace("bd.fit(", "bd.fit_latent_class(").strip())
-        d["warnings"] = msgs
-        d["_latent_class"] = True
-        return d
+        s = self.sampler
+        out = diagnostic_record(
+            stats,
+            draws=int(s.get("draws") or 0),
+            tune=int(s.get("tune") or 0),
+            target_accept=float(s.get("target_accept") or 0.8),
+            parameterization=None,
+            hints=OptionHints(
+                call="bd.fit_latent_class",
+                cli=False,
+                elsewhere=", or in [latent_class.sampler]",
+                no_geometry_fix="use more informative reference priors",
+            ),
+        )
+        self._diag = out
+        return out
 
     # ---------------------------------------------------------------- latent-class tables
     def reference_accuracy(self, *, ci: float = 0.95) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from ..families.multiclass import (
     softmax_rows,
 )
 from . import _arviz
-from .fit import BFMI_MIN, ESS_MIN, RHAT_MAX
+from .diagnostics import ESS_MIN, RHAT_MAX, OptionHints, chain_stats, diagnostic_record
 from .sampling import SamplerSettings, sample
 
 __all__ = ["fit_multiclass", "MulticlassFit", "load_multiclass", "MULTICLASS_DEFAULTS"]
@@ -630,70 +630,21 @@ class MulticlassFit:
         """
         if self._diag_cache is not None:
             return self._diag_cache
-        rh, eb, et, names = [], [], [], []
-        for name, x in self._named_draws().items():
-            if not np.all(np.isfinite(x)) or np.ptp(x) == 0 or x.shape[0] < 2:
-                continue
-            names.append(name)
-            rh.append(_arviz.rhat(x))
-            eb.append(_arviz.ess_bulk(x))
-            et.append(_arviz.ess_tail(x))
-        ss = self.idata.sample_stats
-        div = int(ss["diverging"].sum()) if "diverging" in ss else 0
-        bf = float(np.min(_arviz.bfmi(ss["energy"].values))) if "energy" in ss else float("nan")
-        rh_a, eb_a, et_a = (np.asarray(v, dtype=float) for v in (rh, eb, et))
-        if not names:
-            names, rh_a, eb_a, et_a = (
-                ["-"],
-                np.array([np.nan]),
-                np.array([np.nan]),
-                np.array([np.nan]),
-            )
-        i_rh = int(np.nanargmax(rh_a)) if np.isfinite(rh_a).any() else 0
-        i_eb = int(np.nanargmin(eb_a)) if np.isfinite(eb_a).any() else 0
-        i_et = int(np.nanargmin(et_a)) if np.isfinite(et_a).any() else 0
+        # a quantity constant or with one chain carries no diagnostic: left out
+        named = (
+            (name, x)
+            for name, x in self._named_draws().items()
+            if np.all(np.isfinite(x)) and np.ptp(x) > 0 and x.shape[0] >= 2
+        )
         s = self.sampler
-        ta = float(s.get("target_accept") or 0.9)
-        draws = int(s.get("draws") or 1000)
-        tune = int(s.get("tune") or 1000)
-        param = s.get("parameterization", self.spec.parameterization)
-        other = "centered" if param == "noncentered" else "noncentered"
-        msgs = []
-        if div:
-            msgs.append(
-                f"{div} divergent transitions (parameterization {param}, target_accept {ta}): "
-                f"the posterior may be biased; set parameterization={other!r} or "
-                f"target_accept={0.95 if ta < 0.95 else 0.99} "
-                f"(bd.fit_multiclass(..., parameterization={other!r}))"
-            )
-        if np.isfinite(rh_a[i_rh]) and rh_a[i_rh] > RHAT_MAX:
-            msgs.append(
-                f"R-hat {rh_a[i_rh]:.3f} > {RHAT_MAX} for {names[i_rh]}: chains disagree; set "
-                f"tune={2 * tune} and draws={2 * draws} (bd.fit_multiclass(..., tune={2 * tune}, "
-                f"draws={2 * draws}))"
-            )
-        for kind, arr, i in (("bulk", eb_a, i_eb), ("tail", et_a, i_et)):
-            if np.isfinite(arr[i]) and arr[i] < ESS_MIN:
-                more = int(
-                    np.ceil(draws * min(max(1.3 * ESS_MIN / max(arr[i], 1), 1.5), 4) / 100) * 100
-                )
-                msgs.append(
-                    f"{kind} ESS {arr[i]:.0f} < {ESS_MIN} for {names[i]}: set draws={more} "
-                    f"(bd.fit_multiclass(..., draws={more}))"
-                )
-        if np.isfinite(bf) and bf < BFMI_MIN:
-            msgs.append(
-                f"E-BFMI {bf:.2f} < {BFMI_MIN}: set tune={2 * tune} or parameterization={other!r}"
-            )
-        out = {
-            "divergences": div,
-            "max_r_hat": float(rh_a[i_rh]),
-            "min_ess_bulk": float(eb_a[i_eb]),
-            "min_ess_tail": float(et_a[i_et]),
-            "min_bfmi": bf,
-            "worst": {"r_hat": names[i_rh], "ess_bulk": names[i_eb], "ess_tail": names[i_et]},
-            "warnings": msgs,
-        }
+        out = diagnostic_record(
+            chain_stats(named, self.idata.sample_stats),
+            draws=int(s.get("draws") or 1000),
+            tune=int(s.get("tune") or 1000),
+            target_accept=float(s.get("target_accept") or 0.9),
+            parameterization=s.get("parameterization", self.spec.parameterization),
+            hints=OptionHints(call="bd.fit_multiclass", cli=False),
+        )
         self._diag_cache = out
         return out
 

@@ -36,6 +36,7 @@ from ..families.comparative import (
 from ..families.links import inverse
 from ..families.priors import parse_prior
 from ..inference._arviz import ess_bulk, ess_tail, rhat, to_netcdf
+from ..inference.diagnostics import OptionHints, chain_stats, diagnostic_record
 from ..inference.sampling import SamplerSettings, sample
 
 __all__ = ["compare_tests", "ComparativeFit", "RANKING_CRITERIA"]
@@ -383,25 +384,23 @@ def _model_line(spec: ComparativeSpec) -> str:
     return f"comparison model {spec.model!r}: test-specific mean {spec.link}s, {what}"
 
 
-def _diagnose(idata: Any, names: Sequence[str]) -> dict[str, Any]:
+def _diagnose(idata: Any, names: Sequence[str], used: SamplerSettings) -> dict[str, Any]:
     post = idata.posterior
-    rh, eb, et = [], [], []
+    named = []
     for v in names:
         if v not in post:
             continue
         x = post[v].values
         x = x.reshape(x.shape[0], x.shape[1], -1)
-        for k in range(x.shape[2]):
-            rh.append(rhat(x[..., k]))
-            eb.append(ess_bulk(x[..., k]))
-            et.append(ess_tail(x[..., k]))
-    div = int(np.asarray(idata.sample_stats["diverging"]).sum())
-    return {
-        "divergences": div,
-        "max_r_hat": float(np.nanmax(rh)),
-        "min_ess_bulk": float(np.nanmin(eb)),
-        "min_ess_tail": float(np.nanmin(et)),
-    }
+        named += [(f"{v}[{k}]" if x.shape[2] > 1 else v, x[..., k]) for k in range(x.shape[2])]
+    return diagnostic_record(
+        chain_stats(named, idata.sample_stats),
+        draws=int(used.draws or 0),
+        tune=int(used.tune or 0),
+        target_accept=float(used.target_accept or 0.8),
+        parameterization=None,
+        hints=OptionHints(call="bd.compare_tests", cli=False),
+    )
 
 
 _DIAG_VARS = (
@@ -524,7 +523,7 @@ def compare_tests(
     min_ess = 400.0 if chains >= 4 else 100.0 * chains
     attempts = []
     idata, timing, used = sample(built, settings)
-    diag = _diagnose(idata, _DIAG_VARS)
+    diag = _diagnose(idata, _DIAG_VARS, used)
     attempts.append({"settings": used.to_dict(), "timing": timing, "diagnostics": diag})
     if escalate and not _clean(diag, min_ess):
         more = replace(
@@ -534,15 +533,19 @@ def compare_tests(
             seed=None if seed is None else seed + 1,
         )
         idata2, timing2, used2 = sample(built, more)
-        diag2 = _diagnose(idata2, _DIAG_VARS)
+        diag2 = _diagnose(idata2, _DIAG_VARS, used2)
         attempts.append({"settings": used2.to_dict(), "timing": timing2, "diagnostics": diag2})
         idata, diag = idata2, diag2
     if not _clean(diag, min_ess):
         warnings.warn(
             f"comparison of tests: sampling not clean ({diag['divergences']} divergences, "
             f"max R-hat {diag['max_r_hat']:.3f}, min ESS bulk {diag['min_ess_bulk']:.0f} / "
-            f"tail {diag['min_ess_tail']:.0f}); raise draws= and target_accept= (e.g. "
-            "draws=3000, target_accept=0.99) or use parameterization='noncentered'",
+            f"tail {diag['min_ess_tail']:.0f}): "
+            + (
+                "; ".join(diag["warnings"])
+                or f"set draws={2 * used.draws} (bd.compare_tests(..., draws={2 * used.draws}))"
+            )
+            + "; or use parameterization='noncentered'",
             SamplerWarning,
             stacklevel=2,
         )
