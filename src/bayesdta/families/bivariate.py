@@ -590,6 +590,9 @@ class BuiltModel:
     #: opt-out; code that calls functions by process-specific address, e.g. the probit link's
     #: erfcx, is never stored: :func:`bayesdta.inference.compile_cache.not_storable`).
     disk_cache: bool = True
+    #: Set by :func:`build_model` when the model has a log density written for numba
+    #: (:mod:`bayesdta.families.bivariate_logp`): ``{"kind": ..., "families": {name: dist}}``.
+    numba_logp: dict[str, Any] | None = None
 
 
 def _bucket(n: int, step: int = 16) -> int:
@@ -1140,6 +1143,13 @@ def build_model(
     built = BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
     )
+    if levels == 3 and spec.link == "logit" and effect_law is None and not tau_levels:
+        # the same density, written with its gradient for numba (used by the sampler when
+        # bivariate_logp.three_level_layout accepts it)
+        built.numba_logp = {
+            "kind": "three_level_normal_logit",
+            "families": {k: p.dist for k, p in priors.items()},
+        }
     return built
 
 

@@ -226,8 +226,48 @@ def _compile(nutpie, built: BuiltModel, initial_points):
     _STATS["compiles"] += 1
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(built.model, initial_points=initial_points)
+    compiled = with_numba_logp(compiled, built)
     _log_compile(built, time.perf_counter() - t0)
     return compiled
+
+
+#: Set to False to sample every model with the log density compiled from its PyMC graph
+#: (the numba log densities of :mod:`bayesdta.families.bivariate_logp` are the same density).
+USE_NUMBA_LOGP = True
+
+
+def with_numba_logp(compiled, built: BuiltModel):
+    """``compiled`` with its log density replaced by the hand-written numba one, if any.
+
+    The three-level bivariate model (logit link, normal effects, no ``tau_by``) has its log
+    density and gradient written for numba (:mod:`bayesdta.families.bivariate_logp`; ~50x
+    cheaper per gradient than the graph's, benchmarks/README.md); it reads the same data
+    from nutpie's shared-data record, so refits with ``with_data`` and the disk cache work
+    unchanged. Any other model, or ``USE_NUMBA_LOGP = False``, keeps the graph's.
+    """
+    if not USE_NUMBA_LOGP or getattr(built, "numba_logp", None) is None:
+        return compiled
+    import dataclasses
+
+    import numba
+    from nutpie import compile_pymc as cp
+
+    from ..families.bivariate_logp import make_three_level_logp, three_level_layout
+
+    names, _, shapes = compiled.shape_info
+    n_free = len(built.model.free_RVs)
+    layout = three_level_layout(built, list(names[:n_free]), [tuple(s) for s in shapes[:n_free]])
+    if (
+        layout is None
+        or layout["n_dim"] != compiled.n_dim
+        or any(n not in compiled.shared_data for n in layout["data_names"])
+    ):
+        return compiled
+    inner = make_three_level_logp(layout)
+    raw, sig = cp._make_c_logp_func(
+        compiled.n_dim, inner, compiled.user_data, layout["data_names"], compiled.shared_data
+    )
+    return dataclasses.replace(compiled, compiled_logp_func=numba.cfunc(sig)(raw))
 
 
 def _log_compile(built: BuiltModel, seconds: float) -> None:
