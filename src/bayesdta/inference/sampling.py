@@ -249,10 +249,7 @@ def with_numba_logp(compiled, built: BuiltModel):
         return compiled
     import dataclasses
 
-    import numba
-    from nutpie import compile_pymc as cp
-
-    from ..families.bivariate_logp import make_three_level_logp, three_level_layout
+    from ..families.bivariate_logp import three_level_layout
 
     names, _, shapes = compiled.shape_info
     n_free = len(built.model.free_RVs)
@@ -263,11 +260,84 @@ def with_numba_logp(compiled, built: BuiltModel):
         or any(n not in compiled.shared_data for n in layout["data_names"])
     ):
         return compiled
-    inner = make_three_level_logp(layout)
-    raw, sig = cp._make_c_logp_func(
-        compiled.n_dim, inner, compiled.user_data, layout["data_names"], compiled.shared_data
+    return dataclasses.replace(compiled, compiled_logp_func=_c_logp(layout, compiled))
+
+
+def _c_logp(layout: dict[str, Any], compiled):
+    """The C log-density callback of nutpie around :func:`three_level_kernel`.
+
+    The callback has nutpie's signature ``(dim, x, grad, logp, user_data)``; ``user_data``
+    is nutpie's record of the shared data (address, size and shape of each array, updated by
+    ``with_data``), read here at the byte offsets of its fields. Generated per structure (a
+    few lines; the kernel itself is compiled once and kept in numba's cache), so it is cheap
+    to compile, and it holds no process-specific addresses (the disk cache can store it).
+    """
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+
+    from ..families.bivariate_logp import three_level_kernel
+
+    rec = compiled.user_data.dtype
+    shared, shared_off = rec.fields["shared"]
+    data_t, data_off = shared.fields["data"]
+    shape_t, shape_off = shared.fields["shape"]
+    n_dim = int(compiled.n_dim)
+    lines, args = [], []
+    for i, name in enumerate(layout["data_names"]):
+        val = compiled.shared_data[name]
+        dtype = f"np.{val.dtype.name}"
+        p = (shared_off + data_off + data_t.fields[name][1]) // 8
+        q = (shared_off + shape_off + shape_t.fields[name][1]) // 8
+        ptr = f"address_as_void_pointer(u[{p}])"
+        if val.ndim == 0:
+            lines.append(f"a{i} = numba.carray({ptr}, (1,), {dtype})[0]")
+        else:
+            shape = ", ".join(f"int(u[{q + k}])" for k in range(val.ndim))
+            lines.append(f"a{i} = numba.carray({ptr}, ({shape},), {dtype})")
+        args.append(f"a{i}")
+    body = "\n    ".join(lines)
+    src = f"""
+def c_logp(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    u = numba.carray(user_data_, ({rec.itemsize // 8},), np.uint64)
+    {body}
+    x = numba.carray(x_, ({n_dim},))
+    out = numba.carray(out_, ({n_dim},))
+    lp, grad = kernel(x, OFFSETS, CODES, {n_dim}, {", ".join(args)})
+    logp_[0] = lp
+    finite = True
+    for i in range({n_dim}):
+        out[i] = grad[i]
+        if not np.isfinite(grad[i]):
+            finite = False
+    if not finite:
+        return 3
+    if not np.isfinite(lp):
+        return 4
+    return 0
+"""
+    namespace = {
+        "numba": numba,
+        "np": np,
+        "address_as_void_pointer": address_as_void_pointer,
+        "kernel": three_level_kernel,
+        "OFFSETS": tuple(int(o) for o in layout["offsets"]),
+        "CODES": tuple(int(c) for c in layout["scale_codes"]),
+    }
+    if rec.itemsize % 8 or any(
+        (shared_off + off) % 8 for off in (data_off, shape_off)
+    ):  # pragma: no cover - nutpie's record is all 8-byte words
+        raise ValueError("unexpected layout of nutpie's user data")
+    exec(compile(src, "<bayesdta three-level logp>", "exec"), namespace)  # noqa: S102
+    sig = numba.types.int64(
+        numba.types.uint64,
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.voidptr,
     )
-    return dataclasses.replace(compiled, compiled_logp_func=numba.cfunc(sig)(raw))
+    return numba.cfunc(sig)(namespace["c_logp"])
 
 
 def _log_compile(built: BuiltModel, seconds: float) -> None:
