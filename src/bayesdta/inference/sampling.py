@@ -52,8 +52,11 @@ class SamplerSettings:
         than 10 studies, 800/300 for three-level models (bulk ESS per kept draw 0.14-0.28 on
         the osteoporosis meta-regression, its simulated replicates, smoking and ascus: min bulk
         ESS 457-901, tail 440-1093 over 4 chains; nutpie's adaptation needs no longer warm-up
-        here; benchmarks/README.md). :func:`bayesdta.fit` raises them automatically when the
-        first run is not clean (``escalate``).
+        here; benchmarks/README.md), 1500/300 for three-level models whose gradient is the
+        hand-written numba one (logit link, normal effects, no ``tau_by``: ~5x cheaper per
+        gradient, so the first run affords the draws that make it clean without escalation on
+        24 of 24 osteoporosis replicates). :func:`bayesdta.fit` raises them automatically when
+        the first run is not clean (``escalate``).
     target_accept : float or None
         Target acceptance rate of the step-size adaptation. Default (None): 0.8 for two-level
         models, 0.95 for two-level models of fewer than 10 studies, 0.9 for three-level models
@@ -367,10 +370,19 @@ FEW_STUDIES = 10
 FEW_STUDIES_DEFAULTS = {"draws": 1000, "tune": 1000, "target_accept": 0.95}
 #: Three-level first-run settings (measured ESS per draw, benchmarks/README.md).
 THREE_LEVEL_DEFAULTS = {"draws": 800, "tune": 300, "target_accept": 0.9}
+#: Three-level first-run settings when the gradient is the hand-written numba one
+#: (:func:`with_numba_logp`, ~5x cheaper): enough draws that the first run rarely needs the
+#: escalation (24 of 24 osteoporosis replicates clean at the first run; benchmarks/README.md,
+#: "A log density written for the three-level model").
+THREE_LEVEL_NUMBA_DEFAULTS = {"draws": 1500, "tune": 300, "target_accept": 0.9}
 
 
 def resolve_defaults(
-    settings: SamplerSettings, levels: int, n_effects: int | None = None
+    settings: SamplerSettings,
+    levels: int,
+    n_effects: int | None = None,
+    *,
+    numba_logp: bool = False,
 ) -> SamplerSettings:
     """Fill in the structure-dependent defaults (draws, tune, ``target_accept``, ``low_rank``).
 
@@ -378,13 +390,17 @@ def resolve_defaults(
     :data:`FEW_STUDIES` studies (``n_effects``) 1000 + 1000 draws and target_accept 0.95.
     Three levels: 800 + 300 draws, target_accept 0.9, diagonal mass matrix (chosen by the
     measured ESS per draw, ``benchmarks/bench_three_level_draws.py``; the escalation of
-    :func:`bayesdta.fit` adds draws when a data set needs more).
+    :func:`bayesdta.fit` adds draws when a data set needs more); 1500 + 300 when the model's
+    gradient is the hand-written numba one (``numba_logp``, :data:`THREE_LEVEL_NUMBA_DEFAULTS`).
     """
     from dataclasses import replace
 
     few = levels == 2 and n_effects is not None and n_effects < FEW_STUDIES
     if levels == 3:
-        draws, tune, ta = (THREE_LEVEL_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
+        three = (
+            THREE_LEVEL_NUMBA_DEFAULTS if numba_logp and USE_NUMBA_LOGP else THREE_LEVEL_DEFAULTS
+        )
+        draws, tune, ta = (three[k] for k in ("draws", "tune", "target_accept"))
     elif few:
         draws, tune, ta = (FEW_STUDIES_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
     else:
@@ -409,7 +425,9 @@ def sample(built: BuiltModel, settings: SamplerSettings) -> tuple[Any, dict[str,
         ``compile_s`` and ``sample_s`` wall times.
     """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
-    settings = resolve_defaults(settings, built.levels)
+    settings = resolve_defaults(
+        settings, built.levels, numba_logp=getattr(built, "numba_logp", None) is not None
+    )
     seed = (
         settings.seed
         if settings.seed is not None
