@@ -161,16 +161,23 @@ def _neutral_initial_points(
 
 def _compiled_for(built: BuiltModel):
     with _LOCK:
-        compiled = _COMPILED.get(built.structure_key)
+        key = _process_key(built)
+        compiled = _COMPILED.get(key)
         if compiled is None:
             compiled = _load_or_compile(built)
-            _COMPILED[built.structure_key] = compiled
+            _COMPILED[key] = compiled
         else:
             _STATS["reuses"] += 1
     # the compiled graph keeps only the data it uses (e.g. no group index in two-level models)
     return compiled.with_data(
         **{k: v for k, v in built.data_values.items() if k in compiled.shared_data}
     )
+
+
+def _process_key(built: BuiltModel) -> str:
+    """Key of the in-process cache: the structure, and whether its numba logp is switched off."""
+    off = not USE_NUMBA_LOGP and getattr(built, "numba_logp", None) is not None
+    return built.structure_key + ("/graph" if off else "")
 
 
 def _load_or_compile(built: BuiltModel):
@@ -180,7 +187,8 @@ def _load_or_compile(built: BuiltModel):
     from . import compile_cache as cc
 
     key = None
-    if cc.cache_dir() is not None and getattr(built, "disk_cache", True):
+    graph_only = not USE_NUMBA_LOGP and getattr(built, "numba_logp", None) is not None
+    if cc.cache_dir() is not None and getattr(built, "disk_cache", True) and not graph_only:
         try:
             key, key_payload = cc.entry_key(built)
         except Exception as exc:  # noqa: BLE001 - the cache must never stop a fit
@@ -235,7 +243,8 @@ def _compile(nutpie, built: BuiltModel, initial_points):
 
 
 #: Set to False to sample every model with the log density compiled from its PyMC graph
-#: (the numba log densities of :mod:`bayesdta.families.bivariate_logp` are the same density).
+#: (the numba log densities of :mod:`bayesdta.families.bivariate_logp` are the same density;
+#: while it is off such models bypass the disk cache, whose entries hold the numba code).
 USE_NUMBA_LOGP = True
 
 
