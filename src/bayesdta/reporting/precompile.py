@@ -56,6 +56,9 @@ class Precompiler:
 def start(spec: Any, data: Any) -> Precompiler:
     """Start the helper for the fits of ``spec`` after the first one (see the module doc).
 
+    Only the models whose compiled code is not in the disk cache yet are handed to the
+    helper; when there are none (a warm cache), no process is started.
+
     Parameters
     ----------
     spec : AnalysisSpec
@@ -70,19 +73,28 @@ def start(spec: Any, data: Any) -> Precompiler:
     """
     from ..inference import compile_cache as cc
 
-    fits = [fs for fs in spec.fits if not _mirror_blocked(spec, fs)]
     directory = cc.cache_dir()
-    if directory is None or len(spec.fits) < 2 or len(fits) < 2:
+    if directory is None or len(spec.fits) < 2:
         return Precompiler(None, None)
     try:
-        payload = {
-            "data": data,
-            "specs": [fs.model_spec() for fs in fits],
-            "skip_first": fits[0] is spec.fits[0],
-        }
+        first = _build(data, spec.fits[0].model_spec())
+        seen = {first.structure_key} if first is not None else set()
+        missing = []
+        for fs in spec.fits[1:]:
+            if _mirror_blocked(spec, fs):
+                continue
+            ms = fs.model_spec()
+            built = _build(data, ms)
+            if built is None or built.structure_key in seen:
+                continue
+            seen.add(built.structure_key)
+            if not _on_disk(cc, built):
+                missing.append(ms)
+        if not missing:
+            return Precompiler(None, None)
         fd, name = tempfile.mkstemp(prefix="bayesdta-precompile-", suffix=".pkl")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(payload, fh)
+            pickle.dump({"data": data, "specs": missing}, fh)
         env = dict(os.environ)
         env["BAYESDTA_CACHE_DIR"] = str(directory)
         # the helper imports this very package (its source is part of the cache key)
@@ -101,47 +113,59 @@ def start(spec: Any, data: Any) -> Precompiler:
 
 
 def _mirror_blocked(spec: Any, fs: Any) -> bool:
-    """True when the helper could not build the same model as the fit (other backend, ...)."""
+    """True when the helper could not build the fit's model, or its code cannot be stored.
+
+    Another backend, a subset or weights; a random-effects family other than the normal one
+    (the Student-t family's code calls functions by address: not storable, see
+    :func:`bayesdta.inference.compile_cache.not_storable`).
+    """
     s = spec.sampler_settings(fs)
-    return s.get("backend", "nutpie") != "nutpie" or bool(s.get("subset") or s.get("weights"))
+    if s.get("backend", "nutpie") != "nutpie" or s.get("subset") or s.get("weights"):
+        return True
+    return fs.model_spec().random_effects != "normal"
+
+
+def _build(data: Any, ms: Any) -> Any:
+    """The built model of the first attempt of a fit (as :func:`bayesdta.fit` builds it)."""
+    import warnings
+
+    from .._quiet import quiet
+    from ..families.base import get_family
+    from ..families.bivariate import make_design
+
+    try:
+        with warnings.catch_warnings(), quiet():
+            warnings.simplefilter("ignore")
+            design = make_design(data, ms)
+            return get_family(ms.random_effects).build(
+                data, ms, weights=None, design=design, centering=ms.parameterization
+            )
+    except Exception:  # noqa: BLE001 - the fit itself reports what is wrong
+        return None
+
+
+def _on_disk(cc: Any, built: Any) -> bool:
+    try:
+        key, _ = cc.entry_key(built)
+        return cc.read(key) is not None
+    except Exception:  # noqa: BLE001 - unreadable: the helper recompiles it
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Helper process: build each model of the payload, compile those not on disk yet."""
-    import warnings
-
+    """Helper process: build each model of the payload and compile it into the disk cache."""
     argv = sys.argv[1:] if argv is None else argv
     _exit_with_parent()
     with open(argv[0], "rb") as fh:
         payload = pickle.load(fh)
-    from .._quiet import quiet
-    from ..families.base import get_family
-    from ..families.bivariate import make_design
     from ..inference import compile_cache as cc
     from ..inference.sampling import precompile
 
     data = payload["data"]
-    seen: set[str] = set()
-    for i, ms in enumerate(payload["specs"]):
+    for ms in payload["specs"]:
         try:
-            with warnings.catch_warnings(), quiet():
-                warnings.simplefilter("ignore")
-                design = make_design(data, ms)
-                built = get_family(ms.random_effects).build(
-                    data, ms, weights=None, design=design, centering=ms.parameterization
-                )
-                key = built.structure_key
-                if key in seen:
-                    continue
-                seen.add(key)
-                if i == 0 and payload["skip_first"]:
-                    continue  # the run compiles its first fit itself
-                entry_key, _ = cc.entry_key(built)
-                try:
-                    if cc.read(entry_key) is not None:
-                        continue
-                except Exception:  # noqa: BLE001 - a bad entry: the compile below replaces it
-                    pass
+            built = _build(data, ms)
+            if built is not None and not _on_disk(cc, built):
                 precompile(built)
         except Exception:  # noqa: BLE001 - the run compiles what the helper could not
             continue

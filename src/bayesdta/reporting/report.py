@@ -575,6 +575,8 @@ def run_analysis(
         check_complete(f)
         elapsed = time.perf_counter() - t0
         stages.one_off(float(f.timing.get("compile_s", 0.0)))
+        if progress:
+            say("")  # the sampler's progress display leaves the cursor at the end of its line
         fits[fs.name] = f
         diag = f.diagnostics()
         entry: dict[str, Any] = {
@@ -948,11 +950,14 @@ def _data_tables(run: _Run, data, fits: Mapping[str, Any] | None = None) -> None
                 defaults["base_fit"] = main_fit
                 defaults["pad_columns"] = _shared_columns(fits, main_fit)
             if run.stages is not None:
-                defaults["on_fit"] = lambda label, j, m, table=name: run.stages.step(
-                    f"{table}: " + ("model without covariates" if label == "overall" else label),
-                    j,
-                    m,
-                )
+
+                def on_fit(label: str, j: int, m: int, table: str = name) -> None:
+                    if run.progress and j > 1:
+                        run.log("")  # end the line of the previous fit's progress display
+                    what = "model without covariates" if label == "overall" else label
+                    run.stages.step(f"{table}: {what}", j, m)
+
+                defaults["on_fit"] = on_fit
             if reference and "reference" not in opts:
                 fit_kw["reference"] = reference
             if "covariates" not in opts and not covs:
@@ -978,6 +983,8 @@ def _data_tables(run: _Run, data, fits: Mapping[str, Any] | None = None) -> None
         except Exception as exc:
             run.note(_error_note(f"table '{name}'", exc))
             continue
+        if run.progress:
+            run.log("")
         run.log(f"  done in {time.perf_counter() - t0:.1f} s")
         df, caption = _flag_elpd(df, caption)
         run.add_table(df, name, fit="", caption=caption)
