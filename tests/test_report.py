@@ -342,3 +342,39 @@ def test_run_progress_weighs_stages_and_reports_steps(monkeypatch):
     step = "  [2/5 of stage 3/4, 44 s elapsed, about 32 s left] subgroup_table: backbone"
     assert lines[3] == step
     assert lines[4] == "[stage 4/4, 70 s elapsed, about 0 s left] writing the report"
+
+
+def test_precompile_helper_gets_only_the_later_fits_missing_from_the_cache(reg_run, monkeypatch):
+    """The run's helper process is handed the models of the fits after the first whose code is
+    not on disk (with an empty cache: the meta-regression's, not the main fit's, which the run
+    compiles itself); nothing is started with the cache off."""
+    import pickle
+
+    from bayesdta.reporting import precompile as pc
+
+    spec = load_spec(reg_run.parent / "spec.toml")
+    data = spec.load_data()
+    started = []
+
+    class Started:
+        def poll(self):
+            return 0
+
+    def popen(args, **kwargs):
+        started.append((args, kwargs))
+        return Started()
+
+    monkeypatch.setattr(pc.subprocess, "Popen", popen)
+    monkeypatch.setenv("BAYESDTA_CACHE_DIR", str(reg_run.parent / "empty_cache"))
+    helper = pc.start(spec, data)
+    assert len(started) == 1 and helper.process is not None
+    args, kwargs = started[0]
+    assert args[1:3] == ["-m", "bayesdta.reporting.precompile"]
+    assert kwargs["env"]["BAYESDTA_CACHE_DIR"] == str(reg_run.parent / "empty_cache")
+    with open(args[3], "rb") as fh:
+        payload = pickle.load(fh)
+    assert [ms.formula for ms in payload["specs"]] == ["~ setting"]
+    helper.stop()
+    assert not Path(args[3]).exists()
+    monkeypatch.setenv("BAYESDTA_CACHE_DIR", "off")
+    assert pc.start(spec, data).process is None and len(started) == 1
