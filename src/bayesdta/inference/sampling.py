@@ -180,6 +180,18 @@ def _process_key(built: BuiltModel) -> str:
     return built.structure_key + ("/graph" if off else "")
 
 
+def precompile(built: BuiltModel) -> None:
+    """Compile the model of ``built`` now (or load it from the disk cache) and keep it.
+
+    What :func:`sample` would do first, without sampling: a helper process uses it to fill
+    the disk cache ahead of a run's later fits (:mod:`bayesdta.reporting.precompile`).
+    """
+    with _LOCK:
+        key = _process_key(built)
+        if key not in _COMPILED:
+            _COMPILED[key] = _load_or_compile(built)
+
+
 def _load_or_compile(built: BuiltModel):
     """The compiled model from the disk cache, else compiled now (and stored on disk)."""
     import nutpie
