@@ -521,6 +521,16 @@ def _thin(x: np.ndarray, n: int) -> np.ndarray:
     return flat[idx]
 
 
+def _ess(x: np.ndarray) -> float:
+    """Bulk ESS of chain x draw draws (ArviZ); NaN for flattened draws."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2:
+        return float("nan")
+    import arviz as az
+
+    return float(az.ess(x, method="bulk"))
+
+
 def fit_priors(case: Case, default_priors: bool) -> dict[str, Prior]:
     """The complete prior set of a case (the family's defaults with the case's overrides)."""
     fam = get_family(case.family)
@@ -592,10 +602,14 @@ def run_sbc(
                 post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
                 attempts = len(fit.sampler.get("attempts", [])) or 1
         n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
-        r, cv = {}, {}
+        r, cv, diag = {}, {}, {}
         for p in c.parameters:
             x = np.asarray(post[p], dtype=float)
             r[p] = int((_thin(x, n_draws) < truth[p]).sum())
+            # bulk ESS (chains x draws arrays only) and posterior SD: is the thinned sample of
+            # L draws roughly independent, and how far did the data move the prior?
+            diag[f"ess_{p}"] = _ess(x)
+            diag[f"sd_{p}"] = float(np.std(x))
             for lev in LEVELS:
                 lo, hi = np.quantile(x, [(1 - lev) / 2, (1 + lev) / 2])
                 cv[(p, lev)] = bool(lo <= truth[p] <= hi)
@@ -609,6 +623,7 @@ def run_sbc(
                 "sampler_warnings": n_warn,
                 "attempts": attempts,
                 **{f"true_{k}": v for k, v in truth.items()},
+                **diag,
             }
         )
         if progress:
