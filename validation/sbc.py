@@ -307,8 +307,7 @@ register_case(
         BETWEEN + ("nu",),
         simulate_t,
         fit_options={"random_effects": "t"},
-        description="Student-t effects, 48 large studies (60-800 / 160-3200 per group): "
-        "the data inform nu (posterior SD well below the prior's)",
+        description="Student-t effects, 48 large studies (60-800 / 160-3200 per group)",
     )
 )
 
