@@ -5,7 +5,10 @@ Run: python benchmarks/bench_t_outlier_attempts.py [--seed 2] [--variants]
 Prints the attempts of the default fit (settings and diagnostics), the per-chain medians of
 ``nu``, the third attempt re-run on its own (``escalate=False`` with the attempt's seed),
 and with ``--variants`` first runs (seeds 1 and 2) with 1500 + 800 draws, centered,
-non-centered and target_accept 0.95.
+non-centered and target_accept 0.95; with ``--diagonal`` first runs with a diagonal mass
+matrix (``low_rank=False``, which ``bd.fit`` does not expose: set through
+``inference.sampling.resolve_defaults``) at the defaults and at 1500 + 800, for seeds 1, 2
+and the seed of the third attempt.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--variants", action="store_true")
+    p.add_argument("--diagonal", action="store_true")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     table = outlier_table(3)
@@ -83,6 +87,30 @@ def main() -> None:
                 )
                 wall = round(time.perf_counter() - t, 1)
                 print(json.dumps(kw), seed, wall, _line(g), flush=True)
+    if args.diagonal:
+        import dataclasses
+
+        import bayesdta.inference.sampling as sampling
+
+        resolve = sampling.resolve_defaults
+
+        def diagonal(settings, levels, n_effects=None):
+            return dataclasses.replace(resolve(settings, levels, n_effects), low_rank=False)
+
+        sampling.resolve_defaults = diagonal  # fit_design looks it up at call time
+        for kw in ({}, {"draws": 1500, "tune": 800}):
+            for seed in (1, 2, _attempt_seed(args.seed, 2)):
+                g = bd.fit(
+                    table,
+                    random_effects="t",
+                    seed=seed,
+                    cores=2,
+                    verbose=False,
+                    escalate=False,
+                    **kw,
+                )
+                print("diagonal", json.dumps(kw), seed, _line(g), flush=True)
+        sampling.resolve_defaults = resolve
 
 
 if __name__ == "__main__":
