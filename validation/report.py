@@ -54,10 +54,13 @@ def power_table() -> str:
     if not p.exists():
         return "_not run yet: `python validation/sbc.py --power 2`_"
     t = pd.read_csv(p)
-    g = t.groupby("simulator", sort=False)["failed"].agg(["sum", "count"]).reset_index()
-    g.columns = ["simulator", "runs failing the fast checks", "runs"]
-    why = t[t["failed"]].groupby("simulator")["why"].first()
-    g["example failure"] = g["simulator"].map(why).fillna("")
+    if "case" not in t:
+        t.insert(0, "case", "two_level")
+    keys = ["case", "simulator"]
+    g = t.groupby(keys, sort=False)["failed"].agg(["sum", "count"]).reset_index()
+    g.columns = [*keys, "runs failing the fast checks", "runs"]
+    why = t[t["failed"]].groupby(keys)["why"].first()
+    g["example failure"] = [why.get(tuple(k), "") for k in g[keys].itertuples(index=False)]
     return _md(g)
 
 
