@@ -11,7 +11,9 @@ coverages are 50 / 90 / 95% up to binomial noise.
     python validation/sbc.py --list
 
 Writes ``validation/results/sbc_ranks_<case>.csv`` (one row per replicate),
-``validation/results/sbc_coverage.csv`` (all cases) and rank histograms
+``validation/results/sbc_coverage.csv`` (all cases; the rows of the cases run are replaced in
+place, other cases' rows are kept), ``validation/results/sbc_runs.csv`` (one row per case:
+replicates, seed, sampler settings, finish date, wall time, load) and rank histograms
 ``docs/img/sbc_<case>.png``.
 
 Cases are pluggable: a case is a :class:`Case` registered in :data:`CASES` with a design, the
@@ -30,6 +32,7 @@ package defaults instead (wider: many simulated reviews then have sensitivities 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -769,18 +772,45 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(cov.reset_index().rename(columns={"index": "parameter"}))
         fig = plot_ranks(res)
         fig.savefig(IMG / f"sbc_{name}.png", dpi=110)
+        runs_path = RESULTS / "sbc_runs.csv"
+        run = {
+            "case": name,
+            "replicates": args.replicates,
+            "seed": args.seed,
+            "draws": args.draws,
+            "chains": args.chains,
+            "priors": "default" if args.default_priors else "realistic",
+            "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "wall_s": round(time.perf_counter() - t0),
+            "load_1min": round(os.getloadavg()[0], 1),
+        }
+        runs_old = pd.read_csv(runs_path) if runs_path.exists() else pd.DataFrame()
+        _replace_case_rows(runs_old, pd.DataFrame([run])).to_csv(runs_path, index=False)
         print(
             f"{name}: {time.perf_counter() - t0:.0f} s, "
             f"{int(res.records['sampler_warnings'].gt(0).sum())} replicates with sampler warnings"
         )
         print(cov.round(3).to_string())
-    new = pd.concat(tables, ignore_index=True)
-    if not old.empty:
-        old = old[~old["case"].isin(args.cases)]
-        new = pd.concat([old, new], ignore_index=True)
+    new = _replace_case_rows(old, pd.concat(tables, ignore_index=True))
     new.to_csv(cov_path, index=False)
     print("wrote", cov_path)
     return 0
+
+
+def _replace_case_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with the rows of the cases in ``new`` replaced in place (new cases appended).
+
+    Other cases' rows keep their content and position, so runs of different cases (on
+    different branches) change disjoint blocks of the CSV files.
+    """
+    if old.empty:
+        return new
+    parts = [
+        new[new["case"] == c] if c in set(new["case"]) else rows
+        for c, rows in old.groupby("case", sort=False)
+    ]
+    parts += [new[new["case"] == c] for c in new["case"].unique() if c not in set(old["case"])]
+    return pd.concat(parts, ignore_index=True)
 
 
 if __name__ == "__main__":
