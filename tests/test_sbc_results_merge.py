@@ -1,0 +1,45 @@
+"""validation/sbc.py replaces only the rows of the cases it ran, in place.
+
+Two branches that re-run different SBC cases must change disjoint blocks of
+``validation/results/sbc_coverage.csv`` (and ``sbc_runs.csv``), so the rows of the cases not
+run keep their content and their position.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sbc():
+    spec = importlib.util.spec_from_file_location("sbc", ROOT / "validation" / "sbc.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["sbc"] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rows_of_other_cases_keep_content_and_position():
+    sbc = _sbc()
+    old = pd.DataFrame(
+        {
+            "parameter": ["mu", "tau", "mu", "rho", "nu", "mu"],
+            "case": ["a", "a", "b", "b", "c", "c"],
+            "n": [100, 100, 20, 20, 20, 20],
+        }
+    )
+    new = pd.DataFrame({"parameter": ["mu", "rho", "mu"], "case": ["b", "b", "d"], "n": 60})
+    out = sbc._replace_case_rows(old, new)
+    assert out["case"].tolist() == ["a", "a", "b", "b", "c", "c", "d"]
+    assert out[out["case"] == "b"]["n"].tolist() == [60, 60]
+    pd.testing.assert_frame_equal(
+        out[out["case"].isin(["a", "c"])].reset_index(drop=True),
+        old[old["case"].isin(["a", "c"])].reset_index(drop=True),
+    )
+    # a first run writes the new rows as they are
+    pd.testing.assert_frame_equal(sbc._replace_case_rows(pd.DataFrame(), new), new)
