@@ -784,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": round(time.perf_counter() - t0),
             "load_1min": round(os.getloadavg()[0], 1),
         }
-        runs_old = pd.read_csv(runs_path) if runs_path.exists() else pd.DataFrame()
+        runs_old = pd.read_csv(runs_path, dtype=str) if runs_path.exists() else pd.DataFrame()
         _replace_case_rows(runs_old, pd.DataFrame([run])).to_csv(runs_path, index=False)
         print(
             f"{name}: {time.perf_counter() - t0:.0f} s, "
