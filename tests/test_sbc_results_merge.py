@@ -43,3 +43,30 @@ def test_rows_of_other_cases_keep_content_and_position():
     )
     # a first run writes the new rows as they are
     pd.testing.assert_frame_equal(sbc._replace_case_rows(pd.DataFrame(), new), new)
+
+
+def test_replicates_with_refused_tables_are_skipped_and_recorded():
+    """A simulated table the reader refuses skips its replicate (recorded) instead of crashing."""
+    import numpy as np
+
+    import bayesdta as bd
+
+    sbc = _sbc()
+    base = sbc.CASES["two_level"]
+    calls = {"n": 0}
+
+    def fitter(frame, priors, seed, settings):  # no sampling: a plumbing test
+        calls["n"] += 1
+        if calls["n"] % 2:
+            bad = frame.copy()
+            bad.loc[0, ["TP", "FN"]] = 0
+            bd.DTAData.from_frame(bad, study="study")  # raises DTADataError
+        rng = np.random.default_rng(seed)
+        return {p: rng.normal(size=(2, 50)) for p in base.parameters}, 1
+
+    case = sbc.Case(
+        "refused", base.family, base.design, base.parameters, base.simulate, fitter=fitter
+    )
+    res = sbc.run_sbc(case, n_replicates=4, seed=1)
+    assert len(res.ranks) == 2 and res.coverage["n"].iloc[0] == 2
+    assert len(res.skipped) == 2 and "TP + FN = 0" in res.skipped[0]

@@ -498,6 +498,7 @@ class SBCResult:
     ranks: pd.DataFrame
     covered: pd.DataFrame  # replicate x (parameter, level) booleans
     records: pd.DataFrame  # replicate: seconds, warnings, attempts
+    skipped: list[str] = field(default_factory=list)  # replicates whose tables were refused
 
     @property
     def coverage(self) -> pd.DataFrame:
@@ -570,7 +571,7 @@ def run_sbc(
     pri = fit_priors(c, default_priors)
     prior_arg = {k: str(v) for k, v in pri.items()}
     settings = {"chains": 2, "draws": 500, "tune": 500, "progress": False, **(sampler or {})}
-    ranks, covered, records = [], [], []
+    ranks, covered, records, skipped = [], [], [], []
     for i in range(n_replicates):
         rep_seed = seed * 100003 + i
         rng = np.random.default_rng(rep_seed)
@@ -578,22 +579,31 @@ def run_sbc(
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if c.fitter is not None:
-                post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
-            else:
-                data = bd.DTAData.from_frame(
-                    frame, study="study", model="model" if "model" in frame else None
-                )
-                fit = bd.fit(
-                    data,
-                    priors=prior_arg,
-                    seed=rep_seed,
-                    verbose=False,
-                    **c.fit_options,
-                    **settings,
-                )
-                post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
-                attempts = len(fit.sampler.get("attempts", [])) or 1
+            try:
+                if c.fitter is not None:
+                    post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
+                else:
+                    data = bd.DTAData.from_frame(
+                        frame, study="study", model="model" if "model" in frame else None
+                    )
+                    fit = bd.fit(
+                        data,
+                        priors=prior_arg,
+                        seed=rep_seed,
+                        verbose=False,
+                        **c.fit_options,
+                        **settings,
+                    )
+                    post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
+                    attempts = len(fit.sampler.get("attempts", [])) or 1
+            except bd.DTADataError as err:
+                # A simulated table the reader refuses (e.g. every patient of a latent-class
+                # table in one reference class). Skipping depends on the data only, and given
+                # the data the truth is still a posterior draw, so the kept ranks stay uniform.
+                skipped.append(f"replicate {i} (seed {rep_seed}): {err}")
+                if progress:
+                    print(f"  {c.name} replicate {i + 1}/{n_replicates} skipped: {err}", flush=True)
+                continue
         n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
         r, cv = {}, {}
         for p in c.parameters:
@@ -621,7 +631,7 @@ def run_sbc(
             )
     cov = pd.DataFrame(covered)
     cov.columns = pd.MultiIndex.from_tuples(cov.columns, names=["parameter", "level"])
-    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records))
+    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records), skipped)
 
 
 def fast_check(res: SBCResult) -> list[str]:
@@ -783,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
             "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "wall_s": round(time.perf_counter() - t0),
             "load_1min": round(os.getloadavg()[0], 1),
+            "skipped": len(res.skipped),
         }
         runs_old = pd.read_csv(runs_path, dtype=str) if runs_path.exists() else pd.DataFrame()
         _replace_case_rows(runs_old, pd.DataFrame([run])).to_csv(runs_path, index=False)
