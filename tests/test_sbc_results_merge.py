@@ -70,3 +70,30 @@ def test_replicates_with_refused_tables_are_skipped_and_recorded():
     res = sbc.run_sbc(case, n_replicates=4, seed=1)
     assert len(res.ranks) == 2 and res.coverage["n"].iloc[0] == 2
     assert len(res.skipped) == 2 and "TP + FN = 0" in res.skipped[0]
+
+
+def test_notebook_06_shows_the_stored_sbc_results():
+    """Notebook 06's stored outputs show every case of sbc_coverage.csv with its current size.
+
+    The notebook reads validation/results/ when it runs; this fails when the results changed and
+    the notebook was not re-executed (``python tools/run_notebooks.py 06 --write``).
+    """
+    import json
+    import re
+
+    cov = pd.read_csv(ROOT / "validation" / "results" / "sbc_coverage.csv")
+    nb = json.loads((ROOT / "notebooks" / "06_validation.ipynb").read_text())
+    texts = [
+        "".join(o.get("data", {}).get("text/plain", ""))
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+    ]
+    stale = []
+    for case, rows in cov.groupby("case", sort=False):
+        line = re.compile(rf"^{re.escape(case)}\s+{len(rows)}\s+{int(rows['n'].iloc[0])}\s", re.M)
+        if not any(line.search(t) for t in texts):
+            stale.append(f"{case} ({len(rows)} parameters, n = {int(rows['n'].iloc[0])})")
+    assert not stale, (
+        f"notebook 06 does not show {stale}: run python tools/run_notebooks.py 06 --write"
+    )
