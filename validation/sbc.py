@@ -11,7 +11,9 @@ coverages are 50 / 90 / 95% up to binomial noise.
     python validation/sbc.py --list
 
 Writes ``validation/results/sbc_ranks_<case>.csv`` (one row per replicate),
-``validation/results/sbc_coverage.csv`` (all cases) and rank histograms
+``validation/results/sbc_coverage.csv`` (all cases; the rows of the cases run are replaced in
+place, other cases' rows are kept), ``validation/results/sbc_runs.csv`` (one row per case:
+replicates, seed, sampler settings, finish date, wall time, load) and rank histograms
 ``docs/img/sbc_<case>.png``.
 
 Cases are pluggable: a case is a :class:`Case` registered in :data:`CASES` with a design, the
@@ -30,6 +32,7 @@ package defaults instead (wider: many simulated reviews then have sensitivities 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -510,6 +513,7 @@ class SBCResult:
     ranks: pd.DataFrame
     covered: pd.DataFrame  # replicate x (parameter, level) booleans
     records: pd.DataFrame  # replicate: seconds, warnings, attempts
+    skipped: list[str] = field(default_factory=list)  # replicates whose tables were refused
 
     @property
     def coverage(self) -> pd.DataFrame:
@@ -592,7 +596,7 @@ def run_sbc(
     pri = fit_priors(c, default_priors)
     prior_arg = {k: str(v) for k, v in pri.items()}
     settings = {"chains": 2, "draws": 500, "tune": 500, "progress": False, **(sampler or {})}
-    ranks, covered, records = [], [], []
+    ranks, covered, records, skipped = [], [], [], []
     for i in range(n_replicates):
         rep_seed = seed * 100003 + i
         rng = np.random.default_rng(rep_seed)
@@ -601,30 +605,39 @@ def run_sbc(
         fit_diag: dict[str, float] = {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if c.fitter is not None:
-                post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
-            else:
-                data = bd.DTAData.from_frame(
-                    frame, study="study", model="model" if "model" in frame else None
-                )
-                fit = bd.fit(
-                    data,
-                    priors=prior_arg,
-                    seed=rep_seed,
-                    verbose=False,
-                    **c.fit_options,
-                    **settings,
-                )
-                post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
-                attempts = len(fit.sampler.get("attempts", [])) or 1
-                fd = fit.diagnostics()
-                fit_diag = {
-                    "divergences": int(fd["divergences"]),
-                    "max_r_hat": float(fd["max_r_hat"]),
-                    "min_ess_bulk": float(fd["min_ess_bulk"]),
-                    "min_ess_tail": float(fd["min_ess_tail"]),
-                    "min_bfmi": float(fd["min_bfmi"]),
-                }
+            try:
+                if c.fitter is not None:
+                    post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
+                else:
+                    data = bd.DTAData.from_frame(
+                        frame, study="study", model="model" if "model" in frame else None
+                    )
+                    fit = bd.fit(
+                        data,
+                        priors=prior_arg,
+                        seed=rep_seed,
+                        verbose=False,
+                        **c.fit_options,
+                        **settings,
+                    )
+                    post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
+                    attempts = len(fit.sampler.get("attempts", [])) or 1
+                    fd = fit.diagnostics()
+                    fit_diag = {
+                        "divergences": int(fd["divergences"]),
+                        "max_r_hat": float(fd["max_r_hat"]),
+                        "min_ess_bulk": float(fd["min_ess_bulk"]),
+                        "min_ess_tail": float(fd["min_ess_tail"]),
+                        "min_bfmi": float(fd["min_bfmi"]),
+                    }
+            except bd.DTADataError as err:
+                # A simulated table the reader refuses (e.g. every patient of a latent-class
+                # table in one reference class). Skipping depends on the data only, and given
+                # the data the truth is still a posterior draw, so the kept ranks stay uniform.
+                skipped.append(f"replicate {i} (seed {rep_seed}): {err}")
+                if progress:
+                    print(f"  {c.name} replicate {i + 1}/{n_replicates} skipped: {err}", flush=True)
+                continue
         n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
         r, cv, diag = {}, {}, {}
         for p in c.parameters:
@@ -658,7 +671,7 @@ def run_sbc(
             )
     cov = pd.DataFrame(covered)
     cov.columns = pd.MultiIndex.from_tuples(cov.columns, names=["parameter", "level"])
-    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records))
+    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records), skipped)
 
 
 def fast_check(res: SBCResult) -> list[str]:
@@ -865,18 +878,46 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(cov.reset_index().rename(columns={"index": "parameter"}))
         fig = plot_ranks(res)
         fig.savefig(IMG / f"sbc_{name}.png", dpi=110)
+        runs_path = RESULTS / "sbc_runs.csv"
+        run = {
+            "case": name,
+            "replicates": args.replicates,
+            "seed": args.seed,
+            "draws": args.draws,
+            "chains": args.chains,
+            "priors": "default" if args.default_priors else "realistic",
+            "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "wall_s": round(time.perf_counter() - t0),
+            "load_1min": round(os.getloadavg()[0], 1),
+            "skipped": len(res.skipped),
+        }
+        runs_old = pd.read_csv(runs_path, dtype=str) if runs_path.exists() else pd.DataFrame()
+        _replace_case_rows(runs_old, pd.DataFrame([run])).to_csv(runs_path, index=False)
         print(
             f"{name}: {time.perf_counter() - t0:.0f} s, "
             f"{int(res.records['sampler_warnings'].gt(0).sum())} replicates with sampler warnings"
         )
         print(cov.round(3).to_string())
-    new = pd.concat(tables, ignore_index=True)
-    if not old.empty:
-        old = old[~old["case"].isin(args.cases)]
-        new = pd.concat([old, new], ignore_index=True)
+    new = _replace_case_rows(old, pd.concat(tables, ignore_index=True))
     new.to_csv(cov_path, index=False)
     print("wrote", cov_path)
     return 0
+
+
+def _replace_case_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with the rows of the cases in ``new`` replaced in place (new cases appended).
+
+    Other cases' rows keep their content and position, so runs of different cases (on
+    different branches) change disjoint blocks of the CSV files.
+    """
+    if old.empty:
+        return new
+    parts = [
+        new[new["case"] == c] if c in set(new["case"]) else rows
+        for c, rows in old.groupby("case", sort=False)
+    ]
+    parts += [new[new["case"] == c] for c in new["case"].unique() if c not in set(old["case"])]
+    return pd.concat(parts, ignore_index=True)
 
 
 if __name__ == "__main__":
