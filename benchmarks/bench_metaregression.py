@@ -1,7 +1,10 @@
 """Benchmark: the three-level meta-regression on the 39-row osteoporosis example.
 
 Run: python benchmarks/bench_metaregression.py [--reps 5] [--draws N --tune N --chains 4]
-     [--target-accept 0.9] [--table] [--clustering] [--coverage N]
+     [--target-accept 0.9] [--table] [--clustering] [--coverage N] [--graph]
+
+``--graph``: the gradient from the PyMC graph and its three-level defaults (800 + 300), i.e.
+the path before the hand-written numba log density (for before/after in one run).
 
 * cold: a fresh process (import + model build + numba compilation + sampling) fitting the
   packaged example with the truth's model specification
@@ -59,7 +62,10 @@ def simulate_clustered(seed: int, n_studies: int = 12, rows: int = 4) -> pd.Data
 
 
 def _record(kind: str, f, wall: float, **extra) -> dict:
+    import os
+
     d = f.diagnostics()
+    attempts = f.sampler.get("attempts") or []
     return {
         "kind": kind,
         "wall_s": round(wall, 2),
@@ -69,6 +75,10 @@ def _record(kind: str, f, wall: float, **extra) -> dict:
         "ess_per_s": round(d["min_ess_bulk"] / max(f.timing.get("sample_s", 1e-9), 1e-9), 1),
         "divergences": d["divergences"],
         "max_r_hat": round(d["max_r_hat"], 3),
+        "min_ess_tail": round(d["min_ess_tail"]),
+        "runs": len(attempts) or 1,
+        "first_run_draws": attempts[0]["draws"] if attempts else f.sampler.get("draws"),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
         **extra,
     }
 
@@ -81,6 +91,10 @@ def one_process(args: argparse.Namespace) -> list[dict]:
 
     t_import = time.perf_counter() - t0
     warnings.simplefilter("ignore")
+    if args.graph:
+        from bayesdta.inference import sampling
+
+        sampling.USE_NUMBA_LOGP = False
     kw = {
         "draws": args.draws or None,
         "tune": args.tune or None,
@@ -181,6 +195,11 @@ def main() -> None:
     p.add_argument("--table", action="store_true")
     p.add_argument("--clustering", action="store_true")
     p.add_argument("--coverage", type=int, default=0)
+    p.add_argument(
+        "--graph",
+        action="store_true",
+        help="gradient from the PyMC graph (the path before the numba log density), its defaults",
+    )
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
@@ -197,8 +216,14 @@ def main() -> None:
         print(json.dumps(r))
     warm = [r for r in res if r["kind"] == "warm"]
     if warm:
+        import os
+
         summary = {
+            "gradient": "graph" if args.graph else "numba (where it applies)",
+            "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
             "warm_median_wall_s": float(np.median([w["wall_s"] for w in warm])),
+            "warm_max_wall_s": max(w["wall_s"] for w in warm),
+            "warm_escalated": sum(w["runs"] > 1 for w in warm),
             "warm_min_ess": min(w["min_ess_bulk"] for w in warm),
             "warm_divergences_total": sum(w["divergences"] for w in warm),
         }

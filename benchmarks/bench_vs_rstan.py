@@ -1,6 +1,9 @@
 """Benchmark: smoking three-level model with a covariate (``~ type``), bayesdta vs rstan.
 
-Run: python benchmarks/bench_vs_rstan.py [--seed 1] [--stan-iter 2000] [--reps 3]
+Run: python benchmarks/bench_vs_rstan.py [--seed 1] [--stan-iter 2000] [--reps 3] [--graph]
+
+``--graph``: also the same refits with the gradient of the PyMC graph and its defaults (the
+path before the hand-written numba log density), for before/after in one run.
 
 Both samplers fit the same model with the same priors (``benchmarks/stan/three_level.stan``:
 README.md "The model", the default priors of ``bayesdta.priors.DEFAULT_PRIORS``, the design
@@ -109,6 +112,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stan-iter", type=int, default=2000, help="rstan iter (half warm-up)")
     ap.add_argument("--reps", type=int, default=3, help="bayesdta warm refits")
+    ap.add_argument(
+        "--graph",
+        action="store_true",
+        help="also refit with the PyMC graph's gradient (before the numba log density)",
+    )
     args = ap.parse_args()
     import bayesdta as bd
 
@@ -123,6 +131,34 @@ def main() -> None:
         f = bd.fit(data, formula="~ type", seed=args.seed + 1 + r)
         walls.append(time.perf_counter() - t0)
         fits.append(f)
+    rows = _rows(fits, walls)
+    med = sorted(rows, key=lambda r: r["ess_per_s"])[len(rows) // 2]
+    res = {
+        "load_avg": os.getloadavg(),
+        "bayesdta_cold_s": cold,
+        "bayesdta_refits": rows,
+        "bayesdta_median": med,
+    }
+    if args.graph:
+        # the same refits with the gradient of the PyMC graph (before the numba log density)
+        from bayesdta.inference import sampling
+
+        sampling.USE_NUMBA_LOGP = False
+        bd.fit(data, formula="~ type", seed=args.seed)  # compile the graph (not timed)
+        gfits, gwalls = [], []
+        for r in range(args.reps):
+            t0 = time.perf_counter()
+            gfits.append(bd.fit(data, formula="~ type", seed=args.seed + 1 + r))
+            gwalls.append(time.perf_counter() - t0)
+        sampling.USE_NUMBA_LOGP = True
+        grows = _rows(gfits, gwalls)
+        res["bayesdta_graph_refits"] = grows
+        res["bayesdta_graph_median"] = sorted(grows, key=lambda r: r["ess_per_s"])[len(grows) // 2]
+        res["load_avg_after_graph"] = os.getloadavg()
+    _finish(args, bd, data, first, fits, med, res, cores)
+
+
+def _rows(fits, walls) -> list[dict]:
     rows = []
     for f, w in zip(fits, walls, strict=True):
         d = f.diagnostics()
@@ -138,15 +174,13 @@ def main() -> None:
                 "draws": f.sampler.get("draws"),
                 "tune": f.sampler.get("tune"),
                 "runs": len(f.sampler.get("attempts", [])) or 1,
+                "load_avg_1min": os.getloadavg()[0],
             }
         )
-    med = sorted(rows, key=lambda r: r["ess_per_s"])[len(rows) // 2]
-    res = {
-        "load_avg": os.getloadavg(),
-        "bayesdta_cold_s": cold,
-        "bayesdta_refits": rows,
-        "bayesdta_median": med,
-    }
+    return rows
+
+
+def _finish(args, bd, data, first, fits, med, res, cores) -> None:
     note = _have_rstan()
     if note:
         res["rstan"] = f"skipped: {note}"
@@ -208,6 +242,10 @@ def main() -> None:
     # bayesdta's sample_s is measured
     res["ratio_ess_per_s"] = med["ess_per_s"] / (stan_ess / stan_s)
     res["ratio_ess_per_s_vs_rstan_wall"] = med["ess_per_s"] / res["rstan"]["ess_per_s_wall"]
+    if "bayesdta_graph_median" in res:
+        res["ratio_ess_per_s_graph"] = res["bayesdta_graph_median"]["ess_per_s"] / (
+            stan_ess / stan_s
+        )
     res["agreement"] = agree
     res["max_abs_z"] = max(abs(v["z"]) for v in agree.values())
     res["load_avg_end"] = os.getloadavg()

@@ -38,7 +38,7 @@ draws = 150
 tune = 200
 
 [outputs]
-tables = ["summary", "heterogeneity", "deeks"]
+tables = ["summary", "heterogeneity", "deeks", "subgroup_table"]
 figures = ["forest", "sroc"]
 figure_dpi = 60
 
@@ -89,6 +89,15 @@ def test_run_then_report(tmp_path):
     assert n >= 3 and all(f"/{n}, " in ln and " s elapsed" in ln for ln in stages)
     assert stages[0].startswith(f"[stage 1/{n}, ") and "writing the report" in stages[-1]
     assert "s left]" in stages[1]
+    # a stage of several fits shows each of them; the subgroup table re-uses the main fit as
+    # its model without covariates, so it fits the one covariate only
+    steps = [ln for ln in r.stderr.splitlines() if " of stage " in ln]
+    assert len(steps) == 1 and steps[0].startswith(f"  [1/1 of stage {n - 1}/{n}, ")
+    assert steps[0].endswith("] subgroup_table: setting")
+    main_summary = pd.read_csv(out / "tables" / "summary.csv", index_col=0)
+    sub = pd.read_csv(out / "tables" / "subgroup_table.csv").set_index("covariate")
+    for q in ("sensitivity", "specificity"):
+        assert abs(sub.loc["overall", q] - main_summary.loc[q, "median"]) < 1e-9
     for name in ("posterior.nc", "posterior_setting.nc", "report.md", "run.json", "data.csv"):
         assert (out / name).exists(), name
     for t in ("summary", "summary_setting", "heterogeneity", "deeks", "pareto_k"):

@@ -106,8 +106,16 @@ def test_osteoporosis_comparative_design_rule():
 
 
 # ---------------------------------------------------------------------------- recovery
-def _check_recovery(fit, truth, z=3.0):
+def _check_recovery(fit, truth, fwer=0.001):
+    """Every test mean within z posterior SDs of the truth, z fixed by a family-wise error rate.
+
+    With 2 x T means checked at once, z = Phi^-1(1 - fwer / (4 T)) (Bonferroni): a correct
+    model fails one of these checks on at most ``fwer`` of simulated data sets.
+    """
+    from scipy.stats import norm
+
     d = fit.draws()
+    z = float(norm.ppf(1 - fwer / (4 * len(fit.tests))))
     for o in ("sensitivity", "specificity"):
         for j, t in enumerate(fit.tests):
             x = d[f"mu_{o}"][:, j]

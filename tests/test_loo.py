@@ -50,3 +50,39 @@ def test_psis_loo_matches_exact_leave_one_out_with_correlated_draws():
     np.testing.assert_allclose(res["loo_i"], exact, atol=0.02)
     assert abs(res["elpd_loo"] - exact.sum()) < 0.1
     assert np.all(res["pareto_k"] < 0.7) and not res["warning"]
+
+
+def test_integrated_loo_is_computed_once_per_fit_and_seed(dementia_fit, monkeypatch):
+    """The report's LOO table and the influence table share one integrated-LOO computation;
+    another seed, a Generator, or other draws or weights compute it again."""
+    import copy
+
+    from bayesdta.posterior import quantities as Q
+
+    calls = []
+    real = Q.study_log_likelihood
+
+    def counted(fit, **kw):
+        calls.append(kw)
+        return real(fit, **kw)
+
+    monkeypatch.setattr(Q, "study_log_likelihood", counted)
+    first = Q.loo_integrated(dementia_fit, n_inner=16, seed=3)
+    first["loo_i"][:] = 0.0  # a caller changing its copy does not change the next answer
+    again = dementia_fit.loo(by="study", n_inner=16, seed=3)
+    assert len(calls) == 1
+    assert np.all(again["loo_i"] != 0.0) and again["labels"] == first["labels"]
+    Q.loo_integrated(dementia_fit, n_inner=16, seed=4)
+    Q.loo_integrated(dementia_fit, n_inner=16, seed=np.random.default_rng(3))
+    assert len(calls) == 3
+    # the same fit object with other draws (as a padded fit trimmed after sampling)
+    clone = copy.copy(dementia_fit)
+    clone.idata = dementia_fit.idata.copy()
+    clone._draw_cache = {}
+    full = Q.loo_integrated(clone, n_inner=16, seed=3)
+    post = clone.idata.posterior
+    clone.idata.posterior = post.isel(draw=slice(0, post.sizes["draw"] // 2))
+    clone._draw_cache = {}
+    half = Q.loo_integrated(clone, n_inner=16, seed=3)
+    assert len(calls) == 5 and half["elpd_loo"] != full["elpd_loo"]
+    assert full["elpd_loo"] == again["elpd_loo"]

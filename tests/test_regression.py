@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit
 
@@ -219,17 +220,25 @@ def test_smoking_three_level_with_type(smoking_fit):
 
 
 # ------------------------------------------------------------------------------ subgroup table
-def test_subgroup_table_osteoporosis(osteo_data, truth):
+def test_subgroup_table_osteoporosis(osteo_data, truth, osteo_fit, smoking_fit):
     covs = ["backbone", "reference_standard", "dimensionality", "validation"]
     ref = {k: v for k, v in truth["reference_levels"].items() if k in covs}
+    n_cols = len(osteo_fit.design.columns["sensitivity"])
     before = cache_info()["compiles"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bd.SamplerWarning)
         table, fits = R.subgroup_table(
-            osteo_data, covariates=covs, reference=ref, seed=4, return_fits=True, **PLUMBING
+            osteo_data,
+            covariates=covs,
+            reference=ref,
+            seed=4,
+            return_fits=True,
+            pad_columns=n_cols,
+            **PLUMBING,
         )
-    # the model without covariates and the four meta-regressions share one compiled model
-    assert cache_info()["compiles"] - before <= 1
+    # the model without covariates and the four meta-regressions share one compiled model,
+    # padded to the meta-regression's columns: osteo_fit's, compiled already
+    assert cache_info()["compiles"] == before
     expected = {
         "n_rows",
         "n_studies",
@@ -285,6 +294,13 @@ def test_subgroup_table_osteoporosis(osteo_data, truth):
             con.loc[(c, lv, "specificity"), "p_better"]
         )
     assert fits["overall"].posterior["beta_sensitivity"].sizes["coef_sensitivity"] == 1
+    # the summary quantities kept from sampling the padded model are those of the trimmed fit
+    for k in ("overall", "backbone"):
+        kept = {q: fits[k].draws(q) for q in fits[k].quantity_names()}
+        fresh = fits[k]._derived()
+        assert list(kept) == list(fresh)
+        for q in fresh:
+            np.testing.assert_allclose(kept[q].values, fresh[q].values, rtol=1e-12, atol=1e-15)
     # explained heterogeneity of the table agrees with heterogeneity_explained
     het = R.heterogeneity_explained(fits["backbone"], fits["overall"])
     assert {"tau_sensitivity", "tau_within_sensitivity", "total_sensitivity"} <= set(het.index)
@@ -296,6 +312,37 @@ def test_subgroup_table_osteoporosis(osteo_data, truth):
     base = fits["overall"]
     se = float(np.median(base.draws("sensitivity").values))
     assert table.loc[("overall", "all"), "sensitivity"] == pytest.approx(se)
+
+    # a model without covariates fitted before (e.g. a run's main fit) is re-used, not refitted:
+    # the same table as fitting it here (same seed, same compiled model, so the same draws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.SamplerWarning)
+        again, fits2 = R.subgroup_table(
+            osteo_data,
+            covariates=["validation"],
+            reference={"validation": ref["validation"]},
+            seed=4,
+            return_fits=True,
+            pad_columns=n_cols,
+            base_fit=base,
+            **PLUMBING,
+        )
+    assert fits2["overall"] is base and list(fits2) == ["overall", "validation"]
+    pd.testing.assert_frame_equal(again, table.loc[["overall", "validation"]])
+    assert cache_info()["compiles"] == before
+    # a base fit that is not the table's model without covariates: an error before sampling
+    reuses = cache_info()["reuses"]
+    for other, kw, message in (
+        (osteo_fit, {}, "base_fit has covariates"),
+        (smoking_fit, {}, "other data"),
+        (base, {"link": "probit"}, "differs from the subgroup table's model in link"),
+        (base, {"levels": 2}, "in levels"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            R.subgroup_table(osteo_data, covariates=["validation"], base_fit=other, **kw)
+    with pytest.raises(SpecError, match="pad_columns must be a positive integer"):
+        R.subgroup_table(osteo_data, covariates=["validation"], pad_columns=2.5)
+    assert cache_info()["reuses"] == reuses and cache_info()["compiles"] == before
 
 
 def test_heterogeneity_explained_checks_inputs(osteo_fit, smoking_fit):

@@ -315,3 +315,66 @@ def test_elpd_differences_with_high_pareto_k_are_flagged():
     flagged, caption = rp._flag_elpd(table, "Subgroups.")
     assert list(flagged["elpd_reliable"]) == ["yes", "no: Pareto k > 0.7", "yes"]
     assert "0.7" in caption
+
+
+def test_run_progress_weighs_stages_and_reports_steps(monkeypatch):
+    """Stage k of n, elapsed time and time left from the weight of the finished stages (a
+    stage of five fits counts five times a fit), compilation left out of the estimate."""
+    clock = [100.0]
+    monkeypatch.setattr(rp.time, "perf_counter", lambda: clock[0])
+    lines: list[str] = []
+    prog = rp.RunProgress(4, lines.append, weights=[1.0, 1.0, 5.0, 0.0])
+    prog.start("main fit")
+    clock[0] += 30.0  # 20 s compiling, 10 s sampling and tables
+    prog.one_off(20.0)
+    prog.start("meta-regression")
+    clock[0] += 10.0
+    prog.start("subgroup table")
+    clock[0] += 4.0
+    prog.step("subgroup_table: backbone", 2, 5)
+    clock[0] += 26.0
+    prog.start("writing the report")
+    assert lines[0] == "[stage 1/4, 0 s elapsed] main fit"
+    # 10 s per unit of weight (compilation left out), 6 units left
+    assert lines[1] == "[stage 2/4, 30 s elapsed, about 60 s left] meta-regression"
+    assert lines[2] == "[stage 3/4, 40 s elapsed, about 50 s left] subgroup table"
+    # one of five fits of the stage done: 3 units done in 24 s, 4 left
+    step = "  [2/5 of stage 3/4, 44 s elapsed, about 32 s left] subgroup_table: backbone"
+    assert lines[3] == step
+    assert lines[4] == "[stage 4/4, 70 s elapsed, about 0 s left] writing the report"
+
+
+def test_precompile_helper_gets_only_the_later_fits_missing_from_the_cache(reg_run, monkeypatch):
+    """The run's helper process is handed the models of the fits after the first whose code is
+    not on disk (with an empty cache: the meta-regression's, not the main fit's, which the run
+    compiles itself); nothing is started with the cache off."""
+    import pickle
+
+    from bayesdta.reporting import precompile as pc
+
+    spec = load_spec(reg_run.parent / "spec.toml")
+    data = spec.load_data()
+    started = []
+
+    class Started:
+        def poll(self):
+            return 0
+
+    def popen(args, **kwargs):
+        started.append((args, kwargs))
+        return Started()
+
+    monkeypatch.setattr(pc.subprocess, "Popen", popen)
+    monkeypatch.setenv("BAYESDTA_CACHE_DIR", str(reg_run.parent / "empty_cache"))
+    helper = pc.start(spec, data)
+    assert len(started) == 1 and helper.process is not None
+    args, kwargs = started[0]
+    assert args[1:3] == ["-m", "bayesdta.reporting.precompile"]
+    assert kwargs["env"]["BAYESDTA_CACHE_DIR"] == str(reg_run.parent / "empty_cache")
+    with open(args[3], "rb") as fh:
+        payload = pickle.load(fh)
+    assert [ms.formula for ms in payload["specs"]] == ["~ setting"]
+    helper.stop()
+    assert not Path(args[3]).exists()
+    monkeypatch.setenv("BAYESDTA_CACHE_DIR", "off")
+    assert pc.start(spec, data).process is None and len(started) == 1

@@ -83,12 +83,20 @@ def _tables_in_fresh_process(path: Path, which: str, tmp: Path) -> dict[str, pd.
         return pickle.load(fh)
 
 
-def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, Any]) -> None:
-    """Every table of ``b`` (the loaded fit) equals the one of ``a`` exactly, attrs too."""
+def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, Any], *, ulps: bool = False) -> None:
+    """Every table of ``b`` (the loaded fit) equals the one of ``a`` exactly, attrs too.
+
+    ``ulps=True`` (tables recomputed in another process): equal to 1e-13 relative. The draws
+    are the same bits, but NumPy's SIMD pairwise sums depend on the arrays' memory alignment,
+    which differs between processes, so a standard deviation may differ in its last bit.
+    """
     names = [n for n in b if not n.startswith("_")]
     assert len(names) >= 4 and set(names) <= set(a)
     for name in names:
-        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+        if ulps:
+            pd.testing.assert_frame_equal(a[name], b[name], rtol=1e-13, atol=0, obj=name)
+        else:
+            pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
         assert a[name].attrs == b[name].attrs, name
 
 
@@ -125,7 +133,7 @@ def test_latent_class_fit_round_trips(latent_fit, tmp_path):
     fresh = _tables_in_fresh_process(path, "latent", tmp_path)
     assert fresh["_class"] == "LatentClassFit"
     assert fresh["_text"] == latent_fit.format_summary()
-    _assert_same(before, fresh)
+    _assert_same(before, fresh, ulps=True)
 
 
 def test_latent_class_prior_objects_saved_at_full_precision(latent_fit, tmp_path):
@@ -161,7 +169,7 @@ def test_comparative_fit_round_trips(comparative_fit, tmp_path):
     fresh = _tables_in_fresh_process(path, "comparative", tmp_path)
     assert fresh["_class"] == "ComparativeFit"
     assert fresh["_text"] == comparative_fit.describe()
-    _assert_same(before, fresh)
+    _assert_same(before, fresh, ulps=True)
 
 
 def test_comparative_priors_saved_at_full_precision(comparative_fit, tmp_path):

@@ -11,7 +11,9 @@ coverages are 50 / 90 / 95% up to binomial noise.
     python validation/sbc.py --list
 
 Writes ``validation/results/sbc_ranks_<case>.csv`` (one row per replicate),
-``validation/results/sbc_coverage.csv`` (all cases) and rank histograms
+``validation/results/sbc_coverage.csv`` (all cases; the rows of the cases run are replaced in
+place, other cases' rows are kept), ``validation/results/sbc_runs.csv`` (one row per case:
+replicates, seed, sampler settings, finish date, wall time, load) and rank histograms
 ``docs/img/sbc_<case>.png``.
 
 Cases are pluggable: a case is a :class:`Case` registered in :data:`CASES` with a design, the
@@ -30,6 +32,7 @@ package defaults instead (wider: many simulated reviews then have sensitivities 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -296,6 +299,21 @@ register_case(
     )
 )
 
+register_case(
+    Case(
+        "t_many",
+        "t",
+        lambda: Design(
+            np.arange(48),
+            *(x * 4 for x in realistic_sizes(48, seed=20180412)),
+        ),
+        BETWEEN + ("nu",),
+        simulate_t,
+        fit_options={"random_effects": "t"},
+        description="Student-t effects, 48 large studies (60-800 / 160-3200 per group)",
+    )
+)
+
 
 # ---------------------------------------------------------------- comparative (issue 12)
 COMPARATIVE_TESTS = ("A", "B", "C")
@@ -495,6 +513,7 @@ class SBCResult:
     ranks: pd.DataFrame
     covered: pd.DataFrame  # replicate x (parameter, level) booleans
     records: pd.DataFrame  # replicate: seconds, warnings, attempts
+    skipped: list[str] = field(default_factory=list)  # replicates whose tables were refused
 
     @property
     def coverage(self) -> pd.DataFrame:
@@ -519,6 +538,16 @@ def _thin(x: np.ndarray, n: int) -> np.ndarray:
     flat = np.asarray(x).reshape(-1)
     idx = np.linspace(0, flat.size - 1, n).round().astype(int)
     return flat[idx]
+
+
+def _ess(x: np.ndarray) -> float:
+    """Bulk ESS of chain x draw draws (ArviZ); NaN for flattened draws."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2:
+        return float("nan")
+    import arviz as az
+
+    return float(az.ess(x, method="bulk"))
 
 
 def fit_priors(case: Case, default_priors: bool) -> dict[str, Prior]:
@@ -567,35 +596,57 @@ def run_sbc(
     pri = fit_priors(c, default_priors)
     prior_arg = {k: str(v) for k, v in pri.items()}
     settings = {"chains": 2, "draws": 500, "tune": 500, "progress": False, **(sampler or {})}
-    ranks, covered, records = [], [], []
+    ranks, covered, records, skipped = [], [], [], []
     for i in range(n_replicates):
         rep_seed = seed * 100003 + i
         rng = np.random.default_rng(rep_seed)
         truth, frame = c.simulate(pri, design, rng)
         t0 = time.perf_counter()
+        fit_diag: dict[str, float] = {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if c.fitter is not None:
-                post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
-            else:
-                data = bd.DTAData.from_frame(
-                    frame, study="study", model="model" if "model" in frame else None
-                )
-                fit = bd.fit(
-                    data,
-                    priors=prior_arg,
-                    seed=rep_seed,
-                    verbose=False,
-                    **c.fit_options,
-                    **settings,
-                )
-                post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
-                attempts = len(fit.sampler.get("attempts", [])) or 1
+            try:
+                if c.fitter is not None:
+                    post, attempts = c.fitter(frame, prior_arg, rep_seed, settings)
+                else:
+                    data = bd.DTAData.from_frame(
+                        frame, study="study", model="model" if "model" in frame else None
+                    )
+                    fit = bd.fit(
+                        data,
+                        priors=prior_arg,
+                        seed=rep_seed,
+                        verbose=False,
+                        **c.fit_options,
+                        **settings,
+                    )
+                    post = {p: np.asarray(fit.draws(p).values, dtype=float) for p in c.parameters}
+                    attempts = len(fit.sampler.get("attempts", [])) or 1
+                    fd = fit.diagnostics()
+                    fit_diag = {
+                        "divergences": int(fd["divergences"]),
+                        "max_r_hat": float(fd["max_r_hat"]),
+                        "min_ess_bulk": float(fd["min_ess_bulk"]),
+                        "min_ess_tail": float(fd["min_ess_tail"]),
+                        "min_bfmi": float(fd["min_bfmi"]),
+                    }
+            except bd.DTADataError as err:
+                # A simulated table the reader refuses (e.g. every patient of a latent-class
+                # table in one reference class). Skipping depends on the data only, and given
+                # the data the truth is still a posterior draw, so the kept ranks stay uniform.
+                skipped.append(f"replicate {i} (seed {rep_seed}): {err}")
+                if progress:
+                    print(f"  {c.name} replicate {i + 1}/{n_replicates} skipped: {err}", flush=True)
+                continue
         n_warn = sum(issubclass(w.category, bd.SamplerWarning) for w in caught)
-        r, cv = {}, {}
+        r, cv, diag = {}, {}, {}
         for p in c.parameters:
             x = np.asarray(post[p], dtype=float)
             r[p] = int((_thin(x, n_draws) < truth[p]).sum())
+            # bulk ESS (chains x draws arrays only) and posterior SD: is the thinned sample of
+            # L draws roughly independent, and how far did the data move the prior?
+            diag[f"ess_{p}"] = _ess(x)
+            diag[f"sd_{p}"] = float(np.std(x))
             for lev in LEVELS:
                 lo, hi = np.quantile(x, [(1 - lev) / 2, (1 + lev) / 2])
                 cv[(p, lev)] = bool(lo <= truth[p] <= hi)
@@ -608,7 +659,9 @@ def run_sbc(
                 "seconds": time.perf_counter() - t0,
                 "sampler_warnings": n_warn,
                 "attempts": attempts,
+                **fit_diag,
                 **{f"true_{k}": v for k, v in truth.items()},
+                **diag,
             }
         )
         if progress:
@@ -618,7 +671,7 @@ def run_sbc(
             )
     cov = pd.DataFrame(covered)
     cov.columns = pd.MultiIndex.from_tuples(cov.columns, names=["parameter", "level"])
-    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records))
+    return SBCResult(c.name, n_draws, pd.DataFrame(ranks), cov, pd.DataFrame(records), skipped)
 
 
 def fast_check(res: SBCResult) -> list[str]:
@@ -672,27 +725,73 @@ def _misspecified(kind: str) -> Case:
             frame = frame.rename(columns={"TP": "TN", "TN": "TP", "FN": "FP", "FP": "FN"})
             return t, frame
 
+    elif kind in ("t_nu_scale", "t_mixing_scale", "t_normal_effects"):
+        return _misspecified_t(kind)
     else:
         raise ValueError(kind)
     return Case(f"two_level_{kind}", base.family, base.design, base.parameters, simulate)
 
 
-def power_study(n_runs: int = 5, seed: int = 100) -> pd.DataFrame:
-    """How often fast_check fails for a correct and for two wrong simulators."""
+def _misspecified_t(kind: str) -> Case:
+    """The t case with a wrong simulator (power of fast_check for the t family).
+
+    ``t_nu_scale``: nu drawn from Gamma(2, 0.1) read as shape / *scale* (nu ~ 0.2, the
+    parameterization slip the SBC of issue 10 was suspected of); ``t_mixing_scale``: the
+    mixing weights drawn as Gamma(nu/2, scale nu/2) instead of rate nu/2 (effects about nu/2
+    times too narrow); ``t_normal_effects``: bivariate normal effects (nu = infinity) reported
+    with a nu drawn from the prior (a wrong likelihood for nu only).
+    """
+    base = CASES["t"]
+
+    def simulate(pri, design, rng):
+        t = _between(pri, rng)
+        t["nu"] = draw_prior(pri["nu"], rng)
+        nu = t["nu"]
+        cov = cov2(t["tau_sensitivity"], t["tau_specificity"], t["rho"])
+        if kind == "t_nu_scale":
+            k = pri["nu"].kwargs
+            t["nu"] = nu = float(rng.gamma(k["alpha"], k["beta"]))
+            lam = rng.gamma(nu / 2.0, 2.0 / nu, design.n_rows)
+        elif kind == "t_mixing_scale":
+            lam = rng.gamma(nu / 2.0, nu / 2.0, design.n_rows)
+        else:
+            lam = np.ones(design.n_rows)
+        z = rng.multivariate_normal(np.zeros(2), cov, design.n_rows)
+        theta = np.array([t["mu_sensitivity"], t["mu_specificity"]]) + z / np.sqrt(lam)[:, None]
+        return t, _frame(design, theta, rng)
+
+    return Case(f"t_{kind}", base.family, base.design, base.parameters, simulate, base.fit_options)
+
+
+#: Settings of the fast SBC subsets (tests/test_sbc_fast.py) per case: replicates, sampler.
+FAST_SETTINGS: dict[str, dict[str, Any]] = {
+    "two_level": {"n_replicates": 20, "sampler": {"chains": 2, "draws": 300, "tune": 300}},
+    "t": {"n_replicates": 16, "sampler": {"chains": 2, "draws": 250, "tune": 250}},
+}
+#: Wrong simulators of the power study per family of cases.
+POWER_KINDS: dict[str, tuple[str, ...]] = {
+    "two_level": ("tau_x2", "swap_se_sp"),
+    "t": ("t_nu_scale", "t_mixing_scale", "t_normal_effects"),
+}
+
+
+def power_study(n_runs: int = 5, seed: int = 100, case: str = "two_level") -> pd.DataFrame:
+    """How often fast_check fails for the correct and for wrong simulators of ``case``."""
     rows = []
-    for kind in ("correct", "tau_x2", "swap_se_sp"):
-        case = CASES["two_level"] if kind == "correct" else _misspecified(kind)
+    fast = FAST_SETTINGS[case]
+    for kind in ("correct", *POWER_KINDS[case]):
+        sim = CASES[case] if kind == "correct" else _misspecified(kind)
         for r in range(n_runs):
-            res = run_sbc(
-                case,
-                n_replicates=20,
-                seed=seed + r,
-                n_draws=49,
-                sampler={"chains": 2, "draws": 300, "tune": 300},
-            )
+            res = run_sbc(sim, seed=seed + r, n_draws=49, **fast)
             fails = fast_check(res)
             rows.append(
-                {"simulator": kind, "run": r, "failed": bool(fails), "why": "; ".join(fails)}
+                {
+                    "case": case,
+                    "simulator": kind,
+                    "run": r,
+                    "failed": bool(fails),
+                    "why": "; ".join(fails),
+                }
             )
             print(rows[-1], flush=True)
     return pd.DataFrame(rows)
@@ -735,12 +834,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--default-priors", action="store_true")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--power", type=int, default=0, help="power study of the fast test: N runs")
+    ap.add_argument(
+        "--power-case", default="two_level", choices=list(POWER_KINDS), help="with --power"
+    )
     args = ap.parse_args(argv)
     if args.power:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        table = power_study(args.power)
-        table.to_csv(RESULTS / "sbc_fast_power.csv", index=False)
-        print(table.groupby("simulator")["failed"].agg(["sum", "count"]))
+        table = power_study(args.power, case=args.power_case)
+        path = RESULTS / "sbc_fast_power.csv"
+        if path.exists():  # keep the other cases' rows
+            old = pd.read_csv(path)
+            if "case" not in old:  # files written before the t case: two_level rows
+                old.insert(0, "case", "two_level")
+            old = old[old["case"] != args.power_case]
+            table = pd.concat([old, table], ignore_index=True)
+        table.to_csv(path, index=False)
+        print(table.groupby(["case", "simulator"])["failed"].agg(["sum", "count"]))
         return 0
     if args.list:
         for c in CASES.values():
@@ -769,18 +878,46 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(cov.reset_index().rename(columns={"index": "parameter"}))
         fig = plot_ranks(res)
         fig.savefig(IMG / f"sbc_{name}.png", dpi=110)
+        runs_path = RESULTS / "sbc_runs.csv"
+        run = {
+            "case": name,
+            "replicates": args.replicates,
+            "seed": args.seed,
+            "draws": args.draws,
+            "chains": args.chains,
+            "priors": "default" if args.default_priors else "realistic",
+            "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "wall_s": round(time.perf_counter() - t0),
+            "load_1min": round(os.getloadavg()[0], 1),
+            "skipped": len(res.skipped),
+        }
+        runs_old = pd.read_csv(runs_path, dtype=str) if runs_path.exists() else pd.DataFrame()
+        _replace_case_rows(runs_old, pd.DataFrame([run])).to_csv(runs_path, index=False)
         print(
             f"{name}: {time.perf_counter() - t0:.0f} s, "
             f"{int(res.records['sampler_warnings'].gt(0).sum())} replicates with sampler warnings"
         )
         print(cov.round(3).to_string())
-    new = pd.concat(tables, ignore_index=True)
-    if not old.empty:
-        old = old[~old["case"].isin(args.cases)]
-        new = pd.concat([old, new], ignore_index=True)
+    new = _replace_case_rows(old, pd.concat(tables, ignore_index=True))
     new.to_csv(cov_path, index=False)
     print("wrote", cov_path)
     return 0
+
+
+def _replace_case_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with the rows of the cases in ``new`` replaced in place (new cases appended).
+
+    Other cases' rows keep their content and position, so runs of different cases (on
+    different branches) change disjoint blocks of the CSV files.
+    """
+    if old.empty:
+        return new
+    parts = [
+        new[new["case"] == c] if c in set(new["case"]) else rows
+        for c, rows in old.groupby("case", sort=False)
+    ]
+    parts += [new[new["case"] == c] for c in new["case"].unique() if c not in set(old["case"])]
+    return pd.concat(parts, ignore_index=True)
 
 
 if __name__ == "__main__":

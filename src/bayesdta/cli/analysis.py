@@ -67,7 +67,7 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="show each fit's progress bar: chains, draws, divergences so far (default: when "
-        "the output is a terminal)",
+        "the output is a terminal and not --quiet)",
     )
     p.add_argument("--quiet", action="store_true", help="print only where the report is")
     _add_overrides(p)
@@ -81,7 +81,10 @@ def _run_run(args: argparse.Namespace) -> int:
     log = None if args.quiet else _say
     if log:
         log(f"bayesdta run: {spec.title} ({args.spec}) -> {out}")
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    # the sampler's display: on a terminal only (never in CI logs), off with --quiet
+    progress = (
+        args.progress if args.progress is not None else sys.stderr.isatty() and not args.quiet
+    )
     paths = run_analysis(spec, out, progress=progress, log=log, command=_command("run", args))
     main = paths.get("html") or paths.get("md")
     for k in ("html", "md"):

@@ -590,6 +590,9 @@ class BuiltModel:
     #: opt-out; code that calls functions by process-specific address, e.g. the probit link's
     #: erfcx, is never stored: :func:`bayesdta.inference.compile_cache.not_storable`).
     disk_cache: bool = True
+    #: Set by :func:`build_model` when the model has a log density written for numba
+    #: (:mod:`bayesdta.families.bivariate_logp`): ``{"kind": ..., "families": {name: dist}}``.
+    numba_logp: dict[str, Any] | None = None
 
 
 def _bucket(n: int, step: int = 16) -> int:
@@ -1140,7 +1143,24 @@ def build_model(
     built = BuiltModel(
         model, dv, key, levels, design, list(group_labels), n, n_groups, list(tau_levels)
     )
+    kind = numba_logp_kind(spec, levels)
+    if kind is not None and effect_law is None and not tau_levels:
+        # the same density, written with its gradient for numba (used by the sampler when
+        # bivariate_logp.three_level_layout accepts it)
+        built.numba_logp = {"kind": kind, "families": {k: p.dist for k, p in priors.items()}}
     return built
+
+
+def numba_logp_kind(spec: ModelSpec, levels: int) -> str | None:
+    """The kind of hand-written numba log density of this model, or ``None`` (the graph's).
+
+    Three-level models with the logit link, normal study effects and no ``tau_by`` have one
+    (:mod:`bayesdta.families.bivariate_logp`): the same density with an analytic gradient.
+    """
+    if levels == 3 and spec.link == "logit" and spec.random_effects == "normal":
+        if not spec.tau_by:
+            return "three_level_normal_logit"
+    return None
 
 
 def prior_predictive(

@@ -379,6 +379,7 @@ def fit_design(
     from ..families.bivariate import (
         centering_weights,
         choose_parameterization,
+        numba_logp_kind,
         parameterization_label,
     )
     from .sampling import resolve_defaults
@@ -394,7 +395,9 @@ def fit_design(
     n_effects = data.n_rows if levels == 2 else data.n_studies
     if w is not None:
         n_effects = int(np.sum(w > 0)) if levels == 2 else n_effects
-    resolved = resolve_defaults(settings, levels, n_effects)
+    resolved = resolve_defaults(
+        settings, levels, n_effects, numba_logp=numba_logp_kind(spec, levels) is not None
+    )
     first_mode = centering or spec.parameterization
     choice = choose_parameterization(
         data, spec.replace(parameterization=first_mode), levels=levels, weights=w, design=design

@@ -52,8 +52,11 @@ class SamplerSettings:
         than 10 studies, 800/300 for three-level models (bulk ESS per kept draw 0.14-0.28 on
         the osteoporosis meta-regression, its simulated replicates, smoking and ascus: min bulk
         ESS 457-901, tail 440-1093 over 4 chains; nutpie's adaptation needs no longer warm-up
-        here; benchmarks/README.md). :func:`bayesdta.fit` raises them automatically when the
-        first run is not clean (``escalate``).
+        here; benchmarks/README.md), 1500/300 for three-level models whose gradient is the
+        hand-written numba one (logit link, normal effects, no ``tau_by``: ~5x cheaper per
+        gradient, so the first run affords the draws that make it clean without escalation on
+        24 of 24 osteoporosis replicates). :func:`bayesdta.fit` raises them automatically when
+        the first run is not clean (``escalate``).
     target_accept : float or None
         Target acceptance rate of the step-size adaptation. Default (None): 0.8 for two-level
         models, 0.95 for two-level models of fewer than 10 studies, 0.9 for three-level models
@@ -158,16 +161,35 @@ def _neutral_initial_points(
 
 def _compiled_for(built: BuiltModel):
     with _LOCK:
-        compiled = _COMPILED.get(built.structure_key)
+        key = _process_key(built)
+        compiled = _COMPILED.get(key)
         if compiled is None:
             compiled = _load_or_compile(built)
-            _COMPILED[built.structure_key] = compiled
+            _COMPILED[key] = compiled
         else:
             _STATS["reuses"] += 1
     # the compiled graph keeps only the data it uses (e.g. no group index in two-level models)
     return compiled.with_data(
         **{k: v for k, v in built.data_values.items() if k in compiled.shared_data}
     )
+
+
+def _process_key(built: BuiltModel) -> str:
+    """Key of the in-process cache: the structure, and whether its numba logp is switched off."""
+    off = not USE_NUMBA_LOGP and getattr(built, "numba_logp", None) is not None
+    return built.structure_key + ("/graph" if off else "")
+
+
+def precompile(built: BuiltModel) -> None:
+    """Compile the model of ``built`` now (or load it from the disk cache) and keep it.
+
+    What :func:`sample` would do first, without sampling: a helper process uses it to fill
+    the disk cache ahead of a run's later fits (:mod:`bayesdta.reporting.precompile`).
+    """
+    with _LOCK:
+        key = _process_key(built)
+        if key not in _COMPILED:
+            _COMPILED[key] = _load_or_compile(built)
 
 
 def _load_or_compile(built: BuiltModel):
@@ -177,7 +199,8 @@ def _load_or_compile(built: BuiltModel):
     from . import compile_cache as cc
 
     key = None
-    if cc.cache_dir() is not None and getattr(built, "disk_cache", True):
+    graph_only = not USE_NUMBA_LOGP and getattr(built, "numba_logp", None) is not None
+    if cc.cache_dir() is not None and getattr(built, "disk_cache", True) and not graph_only:
         try:
             key, key_payload = cc.entry_key(built)
         except Exception as exc:  # noqa: BLE001 - the cache must never stop a fit
@@ -226,8 +249,119 @@ def _compile(nutpie, built: BuiltModel, initial_points):
     _STATS["compiles"] += 1
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(built.model, initial_points=initial_points)
+    compiled = with_numba_logp(compiled, built)
     _log_compile(built, time.perf_counter() - t0)
     return compiled
+
+
+#: Set to False to sample every model with the log density compiled from its PyMC graph
+#: (the numba log densities of :mod:`bayesdta.families.bivariate_logp` are the same density;
+#: while it is off such models bypass the disk cache, whose entries hold the numba code).
+USE_NUMBA_LOGP = True
+
+
+def with_numba_logp(compiled, built: BuiltModel):
+    """``compiled`` with its log density replaced by the hand-written numba one, if any.
+
+    The three-level bivariate model (logit link, normal effects, no ``tau_by``) has its log
+    density and gradient written for numba (:mod:`bayesdta.families.bivariate_logp`; ~50x
+    cheaper per gradient than the graph's, benchmarks/README.md); it reads the same data
+    from nutpie's shared-data record, so refits with ``with_data`` and the disk cache work
+    unchanged. Any other model, or ``USE_NUMBA_LOGP = False``, keeps the graph's.
+    """
+    if not USE_NUMBA_LOGP or getattr(built, "numba_logp", None) is None:
+        return compiled
+    import dataclasses
+
+    from ..families.bivariate_logp import three_level_layout
+
+    names, _, shapes = compiled.shape_info
+    n_free = len(built.model.free_RVs)
+    layout = three_level_layout(built, list(names[:n_free]), [tuple(s) for s in shapes[:n_free]])
+    if (
+        layout is None
+        or layout["n_dim"] != compiled.n_dim
+        or any(n not in compiled.shared_data for n in layout["data_names"])
+    ):
+        return compiled
+    return dataclasses.replace(compiled, compiled_logp_func=_c_logp(layout, compiled))
+
+
+def _c_logp(layout: dict[str, Any], compiled):
+    """The C log-density callback of nutpie around :func:`three_level_kernel`.
+
+    The callback has nutpie's signature ``(dim, x, grad, logp, user_data)``; ``user_data``
+    is nutpie's record of the shared data (address, size and shape of each array, updated by
+    ``with_data``), read here at the byte offsets of its fields. Generated per structure (a
+    few lines; the kernel itself is compiled once and kept in numba's cache), so it is cheap
+    to compile, and it holds no process-specific addresses (the disk cache can store it).
+    """
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+
+    from ..families.bivariate_logp import three_level_kernel
+
+    rec = compiled.user_data.dtype
+    shared, shared_off = rec.fields["shared"]
+    data_t, data_off = shared.fields["data"]
+    shape_t, shape_off = shared.fields["shape"]
+    n_dim = int(compiled.n_dim)
+    lines, args = [], []
+    for i, name in enumerate(layout["data_names"]):
+        val = compiled.shared_data[name]
+        dtype = f"np.{val.dtype.name}"
+        p = (shared_off + data_off + data_t.fields[name][1]) // 8
+        q = (shared_off + shape_off + shape_t.fields[name][1]) // 8
+        ptr = f"address_as_void_pointer(u[{p}])"
+        if val.ndim == 0:
+            lines.append(f"a{i} = numba.carray({ptr}, (1,), {dtype})[0]")
+        else:
+            shape = ", ".join(f"int(u[{q + k}])" for k in range(val.ndim))
+            lines.append(f"a{i} = numba.carray({ptr}, ({shape},), {dtype})")
+        args.append(f"a{i}")
+    body = "\n    ".join(lines)
+    src = f"""
+def c_logp(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    u = numba.carray(user_data_, ({rec.itemsize // 8},), np.uint64)
+    {body}
+    x = numba.carray(x_, ({n_dim},))
+    out = numba.carray(out_, ({n_dim},))
+    lp, grad = kernel(x, OFFSETS, CODES, {n_dim}, {", ".join(args)})
+    logp_[0] = lp
+    finite = True
+    for i in range({n_dim}):
+        out[i] = grad[i]
+        if not np.isfinite(grad[i]):
+            finite = False
+    if not finite:
+        return 3
+    if not np.isfinite(lp):
+        return 4
+    return 0
+"""
+    namespace = {
+        "numba": numba,
+        "np": np,
+        "address_as_void_pointer": address_as_void_pointer,
+        "kernel": three_level_kernel,
+        "OFFSETS": tuple(int(o) for o in layout["offsets"]),
+        "CODES": tuple(int(c) for c in layout["scale_codes"]),
+    }
+    if rec.itemsize % 8 or any(
+        (shared_off + off) % 8 for off in (data_off, shape_off)
+    ):  # pragma: no cover - nutpie's record is all 8-byte words
+        raise ValueError("unexpected layout of nutpie's user data")
+    exec(compile(src, "<bayesdta three-level logp>", "exec"), namespace)  # noqa: S102
+    sig = numba.types.int64(
+        numba.types.uint64,
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.voidptr,
+    )
+    return numba.cfunc(sig)(namespace["c_logp"])
 
 
 def _log_compile(built: BuiltModel, seconds: float) -> None:
@@ -257,10 +391,19 @@ FEW_STUDIES = 10
 FEW_STUDIES_DEFAULTS = {"draws": 1000, "tune": 1000, "target_accept": 0.95}
 #: Three-level first-run settings (measured ESS per draw, benchmarks/README.md).
 THREE_LEVEL_DEFAULTS = {"draws": 800, "tune": 300, "target_accept": 0.9}
+#: Three-level first-run settings when the gradient is the hand-written numba one
+#: (:func:`with_numba_logp`, ~5x cheaper): enough draws that the first run rarely needs the
+#: escalation (24 of 24 osteoporosis replicates clean at the first run; benchmarks/README.md,
+#: "A log density written for the three-level model").
+THREE_LEVEL_NUMBA_DEFAULTS = {"draws": 1500, "tune": 300, "target_accept": 0.9}
 
 
 def resolve_defaults(
-    settings: SamplerSettings, levels: int, n_effects: int | None = None
+    settings: SamplerSettings,
+    levels: int,
+    n_effects: int | None = None,
+    *,
+    numba_logp: bool = False,
 ) -> SamplerSettings:
     """Fill in the structure-dependent defaults (draws, tune, ``target_accept``, ``low_rank``).
 
@@ -268,13 +411,17 @@ def resolve_defaults(
     :data:`FEW_STUDIES` studies (``n_effects``) 1000 + 1000 draws and target_accept 0.95.
     Three levels: 800 + 300 draws, target_accept 0.9, diagonal mass matrix (chosen by the
     measured ESS per draw, ``benchmarks/bench_three_level_draws.py``; the escalation of
-    :func:`bayesdta.fit` adds draws when a data set needs more).
+    :func:`bayesdta.fit` adds draws when a data set needs more); 1500 + 300 when the model's
+    gradient is the hand-written numba one (``numba_logp``, :data:`THREE_LEVEL_NUMBA_DEFAULTS`).
     """
     from dataclasses import replace
 
     few = levels == 2 and n_effects is not None and n_effects < FEW_STUDIES
     if levels == 3:
-        draws, tune, ta = (THREE_LEVEL_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
+        three = (
+            THREE_LEVEL_NUMBA_DEFAULTS if numba_logp and USE_NUMBA_LOGP else THREE_LEVEL_DEFAULTS
+        )
+        draws, tune, ta = (three[k] for k in ("draws", "tune", "target_accept"))
     elif few:
         draws, tune, ta = (FEW_STUDIES_DEFAULTS[k] for k in ("draws", "tune", "target_accept"))
     else:
@@ -299,7 +446,9 @@ def sample(built: BuiltModel, settings: SamplerSettings) -> tuple[Any, dict[str,
         ``compile_s`` and ``sample_s`` wall times.
     """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
-    settings = resolve_defaults(settings, built.levels)
+    settings = resolve_defaults(
+        settings, built.levels, numba_logp=getattr(built, "numba_logp", None) is not None
+    )
     seed = (
         settings.seed
         if settings.seed is not None

@@ -26,6 +26,7 @@ Conventions shared by every function:
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -1460,10 +1461,40 @@ def loo_integrated(
     cross-validation approximations for Gaussian latent variable models. J Mach Learn Res
     2016;17(103):1-38.
     """
+    # the same fit, draws, weights, n_inner and integer seed give the same numbers: the report's
+    # LOO table and the influence table share one computation (a deterministic memo)
+    key = _loo_memo_key(fit, n_inner, seed)
+    if key is not None:
+        hit = _LOO_MEMO.get(fit, {}).get(key[0])
+        if hit is not None and hit[0] is fit.posterior and np.array_equal(hit[1], key[1]):
+            return _copy_loo(hit[2])
     ll = study_log_likelihood(fit, n_inner=n_inner, seed=seed)
     res = _arviz.loo_pointwise(ll, dim="study")
     res["labels"] = [str(s) for s in ll.coords["study"].values]
+    if key is not None:
+        try:
+            _LOO_MEMO.setdefault(fit, {})[key[0]] = (fit.posterior, key[1], _copy_loo(res))
+        except TypeError:  # pragma: no cover - an object that cannot be weakly referenced
+            pass
     return res
+
+
+#: ``loo_integrated`` results per fit (weak keys: a fit that is gone takes its entries along),
+#: each with the posterior object and the weights it was computed from (checked on a hit).
+_LOO_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _loo_memo_key(fit: DTAFit, n_inner: int, seed: Any) -> tuple[tuple, np.ndarray] | None:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        return None  # a Generator or None: fresh random numbers, nothing to re-use
+    return (int(n_inner), int(seed)), np.array(fit.weights, dtype=float, copy=True)
+
+
+def _copy_loo(res: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v.copy() if isinstance(v, np.ndarray) else list(v) if isinstance(v, list) else v
+        for k, v in res.items()
+    }
 
 
 def influence(

@@ -42,6 +42,7 @@ import pandas as pd
 from .. import registry as _registry
 from ..exceptions import BayesDTAError, SamplerWarning
 from ..inference.labels import QUANTITY_LABELS as _LABELS
+from . import precompile as _precompile
 from .formats import fmt, html_table, to_latex, to_markdown, write_table
 from .spec import DATA_TABLES, FIGURES, REGRESSION_TABLES, TABLES, AnalysisSpec, derive_seed
 
@@ -355,6 +356,7 @@ class _Run:
     influence: dict[str, Any] = field(default_factory=dict)
     log: Any = lambda msg: None
     stages: Any = None
+    progress: bool = False
 
     def note(self, text: str) -> None:
         self.record.setdefault("notes", []).append(text)
@@ -412,25 +414,52 @@ class RunProgress:
     """Stage k of n, elapsed time and an estimate of the time left, as one-line messages.
 
     The stages of a run are its fits (each with its LOO, tables and figures), the tables that
-    fit further models (``subgroup_table``, ``clustering``) and the report. The estimate is the
-    mean time of the finished stages times the stages left (rough: stages differ in cost).
+    fit further models (``subgroup_table``, ``clustering``) and the report. Each stage has a
+    weight (its expected cost in fits: 1 per fit, one per model of a table that fits several,
+    little for the report); the estimate is the elapsed time per finished weight times the
+    weight left, leaving out the time spent compiling models (:meth:`one_off`). A stage
+    made of several fits reports each of them with :meth:`step`.
     """
 
-    def __init__(self, n_stages: int, say: Any) -> None:
+    def __init__(self, n_stages: int, say: Any, *, weights: Sequence[float] | None = None) -> None:
         self.n = int(n_stages)
         self.k = 0
         self.say = say
         self.t0 = time.perf_counter()
+        w = [float(x) for x in weights] if weights is not None else [1.0] * self.n
+        self.weights = (w + [1.0] * self.n)[: self.n]
+        self.done = 0.0  # finished weight, including the finished steps of the current stage
+        self.once = 0.0  # seconds spent on one-off work (compiling models), not extrapolated
+
+    def one_off(self, seconds: float) -> None:
+        """Leave ``seconds`` of finished work (e.g. compiling a model) out of the estimate."""
+        self.once += max(float(seconds), 0.0)
+
+    def _left(self, elapsed: float) -> str:
+        busy = elapsed - self.once
+        if self.done <= 0 or busy <= 0:
+            return ""
+        left = busy / self.done * max(sum(self.weights) - self.done, 0.0)
+        return f", about {left:.0f} s left"
 
     def start(self, what: str) -> None:
         """Announce the next stage."""
+        self.done = float(sum(self.weights[: self.k]))
         self.k += 1
         elapsed = time.perf_counter() - self.t0
-        left = ""
-        if self.k > 1:
-            per = elapsed / (self.k - 1)
-            left = f", about {per * (self.n - self.k + 1):.0f} s left"
-        self.say(f"[stage {self.k}/{self.n}, {elapsed:.0f} s elapsed{left}] {what}")
+        self.say(f"[stage {self.k}/{self.n}, {elapsed:.0f} s elapsed{self._left(elapsed)}] {what}")
+
+    def step(self, what: str, j: int, m: int) -> None:
+        """Announce step ``j`` of ``m`` (1-based) of the current stage, e.g. one of its fits."""
+        if self.k < 1:
+            return
+        w = self.weights[self.k - 1]
+        self.done = float(sum(self.weights[: self.k - 1])) + w * (j - 1) / max(m, 1)
+        elapsed = time.perf_counter() - self.t0
+        self.say(
+            f"  [{j}/{m} of stage {self.k}/{self.n}, {elapsed:.0f} s elapsed"
+            f"{self._left(elapsed)}] {what}"
+        )
 
 
 def run_analysis(
@@ -440,6 +469,7 @@ def run_analysis(
     progress: bool = False,
     log: Any = None,
     command: str | None = None,
+    precompile: bool = True,
 ) -> dict[str, Path]:
     """Carry out an analysis spec: fits, tables, figures, run record and report.
 
@@ -455,6 +485,10 @@ def run_analysis(
         Called with one-line progress messages (the CLI prints them).
     command : str, optional
         The command line recorded in the report.
+    precompile : bool
+        Compile the models of the later fits in a helper process while the first fit runs
+        (:mod:`bayesdta.reporting.precompile`; only with the disk cache of compiled models
+        on). The numbers do not depend on it.
 
     Returns
     -------
@@ -477,7 +511,7 @@ def run_analysis(
     (out / "tables").mkdir(exist_ok=True)
     (out / "figures").mkdir(exist_ok=True)
     t_start = time.perf_counter()
-    run = _Run(out, spec, log=say)
+    run = _Run(out, spec, log=say, progress=bool(progress))
     run.record.update(
         {
             "bayesdta": __version__,
@@ -516,10 +550,13 @@ def run_analysis(
         + (" — SIMULATED counts" if spec.is_simulated() else "")
     )
     fits: dict[str, Any] = {}
+    # the later fits' models compile in a helper process while the first fit runs
+    helper = _precompile.start(spec, data) if precompile else None
     n_data = len([t for t in spec.outputs["tables"] if t in DATA_TABLES])
     stages = RunProgress(
         len(spec.fits) + n_data + 1 + (spec.comparison is not None) + (spec.multiclass is not None),
         say,
+        weights=_stage_weights(spec, data),
     )
     run.stages = stages
     pointwise: dict[str, pd.DataFrame] = {}
@@ -537,6 +574,9 @@ def run_analysis(
                 raise KeyboardInterrupt
         check_complete(f)
         elapsed = time.perf_counter() - t0
+        stages.one_off(float(f.timing.get("compile_s", 0.0)))
+        if progress:
+            say("")  # the sampler's progress display leaves the cursor at the end of its line
         fits[fs.name] = f
         diag = f.diagnostics()
         entry: dict[str, Any] = {
@@ -580,7 +620,7 @@ def run_analysis(
         from .latent_class import run_latent_class
 
         run_latent_class(run, data, fits[spec.main.name], progress=progress)
-    _data_tables(run, data)
+    _data_tables(run, data, fits)
     if spec.comparison is not None:  # comparative accuracy of the tests (issue 12)
         from .comparative import run_comparison
         from .spec import derive_seed
@@ -599,6 +639,8 @@ def run_analysis(
         stages.start(f"fitting the joint multiclass model: {spec.multiclass['title']} ...")
         run_multiclass(run, spec, progress=progress)
 
+    if helper is not None:
+        helper.stop()
     run.record["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     (out / RUN_RECORD).write_text(json.dumps(_jsonable(run.record), indent=1))
     stages.start("writing the report")
@@ -822,7 +864,55 @@ def _flag_elpd(df: pd.DataFrame, caption: str) -> tuple[pd.DataFrame, str]:
     return df, caption
 
 
-def _data_tables(run: _Run, data) -> None:
+def _stage_weights(spec: AnalysisSpec, data) -> list[float]:
+    """Expected cost of each stage of :func:`run_analysis`, in fits (for the time estimate).
+
+    A fit with its LOO, tables and figures: 1; a table that fits further models: 0.7 per fit
+    (LOO, no figures); the report: 0.05. In the order of the stages.
+    """
+    w = [1.0] * len(spec.fits)
+    for name in [t for t in spec.outputs["tables"] if t in DATA_TABLES]:
+        if name == "subgroup_table":
+            covs = spec.outputs["table_options"].get(name, {}).get("covariates")
+            if covs is None:
+                covs = {c for r in spec.regressions for c in r.subgroups if c in data.covariates}
+            w.append(0.7 * max(len(covs), 1))
+        else:  # clustering: the three-level fit and one or two two-level fits
+            w.append(0.7 * 2)
+    w += [1.0] * ((spec.comparison is not None) + (spec.multiclass is not None))
+    return w + [0.05]
+
+
+def _shared_columns(fits: Mapping[str, Any], main_fit: Any) -> int | None:
+    """Coefficients per outcome of a meta-regression that another fit could pad up to.
+
+    The largest design of the spec's fits whose model differs from the main fit's only in its
+    covariates (same levels, priors, link, ...): padding the subgroup table's designs to it
+    lets them re-use that fit's compiled model instead of compiling another one.
+    """
+    import dataclasses
+
+    best = None
+    for f in fits.values():
+        if f is main_fit or not f.design.has_covariates:
+            continue
+        n = {len(c) for c in f.design.columns.values()}
+        if len(n) != 1 or not np.all(np.asarray(f.weights, dtype=float) == 1.0):
+            continue
+        same = (
+            all(
+                getattr(f.spec, x.name) == getattr(main_fit.spec, x.name)
+                for x in dataclasses.fields(f.spec)
+                if not x.name.startswith("formula") and x.name not in ("reference", "levels")
+            )
+            and f.levels == main_fit.levels
+        )
+        if same:
+            best = max(best or 0, n.pop())
+    return best
+
+
+def _data_tables(run: _Run, data, fits: Mapping[str, Any] | None = None) -> None:
     """Tables that fit further models to the data (``subgroup_table``, ``clustering``)."""
     spec = run.spec
     main = spec.main
@@ -839,6 +929,8 @@ def _data_tables(run: _Run, data) -> None:
         opts = dict(spec.outputs["table_options"].get(name, {}))
         fit_kw: dict[str, Any] = spec.sampler_settings(main)
         fit_kw.pop("progress", None)
+        if run.progress:
+            fit_kw["progress"] = True
         for k in ("priors", "parameterization", "link"):
             if main.model.get(k):
                 fit_kw[k] = main.model[k]
@@ -851,6 +943,21 @@ def _data_tables(run: _Run, data) -> None:
                 reference.update(r.model.get("reference", {}))
             defaults["covariates"] = covs
             defaults["levels"] = main.model.get("levels")
+            main_fit = (fits or {}).get(main.name)
+            if main_fit is not None:
+                # the main fit is the table's model without covariates when it matches (the
+                # table checks), and the table's fits share a meta-regression's compiled model
+                defaults["base_fit"] = main_fit
+                defaults["pad_columns"] = _shared_columns(fits, main_fit)
+            if run.stages is not None:
+
+                def on_fit(label: str, j: int, m: int, table: str = name) -> None:
+                    if run.progress and j > 1:
+                        run.log("")  # end the line of the previous fit's progress display
+                    what = "model without covariates" if label == "overall" else label
+                    run.stages.step(f"{table}: {what}", j, m)
+
+                defaults["on_fit"] = on_fit
             if reference and "reference" not in opts:
                 fit_kw["reference"] = reference
             if "covariates" not in opts and not covs:
@@ -864,11 +971,20 @@ def _data_tables(run: _Run, data) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SamplerWarning)
-                res = _call(fn, data, {**fit_kw, **opts}, **defaults)
+                try:
+                    res = _call(fn, data, {**fit_kw, **opts}, **defaults)
+                except BayesDTAError as exc:
+                    if "base_fit" not in str(exc) or "base_fit" not in defaults:
+                        raise
+                    # the main fit is not this table's model without covariates: fit it here
+                    defaults.pop("base_fit")
+                    res = _call(fn, data, {**fit_kw, **opts}, **defaults)
             df = _as_frame(res)
         except Exception as exc:
             run.note(_error_note(f"table '{name}'", exc))
             continue
+        if run.progress:
+            run.log("")
         run.log(f"  done in {time.perf_counter() - t0:.1f} s")
         df, caption = _flag_elpd(df, caption)
         run.add_table(df, name, fit="", caption=caption)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -658,8 +658,17 @@ def _fit_padded(
     )
     f.idata.posterior = post
     f.design = design
+    # the summary quantities (SROC areas, I2, ...) do not depend on the zero columns: keep
+    # those computed during sampling, drop the padding coefficients and recompute the summary
+    # point over the covariate mix (it exists only for a design with covariates)
+    pads = {f"beta_{o}[{c}]" for o in OUTCOMES for c in padded.columns[o] if c.startswith("__pad")}
+    pooled = {f"{o}_pooled" for o in OUTCOMES}
+    kept = {k: v for k, v in f._draw_cache.items() if k not in pads and k not in pooled}
     f._draw_cache.clear()
     f._diag = None
+    if kept:
+        kept.update(f._pooled_over_mix(kept["sensitivity"].dims))
+        f._draw_cache.update(kept)
     msgs = f.diagnostics()["warnings"]
     if msgs:
         label = spec.formula or "no covariates"
@@ -676,6 +685,9 @@ def subgroup_table(
     seed: int = 0,
     ci: float = 0.95,
     return_fits: bool = False,
+    base_fit: DTAFit | None = None,
+    pad_columns: int | None = None,
+    on_fit: Callable[[str, int, int], Any] | None = None,
     **fit_kwargs: Any,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, DTAFit]]:
     """A subgroup table like a review's, but Bayesian: each covariate fitted on its own.
@@ -702,6 +714,19 @@ def subgroup_table(
         Probability of the equal-tailed credible intervals.
     return_fits : bool
         Also return the fits, ``{"overall": base_fit, covariate: fit, ...}``.
+    base_fit : DTAFit, optional
+        The model without covariates, already fitted to the same data (e.g. an analysis's
+        main fit): it is the ``overall`` row and the base of every comparison instead of being
+        fitted again (with its own seed). It must have no covariates, every row in the fit
+        (weight > 0) and the same levels, priors, link, parameterization and random-effects
+        family as the table's fits; otherwise a :class:`~bayesdta.SpecError` says what differs.
+    pad_columns : int, optional
+        Pad every design to at least this many coefficients per outcome, e.g. those of
+        another fit whose compiled model these fits should re-use (same levels, priors and
+        link); the zero columns do not change the posterior.
+    on_fit : callable, optional
+        Called as ``on_fit(label, j, m)`` before the ``j``-th of ``m`` fits (progress
+        display); ``label`` is ``"overall"`` or the covariate.
     **fit_kwargs
         Other settings of :func:`bayesdta.fit`: ``priors``, ``parameterization``,
         ``reference`` (reference levels, a mapping), ``draws``, ``tune``, ``chains``,
@@ -750,14 +775,26 @@ def subgroup_table(
             raise SpecError(f"covariate {c!r} is listed twice")
         ref = {c: reference[c]} if c in reference else {}
         specs[c] = base_spec.replace(formula=f"~ {c}", reference=ref)
+    if base_fit is not None:
+        _check_base_fit(base_fit, data, base_spec)
     # validate every design before sampling anything (clear errors first)
     designs = {k: make_design(data, s) for k, s in specs.items()}
-    p = {o: max(len(d.columns[o]) for d in designs.values()) for o in OUTCOMES}
+    fitted = [k for k in specs if not (k == "overall" and base_fit is not None)]
+    p = {o: max(len(designs[k].columns[o]) for k in fitted) for o in OUTCOMES}
+    if pad_columns is not None:
+        if isinstance(pad_columns, (bool, np.bool_)) or int(pad_columns) != pad_columns:
+            raise SpecError(f"pad_columns must be a positive integer, got {pad_columns!r}")
+        p = {o: max(p[o], int(pad_columns)) for o in OUTCOMES}
     fits: dict[str, DTAFit] = {}
     timing: dict[str, float] = {}
-    for k, s in specs.items():
-        fits[k] = _fit_padded(data, s, settings, p)
-        timing[k] = round(fits[k].timing.get("compile_s", 0) + fits[k].timing.get("sample_s", 0), 2)
+    if base_fit is not None:
+        fits["overall"] = base_fit
+    for j, k in enumerate(fitted, start=1):
+        if on_fit is not None:
+            on_fit(k, j, len(fitted))
+        fits[k] = _fit_padded(data, specs[k], settings, p)
+    for k, f in fits.items():
+        timing[k] = round(f.timing.get("compile_s", 0) + f.timing.get("sample_s", 0), 2)
     base = fits["overall"]
     base_loo = _loo_study(base)
     rows = []
@@ -809,6 +846,41 @@ def subgroup_table(
     if return_fits:
         return df, fits
     return df
+
+
+def _check_base_fit(base_fit: DTAFit, data: DTAData, base_spec: ModelSpec) -> None:
+    """Raise unless ``base_fit`` is the table's model without covariates on the same data."""
+    if not isinstance(base_fit, DTAFit):
+        raise SpecError(f"base_fit must be a fitted model (DTAFit), got {type(base_fit).__name__}")
+    d = base_fit.data
+    same_data = (
+        d.n_rows == data.n_rows
+        and list(d.studies) == list(data.studies)
+        and all(
+            np.array_equal(getattr(d, a), getattr(data, a))
+            for a in ("tp", "fp", "fn", "tn", "study_index")
+        )
+    )
+    if not same_data:
+        raise SpecError("base_fit was fitted to other data than the subgroup table's")
+    if not np.all(np.asarray(base_fit.weights, dtype=float) == 1.0):
+        raise SpecError("base_fit leaves rows out (weights); refit it on all rows")
+    if base_fit.design.has_covariates:
+        raise SpecError("base_fit has covariates; it must be the model without covariates")
+    a = dataclasses.replace(base_fit.spec, levels=base_fit.spec.resolved_levels(data))
+    b = dataclasses.replace(base_spec, levels=base_spec.resolved_levels(data))
+    differ = [
+        f.name
+        for f in dataclasses.fields(ModelSpec)
+        if not f.name.startswith("formula")
+        and f.name != "reference"
+        and getattr(a, f.name) != getattr(b, f.name)
+    ]
+    if differ:
+        raise SpecError(
+            f"base_fit differs from the subgroup table's model in {', '.join(differ)}; "
+            "pass the same options or leave base_fit out"
+        )
 
 
 def _contrast_columns(con: pd.DataFrame, cov: str, level: str) -> dict[str, float]:
