@@ -104,3 +104,25 @@ def test_only_the_models_it_was_written_for():
     ip = built.model.initial_point()
     shapes = [tuple(np.shape(ip[n])) for n in names]
     assert three_level_layout(built, names[::-1], shapes[::-1]) is None
+
+
+def test_underflowing_sd_gives_a_non_finite_density_not_an_exception():
+    """Far out in the warm-up an SD can underflow to 0 (log SD -800): the graph's density is
+    then not finite, and the numba one must say so too (an exception inside the sampler's C
+    callback would be swallowed and leave its outputs unset)."""
+    built = build_model(bd.load_example("smoking"), ModelSpec(levels=3))
+    graph, fast, n_dim = _graph_and_numba(built)
+    x = np.zeros(n_dim)
+    x[: n_dim - 1] = np.random.default_rng(0).normal(size=n_dim - 1) * 0.1
+    names = [v.name for v in built.model.value_vars]
+    ip = built.model.initial_point()
+    o = 0
+    for n in names:
+        k = int(np.prod(np.shape(ip[n]))) if np.shape(ip[n]) else 1
+        if n.startswith("tau_") and n.endswith("_log__"):
+            x[o : o + k] = -800.0
+        o += k
+    lg, _ = graph(x)
+    lf, gf = fast(x)  # must not raise ZeroDivisionError
+    assert not np.isfinite(lg)
+    assert not (np.isfinite(lf) and np.all(np.isfinite(gf)))

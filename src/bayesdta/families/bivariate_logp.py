@@ -137,7 +137,7 @@ def three_level_layout(
     }
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def scale_lp(t, code, a, b):
     # log prior density of an SD t > 0 and its derivative with respect to log t
     if code == 0:  # HalfNormal(sigma=a)
@@ -166,14 +166,14 @@ def scale_lp(t, code, a, b):
     )
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def log_sigmoid(u):
     if u >= 0.0:
         return -math.log1p(math.exp(-u))
     return u - math.log1p(math.exp(u))
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def log_sigmoid_and_sigmoid(u):
     e = math.exp(-abs(u))
     if u >= 0.0:
@@ -181,7 +181,7 @@ def log_sigmoid_and_sigmoid(u):
     return u - math.log1p(e), e / (1.0 + e)
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def corr_lp(u, eta):
     # Beta(eta, eta) on b = sigmoid(u), rho = 2 b - 1, with the log-odds Jacobian:
     # value, d/du, rho, d rho / du
@@ -191,7 +191,7 @@ def corr_lp(u, eta):
     return eta * (lb + l1b) - betaln, eta * (1.0 - 2.0 * b), 2.0 * b - 1.0, 2.0 * b * (1.0 - b)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def three_level_kernel(
     x,
     offsets,
@@ -459,7 +459,7 @@ def make_three_level_logp(layout: dict[str, Any]):
     codes = tuple(int(c) for c in layout["scale_codes"])
     n_dim = int(layout["n_dim"])
 
-    @numba.njit
+    @numba.njit(error_model="numpy")
     def logp(
         x,
         tp,

@@ -361,7 +361,7 @@ def c_logp(dim, x_, out_, logp_, user_data_):
         numba.types.CPointer(numba.types.double),
         numba.types.voidptr,
     )
-    return numba.cfunc(sig)(namespace["c_logp"])
+    return numba.cfunc(sig, error_model="numpy")(namespace["c_logp"])
 
 
 def _log_compile(built: BuiltModel, seconds: float) -> None:
