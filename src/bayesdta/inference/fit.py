@@ -35,6 +35,7 @@ from .diagnostics import (
     ESS_MIN,
     RHAT_MAX,
     ChainStats,
+    OptionHints,
     chain_stats,
     diagnostic_record,
     draws_for_ess,
@@ -611,6 +612,12 @@ class DTAFit:
         Sampler settings, including the seed actually used.
     """
 
+    #: How the diagnostics' warnings name the options (a subclass fitted by another
+    #: function names that function's options).
+    _option_hints = OptionHints()
+    #: Whether a parameterization switch is a remedy the warnings may suggest.
+    _offers_parameterization = True
+
     def __init__(
         self,
         idata: Any,
@@ -907,7 +914,12 @@ class DTAFit:
             draws=int(s.get("draws") or 0),
             tune=int(s.get("tune") or 0),
             target_accept=float(s.get("target_accept") or 0.8),
-            parameterization=s.get("parameterization", self.spec.parameterization),
+            parameterization=(
+                s.get("parameterization", self.spec.parameterization)
+                if self._offers_parameterization
+                else None
+            ),
+            hints=self._option_hints,
         )
         self._diag = out
         return out

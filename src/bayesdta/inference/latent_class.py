@@ -35,7 +35,7 @@ from ..families.latent_class import (
     parse_reference_priors,
 )
 from . import _arviz
-from .diagnostics import ChainStats, OptionHints, diagnostic_record
+from .diagnostics import OptionHints
 from .fit import DTAFit, as_data
 from .sampling import SamplerSettings, sample
 
@@ -408,29 +408,15 @@ class LatentClassFit(DTAFit):
                     out[f"{name}[{lv}]"] = p[name].sel(reference=lv, drop=True)
         return out
 
-    def _diagnostic_messages(self, stats: ChainStats) -> dict[str, Any]:
-        """As :meth:`DTAFit.diagnostics`, the messages naming this fit's options.
-
-        The options are those of :func:`fit_latent_class` (and ``[latent_class.sampler]``
-        of a spec); the table effects are always non-centered, so no parameterization
-        switch is offered.
-        """
-        s = self.sampler
-        out = diagnostic_record(
-            stats,
-            draws=int(s.get("draws") or 0),
-            tune=int(s.get("tune") or 0),
-            target_accept=float(s.get("target_accept") or 0.8),
-            parameterization=None,
-            hints=OptionHints(
-                call="bd.fit_latent_class",
-                cli=False,
-                elsewhere=", or in [latent_class.sampler]",
-                no_geometry_fix="use more informative reference priors",
-            ),
-        )
-        self._diag = out
-        return out
+    #: Diagnostics name the options of :func:`fit_latent_class` (and ``[latent_class.sampler]``
+    #: of a spec); the table effects are always non-centered, so no parameterization switch.
+    _option_hints = OptionHints(
+        call="bd.fit_latent_class",
+        cli=False,
+        elsewhere=", or in [latent_class.sampler]",
+        no_geometry_fix="use more informative reference priors",
+    )
+    _offers_parameterization = False
 
     # ---------------------------------------------------------------- latent-class tables
     def reference_accuracy(self, *, ci: float = 0.95) -> pd.DataFrame:
