@@ -9,7 +9,8 @@ specification:
 * ``graph``: nutpie's compiled log density of the PyMC graph (numba), called at a random point
   through its C address with ``ctypes``;
 * ``numba``: the hand-written log density (``bayesdta.families.bivariate_logp``) through the
-  same C interface (``inference.sampling.with_numba_logp``);
+  same C interface (the native model of ``inference.native.compile_native``, which the
+  sampler uses);
 * ``noop``: a C callback that does nothing (the ``ctypes`` call overhead, subtracted in the
   ``net`` columns);
 * ``kernel``: the numba kernel alone, called in a numba loop (no Python).
@@ -59,7 +60,7 @@ def main() -> None:
     import bayesdta as bd
     from bayesdta.families import bivariate_logp as bl
     from bayesdta.families.bivariate import ModelSpec, build_model
-    from bayesdta.inference import sampling
+    from bayesdta.inference import native, sampling
 
     proto = ctypes.CFUNCTYPE(
         ctypes.c_int64,
@@ -83,7 +84,9 @@ def main() -> None:
         )
         compile_graph = time.perf_counter() - t0
         t0 = time.perf_counter()
-        fast = sampling.with_numba_logp(graph, built)
+        fast = native.compile_native(
+            built, sampling._neutral_initial_points(built.model, native.free_shapes(built))
+        )
         compile_numba = time.perf_counter() - t0
         n = graph.n_dim
         x = np.random.default_rng(0).normal(size=n) * 0.3
@@ -106,17 +109,21 @@ def main() -> None:
         rc_g, lp_g, g_g, t_g = timed(graph.compiled_logp_func, graph.user_data)
         rc_f, lp_f, g_f, t_f = timed(fast.compiled_logp_func, fast.user_data)
         _, _, _, t_0 = timed(noop, graph.user_data)
-        names, _, shapes = graph.shape_info
-        k = len(built.model.free_RVs)
-        layout = bl.three_level_layout(built, list(names[:k]), [tuple(s) for s in shapes[:k]])
-        inner = bl.make_three_level_logp(layout)
-        data = tuple(graph.shared_data[nm] for nm in layout["data_names"])
+        a = fast.native_arrays
+        data = tuple(a[nm] for nm in bl.NATIVE_FIELDS)
 
         @numba.njit
         def loop(x, m, data):
+            (tp, tn, n1, n0, wt, gidx, cw, gsize, X1, X2, bm1, bs1, bm2, bs2, eta, sp, codes) = data
+            offsets, n_dim = bl.three_level_offsets(X1.shape[1], X2.shape[1], gsize.shape[0], X1.shape[0])
+            c = (codes[0], codes[1], codes[2], codes[3])
             s = 0.0
             for _ in range(m):
-                v, g = inner(x, *data)  # noqa: B023 - compiled now, in this iteration
+                v, g = bl.three_level_kernel(
+                    x, offsets, c, n_dim, tp, tn, n1, n0, wt, gidx, cw, gsize, X1, X2,
+                    bm1, bs1, bm2, bs2, eta[0], eta[1], sp[0, 0], sp[0, 1], sp[1, 0],
+                    sp[1, 1], sp[2, 0], sp[2, 1], sp[3, 0], sp[3, 1],
+                )
                 s += v + g[0]
             return s
 

@@ -8,7 +8,9 @@ compilation in all, ~25-40 s of wall time on 2 busy cores):
    recompiles and stores it; the other waits for the lock and loads the stored code;
 3. a third process loads it again.
 
-All three must give the same draws for the same seed (with and without the cache).
+All three must give the same draws for the same seed (with and without the cache). The model
+is a probit one, compiled from its PyMC graph: logit-normal models have a hand-written density
+and compile nothing per structure (tests/test_native_models.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import bayesdta as bd
 from bayesdta.families.bivariate import ModelSpec, build_model
 from bayesdta.inference import compile_cache as cc
 
+# one worker fits every t-family structure of these files (tests/README.md, "Two workers")
+pytestmark = pytest.mark.xdist_group("t_family")
+
 SRC = str(Path(bd.__file__).resolve().parent.parent)
 
 FIT_SCRIPT = textwrap.dedent(
@@ -43,7 +48,7 @@ FIT_SCRIPT = textwrap.dedent(
         warnings.simplefilter("ignore", bd.SamplerWarning)
         f = bd.fit(
             bd.load_example("skin_tests"), seed=5, draws=60, tune=60, chains=2, cores=1,
-            escalate=False,
+            escalate=False, link="probit",
         )
     post = f.idata.posterior
     np.savez(sys.argv[1], **{k: post[k].values for k in post.data_vars})
@@ -88,7 +93,9 @@ def _finish(proc: subprocess.Popen) -> dict:
 
 
 def _test_model():
-    return build_model(bd.load_example("skin_tests"), ModelSpec())
+    # a model compiled from its graph (logit-normal models have a hand-written density and
+    # compile nothing per structure: tests/test_native_models.py)
+    return build_model(bd.load_example("skin_tests"), ModelSpec(link="probit"))
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +153,7 @@ def test_second_process_loads_from_disk_with_the_same_draws(runs):
         "disk_writes": 0,
         "disk_errors": 0,
         "disk_not_stored": 0,
+        "native": 0,
     }
     compiler = first if first["stats"]["compiles"] else second
     # loading the code is much cheaper than compiling it (~15 s on 2 cores vs < 2 s)
@@ -168,6 +176,8 @@ def test_cli_cache_info_and_clear(runs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"directory: {cache}" in out
     assert "entries: 1 " in out and runs["key"] in out and "current" in out
+    # numba's cache of the hand-written models is reported too (it lives with the package)
+    assert "hand-written models" in out and "numba cache" in out
     # an entry made by other versions is stale: --stale removes it and keeps the current one
     cc.write("old", {"key_payload": {"model": {}, "versions": {"numba": "0.1"}}})
     assert main(["cache", "info", "--cache-dir", str(cache)]) == 0
@@ -184,12 +194,34 @@ def test_cli_cache_info_and_clear(runs, tmp_path, capsys):
     cc._override.clear()
 
 
+def test_clear_native_removes_numbas_files_of_the_hand_written_models(
+    monkeypatch, tmp_path, capsys
+):
+    from bayesdta.cli import main
+    from bayesdta.families import bivariate_logp
+
+    files = [tmp_path / f"bivariate_logp.f-{i}.py311.nbi" for i in range(3)]
+    for f in files:
+        f.write_bytes(b"x" * 10)
+    monkeypatch.setattr(
+        bivariate_logp, "cache_files", lambda: (str(tmp_path), [p for p in files if p.exists()])
+    )
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert f"numba cache {tmp_path}, 3 file(s)" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert all(f.exists() for f in files)  # only with --native
+    assert main(["cache", "clear", "--native", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "removed 3 numba cache file(s)" in capsys.readouterr().out
+    assert not any(f.exists() for f in files)
+    cc._override.clear()
+
+
 # ------------------------------------------------------------------------------ in-process
 def test_key_changes_with_structure_and_versions(monkeypatch):
     built = _test_model()
     key, payload = cc.entry_key(built)
     assert cc.entry_key(_test_model())[0] == key  # deterministic
-    other = build_model(bd.load_example("skin_tests"), ModelSpec(link="probit"))
+    other = build_model(bd.load_example("skin_tests"), ModelSpec())
     assert cc.entry_key(other)[0] != key
     three = build_model(bd.load_example("smoking"), ModelSpec(levels=3))
     assert cc.entry_key(three)[0] != key
@@ -276,11 +308,20 @@ def special_fit(name: str):
     The t fit has the structure of tests/test_robust.py's outlier fits (2 levels, 17-32
     studies, default priors), so in a full session the in-process refit compiles nothing new.
     """
-    if name == "probit":
-        data, kw = bd.load_example("skin_tests"), {"link": "probit"}
-    else:
-        d = bd.load_example("dementia")
-        data, kw = d.subset(np.arange(d.n_rows) < 22), {"random_effects": "t"}
+    if name == "probit":  # the fit of FIT_SCRIPT
+        return bd.fit(
+            bd.load_example("skin_tests"),
+            seed=5,
+            draws=60,
+            tune=60,
+            chains=2,
+            cores=1,
+            escalate=False,
+            link="probit",
+            verbose=False,
+        )
+    d = bd.load_example("dementia")
+    data, kw = d.subset(np.arange(d.n_rows) < 22), {"random_effects": "t"}
     return bd.fit(
         data, seed=9, draws=40, tune=60, chains=2, cores=1, escalate=False, verbose=False, **kw
     )
@@ -301,19 +342,20 @@ def _special_process(cache: Path, out: Path, names: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def special_runs(tmp_path_factory):
-    """Process 1 fits a probit and a t model; process 2 the probit one (same cache); the t
-    fit again in this process (after everything else the session fitted)."""
-    cache = tmp_path_factory.mktemp("special_cache")
-    first = _special_process(cache, cache.parent / f"s1_{cache.name}.npz", "probit,t")
-    second = _special_process(cache, cache.parent / f"s2_{cache.name}.npz", "probit")
+def special_runs(runs, tmp_path_factory):
+    """A new process fits the probit model of ``runs`` (on a copy of its cache, where it is
+    stored) and a t model; then the t fit again in this process (after everything else the
+    session fitted)."""
+    cache = tmp_path_factory.mktemp("special_cache") / "cache"
+    shutil.copytree(runs["cache"], cache)
+    first = _special_process(cache, cache.parent / "s1.npz", "probit,t")
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bd.SamplerWarning)
         post = special_fit("t").idata.posterior
     here = {f"t:{k}": post[k].values for k in post.data_vars}
-    return {"cache": cache, "first": first, "second": second, "here": here}
+    return {"cache": cache, "first": first, "here": here, "probit": runs["draws"][0]}
 
 
 def test_code_calling_by_address_is_not_stored_and_refits_agree(special_runs, capsys):
@@ -321,20 +363,18 @@ def test_code_calling_by_address_is_not_stored_and_refits_agree(special_runs, ca
 
     The t family's gradient calls digamma through a scipy function pointer (a numba dynamic
     global): its code is not stored, and `bayesdta cache info` says so. The probit link is
-    written with erfc only, so its code is stored and reloaded by the second process. Either
+    written with erfc only, so its code is stored and reloaded by another process. Either
     way the other process does not crash and gives the same draws for the same seed.
     """
-    first, second = special_runs["first"], special_runs["second"]
-    assert first["stats"]["compiles"] == 2 and first["stats"]["disk_writes"] == 1
+    first = special_runs["first"]
+    assert first["stats"]["compiles"] == 1  # t
+    assert first["stats"]["disk_hits"] == 1  # probit: loaded
     assert first["stats"]["disk_not_stored"] == 1
-    s2 = second["stats"]
-    assert s2["disk_hits"] == 1 and s2["compiles"] == 0  # probit: loaded
-    assert s2["disk_writes"] == 0 and s2["disk_errors"] == 0
-    d1, d2, here = first["draws"], second["draws"], special_runs["here"]
-    probit = [k for k in d1 if k.startswith("probit:")]
-    assert set(probit) == set(d2) and "probit:theta" in probit
+    assert first["stats"]["disk_writes"] == 0 and first["stats"]["disk_errors"] == 0
+    d1, here, probit = first["draws"], special_runs["here"], special_runs["probit"]
+    assert {f"probit:{k}" for k in probit} == {k for k in d1 if k.startswith("probit:")}
     for k in probit:
-        np.testing.assert_array_equal(d1[k], d2[k], err_msg=k)
+        np.testing.assert_array_equal(d1[f"probit:{k}"], probit[k], err_msg=k)
     t_keys = [k for k in d1 if k.startswith("t:")]
     assert set(t_keys) == set(here) >= {"t:nu", "t:theta"}
     for k in t_keys:

@@ -59,7 +59,7 @@ def few_studies_fit():
 
 @pytest.fixture(scope="module")
 def zero_cells_fit():
-    return _quiet(ZERO_CELLS, seed=4)
+    return _quiet(ZERO_CELLS, seed=6)
 
 
 def _assert_clean(f):
@@ -148,7 +148,7 @@ def test_partial_centering_keeps_the_model():
 
 
 def test_escalation_is_recorded_and_survives_save(zero_cells_fit, tmp_path):
-    """The zero-cell fit needs a second run (2 divergences and tail ESS 288 in the first)."""
+    """The zero-cell fit needs a second run at this seed (its first run is not clean)."""
     att = zero_cells_fit.sampler["attempts"]
     assert 2 <= len(att) <= 3
     assert not att[0]["diagnostics"]["clean"] and att[-1]["diagnostics"]["clean"]
@@ -183,7 +183,7 @@ _SEED_SCRIPT = textwrap.dedent(
     warnings.simplefilter("ignore")
     order = sys.argv[1].split(",")
     frames = {{"A": bd.load_example("auditc"), "B": pd.read_json(sys.argv[2])}}
-    seeds = {{"A": 5, "B": 4}}
+    seeds = {{"A": 5, "B": 6}}
     out = {{}}
     for name in order:
         f = bd.fit(frames[name], seed=seeds[name])
@@ -212,7 +212,7 @@ def test_seed_reproducible_in_any_order_and_process(zero_cells_fit, tmp_path):
     process fits B first and then A. The draws of B (and of A) must be identical.
     """
     a_here = _quiet(bd.load_example("auditc"), seed=5)
-    b_here = _quiet(ZERO_CELLS, seed=4)
+    b_here = _quiet(ZERO_CELLS, seed=6)
     assert len(b_here.sampler["attempts"]) >= 2
     assert _draws_hash(b_here) == _draws_hash(zero_cells_fit)
     script = tmp_path / "seed.py"

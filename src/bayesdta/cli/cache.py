@@ -22,6 +22,12 @@ def _configure_cache(p: argparse.ArgumentParser) -> None:
         help="clear: delete only entries the installed versions cannot use",
     )
     p.add_argument(
+        "--native",
+        action="store_true",
+        help="clear: also delete numba's cached code of the hand-written models (logit link, "
+        "normal effects), kept next to the package; the next fit compiles it again (10-20 s)",
+    )
+    p.add_argument(
         "--cache-dir",
         default=None,
         help="cache directory (default: $BAYESDTA_CACHE_DIR, else the user's cache directory)",
@@ -46,10 +52,20 @@ def _run_cache(args: argparse.Namespace) -> int:
         n = cc.clear(stale_only=args.stale)
         what = "stale compiled model(s)" if args.stale else "compiled model(s)"
         print(f"removed {n} {what} from {where}" if where else "disk cache is off")
+        if args.native:
+            print(f"removed {cc.clear_native()} numba cache file(s) of the hand-written models")
         return 0
     info = cc.info()
+    nat = info["native"]
+    native_line = (
+        "hand-written models (logit link, normal effects, no tau_by; nothing compiled per "
+        f"structure): numba cache {nat['directory']}, {nat['files']} file(s) "
+        f"({_size(nat['bytes'])})"
+        + ("" if nat["files"] else ", compiled on the next fit (10-20 s, once)")
+    )
     if info["directory"] is None:
         print("disk cache is off (BAYESDTA_CACHE_DIR is set to turn it off)")
+        print(native_line)
         return 0
     print(f"directory: {info['directory']}")
     print(f"entries: {info['entries']} ({_size(info['bytes'])})")
@@ -65,6 +81,7 @@ def _run_cache(args: argparse.Namespace) -> int:
             f"structure={item.get('structure_key')}  {_size(item['bytes'])}  "
             f"{item.get('created') or ''}  {state}"
         )
+    print(native_line)
     return 0
 
 

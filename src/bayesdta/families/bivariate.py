@@ -1145,8 +1145,8 @@ def build_model(
     )
     kind = numba_logp_kind(spec, levels)
     if kind is not None and effect_law is None and not tau_levels:
-        # the same density, written with its gradient for numba (used by the sampler when
-        # bivariate_logp.three_level_layout accepts it)
+        # the same density, written with its gradient for numba (the sampler uses it when
+        # inference.native.native_kind accepts the model)
         built.numba_logp = {"kind": kind, "families": {k: p.dist for k, p in priors.items()}}
     return built
 
@@ -1154,12 +1154,12 @@ def build_model(
 def numba_logp_kind(spec: ModelSpec, levels: int) -> str | None:
     """The kind of hand-written numba log density of this model, or ``None`` (the graph's).
 
-    Three-level models with the logit link, normal study effects and no ``tau_by`` have one
-    (:mod:`bayesdta.families.bivariate_logp`): the same density with an analytic gradient.
+    Models with the logit link, normal study effects and no ``tau_by`` have one, with two
+    levels and with three (:mod:`bayesdta.families.bivariate_logp`): the same density with an
+    analytic gradient, sampled without compiling the graph (:mod:`bayesdta.inference.native`).
     """
-    if levels == 3 and spec.link == "logit" and spec.random_effects == "normal":
-        if not spec.tau_by:
-            return "three_level_normal_logit"
+    if spec.link == "logit" and spec.random_effects == "normal" and not spec.tau_by:
+        return {2: "two_level_normal_logit", 3: "three_level_normal_logit"}.get(levels)
     return None
 
 

@@ -326,7 +326,40 @@ def info() -> dict[str, Any]:
     out["entries"] = len(items)
     out["bytes"] = int(sum(i["bytes"] for i in items))
     out["items"] = items
+    out["native"] = native_info()
     return out
+
+
+def native_info() -> dict[str, Any]:
+    """Numba's on-disk cache of the hand-written models (:mod:`bayesdta.inference.native`).
+
+    Those models (logit link, normal effects, no ``tau_by``) compile nothing per structure and
+    have no entries here: numba compiles their callbacks once per machine and keeps them in
+    its own cache. Returns its ``directory``, ``files`` (count) and ``bytes``.
+    """
+    from ..families.bivariate_logp import cache_files
+
+    directory, files = cache_files()
+    return {
+        "directory": directory,
+        "files": len(files),
+        "bytes": int(sum(p.stat().st_size for p in files if p.exists())),
+    }
+
+
+def clear_native() -> int:
+    """Delete numba's cached code of the hand-written models; returns the files removed.
+
+    The next process compiles them again (10-20 s, once).
+    """
+    from ..families.bivariate_logp import cache_files
+
+    n = 0
+    for path in cache_files()[1]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            n += 1
+    return n
 
 
 def clear(*, stale_only: bool = False) -> int:

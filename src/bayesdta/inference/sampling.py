@@ -32,6 +32,7 @@ _STATS = {
     "disk_writes": 0,
     "disk_errors": 0,
     "disk_not_stored": 0,
+    "native": 0,
 }
 
 
@@ -127,7 +128,8 @@ def cache_info() -> dict[str, int]:
     instead of compiled; ``disk_writes``: models stored there; ``disk_errors``: unusable
     entries recompiled and failed writes; ``disk_not_stored``: compilations of structures
     whose machine code another process cannot reuse (kept in this process only,
-    :func:`bayesdta.inference.compile_cache.not_storable`).
+    :func:`bayesdta.inference.compile_cache.not_storable`); ``native``: models given the
+    hand-written log density of :mod:`bayesdta.inference.native` (nothing compiled).
     """
     return {"cached": len(_COMPILED), **_STATS}
 
@@ -197,10 +199,14 @@ def _load_or_compile(built: BuiltModel):
     import nutpie
 
     from . import compile_cache as cc
+    from .native import compile_native, free_shapes, native_kind
 
+    if USE_NUMBA_LOGP and native_kind(built) is not None:
+        # a hand-written density: nothing to compile per structure (inference/native.py)
+        _STATS["native"] += 1
+        return compile_native(built, _neutral_initial_points(built.model, free_shapes(built)))
     key = None
-    graph_only = not USE_NUMBA_LOGP and getattr(built, "numba_logp", None) is not None
-    if cc.cache_dir() is not None and getattr(built, "disk_cache", True) and not graph_only:
+    if cc.cache_dir() is not None and getattr(built, "disk_cache", True):
         try:
             key, key_payload = cc.entry_key(built)
         except Exception as exc:  # noqa: BLE001 - the cache must never stop a fit
@@ -249,119 +255,14 @@ def _compile(nutpie, built: BuiltModel, initial_points):
     _STATS["compiles"] += 1
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(built.model, initial_points=initial_points)
-    compiled = with_numba_logp(compiled, built)
     _log_compile(built, time.perf_counter() - t0)
     return compiled
 
 
 #: Set to False to sample every model with the log density compiled from its PyMC graph
-#: (the numba log densities of :mod:`bayesdta.families.bivariate_logp` are the same density;
-#: while it is off such models bypass the disk cache, whose entries hold the numba code).
+#: (the hand-written numba densities of :mod:`bayesdta.inference.native` are the same
+#: density; a reference for tests and benchmarks).
 USE_NUMBA_LOGP = True
-
-
-def with_numba_logp(compiled, built: BuiltModel):
-    """``compiled`` with its log density replaced by the hand-written numba one, if any.
-
-    The three-level bivariate model (logit link, normal effects, no ``tau_by``) has its log
-    density and gradient written for numba (:mod:`bayesdta.families.bivariate_logp`; ~50x
-    cheaper per gradient than the graph's, benchmarks/README.md); it reads the same data
-    from nutpie's shared-data record, so refits with ``with_data`` and the disk cache work
-    unchanged. Any other model, or ``USE_NUMBA_LOGP = False``, keeps the graph's.
-    """
-    if not USE_NUMBA_LOGP or getattr(built, "numba_logp", None) is None:
-        return compiled
-    import dataclasses
-
-    from ..families.bivariate_logp import three_level_layout
-
-    names, _, shapes = compiled.shape_info
-    n_free = len(built.model.free_RVs)
-    layout = three_level_layout(built, list(names[:n_free]), [tuple(s) for s in shapes[:n_free]])
-    if (
-        layout is None
-        or layout["n_dim"] != compiled.n_dim
-        or any(n not in compiled.shared_data for n in layout["data_names"])
-    ):
-        return compiled
-    return dataclasses.replace(compiled, compiled_logp_func=_c_logp(layout, compiled))
-
-
-def _c_logp(layout: dict[str, Any], compiled):
-    """The C log-density callback of nutpie around :func:`three_level_kernel`.
-
-    The callback has nutpie's signature ``(dim, x, grad, logp, user_data)``; ``user_data``
-    is nutpie's record of the shared data (address, size and shape of each array, updated by
-    ``with_data``), read here at the byte offsets of its fields. Generated per structure (a
-    few lines; the kernel itself is compiled once and kept in numba's cache), so it is cheap
-    to compile, and it holds no process-specific addresses (the disk cache can store it).
-    """
-    import numba
-    from nutpie.compile_pymc import address_as_void_pointer
-
-    from ..families.bivariate_logp import three_level_kernel
-
-    rec = compiled.user_data.dtype
-    shared, shared_off = rec.fields["shared"]
-    data_t, data_off = shared.fields["data"]
-    shape_t, shape_off = shared.fields["shape"]
-    n_dim = int(compiled.n_dim)
-    lines, args = [], []
-    for i, name in enumerate(layout["data_names"]):
-        val = compiled.shared_data[name]
-        dtype = f"np.{val.dtype.name}"
-        p = (shared_off + data_off + data_t.fields[name][1]) // 8
-        q = (shared_off + shape_off + shape_t.fields[name][1]) // 8
-        ptr = f"address_as_void_pointer(u[{p}])"
-        if val.ndim == 0:
-            lines.append(f"a{i} = numba.carray({ptr}, (1,), {dtype})[0]")
-        else:
-            shape = ", ".join(f"int(u[{q + k}])" for k in range(val.ndim))
-            lines.append(f"a{i} = numba.carray({ptr}, ({shape},), {dtype})")
-        args.append(f"a{i}")
-    body = "\n    ".join(lines)
-    src = f"""
-def c_logp(dim, x_, out_, logp_, user_data_):
-    if dim != {n_dim}:
-        return -1
-    u = numba.carray(user_data_, ({rec.itemsize // 8},), np.uint64)
-    {body}
-    x = numba.carray(x_, ({n_dim},))
-    out = numba.carray(out_, ({n_dim},))
-    lp, grad = kernel(x, OFFSETS, CODES, {n_dim}, {", ".join(args)})
-    logp_[0] = lp
-    finite = True
-    for i in range({n_dim}):
-        out[i] = grad[i]
-        if not np.isfinite(grad[i]):
-            finite = False
-    if not finite:
-        return 3
-    if not np.isfinite(lp):
-        return 4
-    return 0
-"""
-    namespace = {
-        "numba": numba,
-        "np": np,
-        "address_as_void_pointer": address_as_void_pointer,
-        "kernel": three_level_kernel,
-        "OFFSETS": tuple(int(o) for o in layout["offsets"]),
-        "CODES": tuple(int(c) for c in layout["scale_codes"]),
-    }
-    if rec.itemsize % 8 or any(
-        (shared_off + off) % 8 for off in (data_off, shape_off)
-    ):  # pragma: no cover - nutpie's record is all 8-byte words
-        raise ValueError("unexpected layout of nutpie's user data")
-    exec(compile(src, "<bayesdta three-level logp>", "exec"), namespace)  # noqa: S102
-    sig = numba.types.int64(
-        numba.types.uint64,
-        numba.types.CPointer(numba.types.double),
-        numba.types.CPointer(numba.types.double),
-        numba.types.CPointer(numba.types.double),
-        numba.types.voidptr,
-    )
-    return numba.cfunc(sig, error_model="numpy")(namespace["c_logp"])
 
 
 def _log_compile(built: BuiltModel, seconds: float) -> None:
