@@ -164,6 +164,33 @@ def test_three_level_other_prior_families_and_zero_weight_rows():
     _agree(built, seed=7)
 
 
+def _shared_model(data, test, priors=None, weights=None):
+    from bayesdta.data.comparative import read_comparative
+    from bayesdta.families.comparative import ComparativeSpec, build_comparative, test_design
+
+    c = read_comparative(data, test=test)
+    design = test_design(c.test_index, c.tests, c.test)
+    spec = ComparativeSpec(model="shared", priors=dict(priors or {}))
+    return build_comparative(c.data, spec, design, c.test_index, weights=weights)
+
+
+def test_comparative_shared_model():
+    """The comparative "shared" model: the three-level density without its within level."""
+    built = _shared_model(bd.load_example("smoking"), "type")
+    assert native.native_kind(built) == "shared_normal_logit"
+    _random_centering(built, 9)
+    _agree(built, seed=10)
+    weights = np.ones(bd.load_example("smoking").n_rows)
+    weights[[1, 2]] = 0.0
+    built = _shared_model(
+        bd.load_example("smoking"),
+        "type",
+        priors={k: v for k, v in OTHER_PRIORS.items() if "within" not in k},
+        weights=weights,
+    )
+    _agree(built, seed=11)
+
+
 def test_with_data_swaps_the_data_the_callbacks_read():
     data = bd.load_example("dementia")
     built = build_model(data, ModelSpec())
@@ -195,6 +222,14 @@ def test_other_models_keep_the_graph():
     assert native.native_kind(build_model(data, ModelSpec(link="probit"))) is None
     assert native.native_kind(build_model(data, ModelSpec(tau_by="type"))) is None
     assert native.native_kind(build_model(data, ModelSpec(levels=2, random_effects="t"))) is None
+    from bayesdta.data.comparative import read_comparative
+    from bayesdta.families.comparative import ComparativeSpec, build_comparative, test_design
+
+    c = read_comparative(data, test="type")
+    design = test_design(c.test_index, c.tests, c.test)
+    for model, link in (("deviations_by_test", "logit"), ("shared", "probit")):
+        spec = ComparativeSpec(model=model, link=link)
+        assert native.native_kind(build_comparative(c.data, spec, design, c.test_index)) is None
     # a model whose variables are not the ones the density was written for keeps the graph
     built = build_model(data, ModelSpec(levels=2))
     built.numba_logp = {**built.numba_logp, "kind": "three_level_normal_logit"}

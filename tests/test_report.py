@@ -347,9 +347,11 @@ def test_run_progress_weighs_stages_and_reports_steps(monkeypatch):
 def test_precompile_helper_gets_only_the_later_fits_missing_from_the_cache(reg_run, monkeypatch):
     """The run's helper process is handed the models of the fits after the first whose code is
     not on disk (with an empty cache: the meta-regression's, not the main fit's, which the run
-    compiles itself); nothing is started with the cache off."""
+    compiles itself); nothing is started with the cache off, nor when every later fit has a
+    hand-written density (nothing to compile)."""
     import pickle
 
+    from bayesdta.inference import native
     from bayesdta.reporting import precompile as pc
 
     spec = load_spec(reg_run.parent / "spec.toml")
@@ -366,6 +368,10 @@ def test_precompile_helper_gets_only_the_later_fits_missing_from_the_cache(reg_r
 
     monkeypatch.setattr(pc.subprocess, "Popen", popen)
     monkeypatch.setenv("BAYESDTA_CACHE_DIR", str(reg_run.parent / "empty_cache"))
+    # these fits are logit-normal: hand-written, so no helper
+    assert pc.start(spec, data).process is None and not started
+    # as if they were compiled from their graphs (e.g. another link)
+    monkeypatch.setattr(native, "native_kind", lambda built: None)
     helper = pc.start(spec, data)
     assert len(started) == 1 and helper.process is not None
     args, kwargs = started[0]

@@ -163,13 +163,16 @@ def three_level_kernel(
     pb_w1,
     pa_w2,
     pb_w2,
+    within=True,
 ):
     """Log density and gradient of the three-level model at the flat parameter vector ``x``.
 
-    ``offsets``: start of each free variable of :data:`_FREE` in ``x``; ``codes``: the
-    :data:`SCALE_CODES` of the four SD priors; then the model's data and prior numbers in the
-    order of :func:`three_level_layout`'s ``data_names``. The formulas are in the module
-    docstring.
+    ``offsets``: start of each free variable of :data:`_FREE` in ``x``
+    (:func:`three_level_offsets`); ``codes``: the :data:`SCALE_CODES` of the four SD priors;
+    then the model's data (the arrays of :data:`NATIVE_FIELDS`) and prior numbers. The
+    formulas are in the module docstring. ``within=False``: the model without the within-study
+    level (the comparative "shared" model, :func:`shared_offsets`: no within-study SDs,
+    correlation or row deviations, whose offsets and prior numbers are then ignored).
     """
     (o_b1, o_b2, o_t1, o_t2, o_r, o_w1, o_w2, o_rw, o_p1, o_p2, o_z) = offsets
     c_t1, c_t2, c_w1, c_w2 = codes
@@ -180,25 +183,30 @@ def three_level_kernel(
     lp = 0.0
     # hyperparameters and their priors (with Jacobians)
     t1, t2 = math.exp(x[o_t1]), math.exp(x[o_t2])
-    w1, w2 = math.exp(x[o_w1]), math.exp(x[o_w2])
     v, d = scale_lp(t1, c_t1, pa_t1, pb_t1)
     lp += v + x[o_t1]
     grad[o_t1] += d + 1.0
     v, d = scale_lp(t2, c_t2, pa_t2, pb_t2)
     lp += v + x[o_t2]
     grad[o_t2] += d + 1.0
-    v, d = scale_lp(w1, c_w1, pa_w1, pb_w1)
-    lp += v + x[o_w1]
-    grad[o_w1] += d + 1.0
-    v, d = scale_lp(w2, c_w2, pa_w2, pb_w2)
-    lp += v + x[o_w2]
-    grad[o_w2] += d + 1.0
     v, d, rho, drho = corr_lp(x[o_r], eta)
     lp += v
     grad[o_r] += d
-    v, d, rw, drw = corr_lp(x[o_rw], eta_w)
-    lp += v
-    grad[o_rw] += d
+    w1 = 0.0
+    w2 = 0.0
+    rw = 0.0
+    drw = 0.0
+    if within:
+        w1, w2 = math.exp(x[o_w1]), math.exp(x[o_w2])
+        v, d = scale_lp(w1, c_w1, pa_w1, pb_w1)
+        lp += v + x[o_w1]
+        grad[o_w1] += d + 1.0
+        v, d = scale_lp(w2, c_w2, pa_w2, pb_w2)
+        lp += v + x[o_w2]
+        grad[o_w2] += d + 1.0
+        v, d, rw, drw = corr_lp(x[o_rw], eta_w)
+        lp += v
+        grad[o_rw] += d
     sw = math.sqrt(1.0 - rw * rw)
     # coefficients
     for j in range(k1):
@@ -230,8 +238,9 @@ def three_level_kernel(
         g = gidx[r]
         lb1[g] += lp1[r]
         lb2[g] += lp2[r]
-        zb1[g] += x[o_z + 2 * r]
-        zb2[g] += x[o_z + 2 * r + 1]
+        if within:
+            zb1[g] += x[o_z + 2 * r]
+            zb2[g] += x[o_z + 2 * r + 1]
     # study means (forward); keep what the reverse pass needs
     a1 = np.empty(n_groups)
     a2 = np.empty(n_groups)
@@ -287,9 +296,12 @@ def three_level_kernel(
     adj_rw = 0.0
     for r in range(n_rows):
         g = gidx[r]
-        z1 = x[o_z + 2 * r]
-        z2 = x[o_z + 2 * r + 1]
-        lp += -0.5 * (z1 * z1 + z2 * z2) - 2.0 * _HALF_LOG_2PI
+        z1 = 0.0
+        z2 = 0.0
+        if within:
+            z1 = x[o_z + 2 * r]
+            z2 = x[o_z + 2 * r + 1]
+            lp += -0.5 * (z1 * z1 + z2 * z2) - 2.0 * _HALF_LOG_2PI
         dz1 = z1 - zb1[g]
         dz2 = z2 - zb2[g]
         th1 = lp1[r] + a1[g] + w1 * dz1
@@ -378,14 +390,16 @@ def three_level_kernel(
         a = g_lp2[r] + lb2[g]
         for j in range(k2):
             grad[o_b2 + j] += X2[r, j] * a
-        grad[o_z + 2 * r] += g_dz1[r] - S1[g] - x[o_z + 2 * r]
-        grad[o_z + 2 * r + 1] += g_dz2[r] - S2[g] - x[o_z + 2 * r + 1]
+        if within:
+            grad[o_z + 2 * r] += g_dz1[r] - S1[g] - x[o_z + 2 * r]
+            grad[o_z + 2 * r + 1] += g_dz2[r] - S2[g] - x[o_z + 2 * r + 1]
     grad[o_t1] += adj_t1 * t1
     grad[o_t2] += adj_t2 * t2
-    grad[o_w1] += adj_w1 * w1
-    grad[o_w2] += adj_w2 * w2
     grad[o_r] += adj_rho * drho
-    grad[o_rw] += adj_rw * drw
+    if within:
+        grad[o_w1] += adj_w1 * w1
+        grad[o_w2] += adj_w2 * w2
+        grad[o_rw] += adj_rw * drw
     return lp, grad
 
 
@@ -442,6 +456,19 @@ def three_level_offsets(k1, k2, n_groups, n_rows):
         (0, k1, o_t1, o_t1 + 1, o_t1 + 2, o_t1 + 3, o_t1 + 4, o_t1 + 5, o_p1, o_p2, o_z),
         o_z + 2 * n_rows,
     )
+
+
+@numba.njit(inline="always", cache=True)
+def shared_offsets(k1, k2, n_groups):
+    """Offsets and length of ``x`` of the model without the within-study level.
+
+    As :func:`three_level_offsets` (-1: absent): :data:`FREE_TWO_LEVEL` with one effect per
+    study (the comparative "shared" model).
+    """
+    o_t1 = k1 + k2
+    o_p1 = o_t1 + 3
+    o_p2 = o_p1 + n_groups
+    return (0, k1, o_t1, o_t1 + 1, o_t1 + 2, -1, -1, -1, o_p1, o_p2, -1), o_p2 + n_groups
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -595,33 +622,44 @@ def two_level_expand(x, X1, X2, cw, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def three_level_expand(x, gidx, cw, gsize, X1, X2, out):
+def three_level_expand(x, gidx, cw, gsize, X1, X2, out, within=True):
     """Write the stored draw of ``x``: ``x``, then :data:`EXPANDED_THREE_LEVEL`.
 
-    ``theta`` row-major; the forward lines of :func:`three_level_kernel`.
+    ``theta`` row-major; the forward lines of :func:`three_level_kernel`. ``within=False``:
+    the model without the within-study level (:data:`EXPANDED_TWO_LEVEL` after ``x``).
     """
     n_rows, k1 = X1.shape
     k2 = X2.shape[1]
     n_groups = gsize.shape[0]
-    offs, n_dim = three_level_offsets(k1, k2, n_groups, n_rows)
+    if within:
+        offs, n_dim = three_level_offsets(k1, k2, n_groups, n_rows)
+    else:
+        offs, n_dim = shared_offsets(k1, k2, n_groups)
     (o_b1, o_b2, o_t1, o_t2, o_r, o_w1, o_w2, o_rw, o_p1, o_p2, o_z) = offs
     for i in range(n_dim):
         out[i] = x[i]
     t1, t2 = math.exp(x[o_t1]), math.exp(x[o_t2])
-    w1, w2 = math.exp(x[o_w1]), math.exp(x[o_w2])
     b = math.exp(log_sigmoid(x[o_r]))
-    bw = math.exp(log_sigmoid(x[o_rw]))
     rho = 2.0 * b - 1.0
-    rw = 2.0 * bw - 1.0
+    w1 = 0.0
+    w2 = 0.0
+    rw = 0.0
     out[n_dim] = t1
     out[n_dim + 1] = t2
     out[n_dim + 2] = b
-    out[n_dim + 3] = w1
-    out[n_dim + 4] = w2
-    out[n_dim + 5] = bw
-    out[n_dim + 6] = rho
-    out[n_dim + 7] = rw
-    o = n_dim + 8
+    if within:
+        w1, w2 = math.exp(x[o_w1]), math.exp(x[o_w2])
+        bw = math.exp(log_sigmoid(x[o_rw]))
+        rw = 2.0 * bw - 1.0
+        out[n_dim + 3] = w1
+        out[n_dim + 4] = w2
+        out[n_dim + 5] = bw
+        out[n_dim + 6] = rho
+        out[n_dim + 7] = rw
+        o = n_dim + 8
+    else:
+        out[n_dim + 3] = rho
+        o = n_dim + 4
     sw = math.sqrt(1.0 - rw * rw)
     lp1 = np.empty(n_rows)
     lp2 = np.empty(n_rows)
@@ -641,8 +679,9 @@ def three_level_expand(x, gidx, cw, gsize, X1, X2, out):
         g = gidx[r]
         lb1[g] += lp1[r]
         lb2[g] += lp2[r]
-        zb1[g] += x[o_z + 2 * r]
-        zb2[g] += x[o_z + 2 * r + 1]
+        if within:
+            zb1[g] += x[o_z + 2 * r]
+            zb2[g] += x[o_z + 2 * r + 1]
     a1 = np.empty(n_groups)
     a2 = np.empty(n_groups)
     for g in range(n_groups):
@@ -664,8 +703,11 @@ def three_level_expand(x, gidx, cw, gsize, X1, X2, out):
         a2[g] = k * a1[g] + q2 * (x[o_p2 + g] - c2w * cm)
     for r in range(n_rows):
         g = gidx[r]
-        dz1 = x[o_z + 2 * r] - zb1[g]
-        dz2 = x[o_z + 2 * r + 1] - zb2[g]
+        dz1 = 0.0
+        dz2 = 0.0
+        if within:
+            dz1 = x[o_z + 2 * r] - zb1[g]
+            dz2 = x[o_z + 2 * r + 1] - zb2[g]
         out[o + 2 * r] = lp1[r] + a1[g] + w1 * dz1
         out[o + 2 * r + 1] = lp2[r] + a2[g] + w2 * (rw * dz1 + sw * dz2)
     return o + 2 * n_rows
@@ -723,7 +765,7 @@ def pack(kind: str, families: dict[str, str], values: dict[str, Any]) -> dict[st
     eta_w = float(values["prior__rho_within__eta"]) if three else eta
     n_rows = len(values["tp"])
     out = {name: values[name] for name in NATIVE_FIELDS[:14] if name in values}
-    if not three:
+    if kind == "two_level_normal_logit":  # every row its own group
         out["group_index"] = np.arange(n_rows)
         out["group_size"] = np.ones(n_rows)
     out["native__eta"] = np.array([eta, eta_w])
@@ -907,10 +949,71 @@ def _c_expand_three(dim, expanded, x_, out_, user_data_):
     return 0
 
 
+def _c_logp_shared(dim, x_, out_, logp_, user_data_):
+    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+    X1 = _mat(u, 8)
+    X2 = _mat(u, 9)
+    gsize = _vec(u, 7)
+    offsets, n_dim = shared_offsets(X1.shape[1], X2.shape[1], gsize.shape[0])
+    if dim != n_dim:
+        return -1
+    x = numba.carray(x_, (n_dim,))
+    sp = _mat(u, 15)
+    codes = _ivec(u, 16)
+    eta = _vec(u, 14)
+    lp, grad = three_level_kernel(
+        x,
+        offsets,
+        (codes[0], codes[1], codes[2], codes[3]),
+        n_dim,
+        _vec(u, 0),
+        _vec(u, 1),
+        _vec(u, 2),
+        _vec(u, 3),
+        _vec(u, 4),
+        _ivec(u, 5),
+        _mat(u, 6),
+        gsize,
+        X1,
+        X2,
+        _vec(u, 10),
+        _vec(u, 11),
+        _vec(u, 12),
+        _vec(u, 13),
+        eta[0],
+        eta[1],
+        sp[0, 0],
+        sp[0, 1],
+        sp[1, 0],
+        sp[1, 1],
+        sp[2, 0],
+        sp[2, 1],
+        sp[3, 0],
+        sp[3, 1],
+        False,
+    )
+    return _finish(lp, grad, n_dim, out_, logp_)
+
+
+def _c_expand_shared(dim, expanded, x_, out_, user_data_):
+    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+    X1 = _mat(u, 8)
+    X2 = _mat(u, 9)
+    gsize = _vec(u, 7)
+    _, n_dim = shared_offsets(X1.shape[1], X2.shape[1], gsize.shape[0])
+    if dim != n_dim or expanded != n_dim + 4 + 2 * X1.shape[0]:
+        return -1
+    x = numba.carray(x_, (n_dim,))
+    out = numba.carray(out_, (expanded,))
+    three_level_expand(x, _ivec(u, 5), _mat(u, 6), gsize, X1, X2, out, False)
+    return 0
+
+
 _C_FUNCS: dict[str, tuple[Any, Any]] = {}
 _PYFUNCS = {
     "two_level_normal_logit": (_c_logp_two, _c_expand_two),
     "three_level_normal_logit": (_c_logp_three, _c_expand_three),
+    "shared_normal_logit": (_c_logp_shared, _c_expand_shared),
 }
 
 

@@ -265,4 +265,11 @@ def build_comparative(
     }
     key = hashlib.sha1(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:16]
     built = BuiltModel(model, dv, key, 3, design, list(data.studies), n, n_groups, [])
+    if spec.model == "shared" and spec.link == "logit":
+        # the three-level density without its within-study level, written for numba
+        # (bivariate_logp; the sampler uses it when inference.native accepts the model)
+        built.numba_logp = {
+            "kind": "shared_normal_logit",
+            "families": {k: p.dist for k, p in priors.items()},
+        }
     return built

@@ -1,9 +1,10 @@
 """Models sampled without compiling a graph: the hand-written numba log densities.
 
 The bivariate binomial model with the logit link, normal study effects and no ``tau_by``
-(two or three levels: the models of most reviews) has its log density, gradient and stored
-draws written for numba in :mod:`bayesdta.families.bivariate_logp`, once for every size: the
-sizes are read from the data at run time. Such a model needs no compilation per structure;
+(two or three levels: the models of most reviews; also the comparative "shared" model) has
+its log density, gradient and stored draws written for numba in
+:mod:`bayesdta.families.bivariate_logp`, once for every size: the sizes are read from the data
+at run time. Such a model needs no compilation per structure;
 numba compiles the two C callbacks of each kind once per machine and keeps them in its
 on-disk cache, so a new process reaches its first draw in about as long as it takes to import
 PyMC and build the model. Everything else (other links, Student-t effects, ``tau_by``, the
@@ -43,7 +44,7 @@ def native_kind(built: BuiltModel) -> str | None:
     kind = info.get("kind")
     if kind == "three_level_normal_logit":
         free, expanded, scales = bl.FREE_THREE_LEVEL, bl.EXPANDED_THREE_LEVEL, 4
-    elif kind == "two_level_normal_logit":
+    elif kind in ("two_level_normal_logit", "shared_normal_logit"):
         free, expanded, scales = bl.FREE_TWO_LEVEL, bl.EXPANDED_TWO_LEVEL, 2
     else:
         return None
@@ -78,7 +79,9 @@ def _shape_info(kind: str, arrays: dict[str, np.ndarray]):
         names = list(bl.FREE_THREE_LEVEL) + list(bl.EXPANDED_THREE_LEVEL)
         shapes = free + [()] * 8 + [(n_rows, 2)]
     else:
-        free = [(k1,), (k2,), (), (), (), (n_rows,), (n_rows,)]
+        # two levels: one effect per row; "shared": one per study, no within-study level
+        n_eff = arrays["group_size"].shape[0] if kind == "shared_normal_logit" else n_rows
+        free = [(k1,), (k2,), (), (), (), (n_eff,), (n_eff,)]
         names = list(bl.FREE_TWO_LEVEL) + list(bl.EXPANDED_TWO_LEVEL)
         shapes = free + [()] * 4 + [(n_rows, 2)]
     slices, start = [], 0

@@ -8,7 +8,8 @@ on disk yet, while this process compiles and samples the first one. When this pr
 such a fit it finds the compiled model on disk (or waits on the entry's lock for the helper
 to finish it) instead of compiling it. The draws are the same as without the helper (the
 disk cache gives the same draws for the same seed). Nothing is started when the disk cache
-is off, with the PyMC backend, or when the spec has a single fit.
+is off, with the PyMC backend, when the spec has a single fit, or when every later fit is a
+logit-normal model (hand-written, nothing to compile: :mod:`bayesdta.inference.native`).
 
 The helper writes nothing but cache entries, ends with the process that started it and is
 stopped when the run ends (:meth:`Precompiler.stop`). It runs at normal priority: the run
@@ -72,6 +73,7 @@ def start(spec: Any, data: Any) -> Precompiler:
         Call :meth:`Precompiler.stop` when the run ends.
     """
     from ..inference import compile_cache as cc
+    from ..inference.native import native_kind
 
     directory = cc.cache_dir()
     if directory is None or len(spec.fits) < 2:
@@ -85,8 +87,8 @@ def start(spec: Any, data: Any) -> Precompiler:
                 continue
             ms = fs.model_spec()
             built = _build(data, ms)
-            if built is None or built.structure_key in seen:
-                continue
+            if built is None or built.structure_key in seen or native_kind(built) is not None:
+                continue  # (a hand-written model compiles nothing: inference/native.py)
             seen.add(built.structure_key)
             if not _on_disk(cc, built):
                 missing.append(ms)
