@@ -877,12 +877,17 @@ def _c_logp_two(dim, x_, out_, logp_, user_data_):
     return _finish(lp, grad, n_dim, out_, logp_)
 
 
-def _c_logp_three(dim, x_, out_, logp_, user_data_):
+@numba.njit(inline="always", cache=True)
+def _grouped_logp(dim, x_, out_, logp_, user_data_, within):
+    # the three-level model (within=True) or the comparative "shared" model (False)
     u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
     X1 = _mat(u, 8)
     X2 = _mat(u, 9)
     gsize = _vec(u, 7)
-    offsets, n_dim = three_level_offsets(X1.shape[1], X2.shape[1], gsize.shape[0], X1.shape[0])
+    if within:
+        offsets, n_dim = three_level_offsets(X1.shape[1], X2.shape[1], gsize.shape[0], X1.shape[0])
+    else:
+        offsets, n_dim = shared_offsets(X1.shape[1], X2.shape[1], gsize.shape[0])
     if dim != n_dim:
         return -1
     x = numba.carray(x_, (n_dim,))
@@ -918,8 +923,13 @@ def _c_logp_three(dim, x_, out_, logp_, user_data_):
         sp[2, 1],
         sp[3, 0],
         sp[3, 1],
+        within,
     )
     return _finish(lp, grad, n_dim, out_, logp_)
+
+
+def _c_logp_three(dim, x_, out_, logp_, user_data_):
+    return _grouped_logp(dim, x_, out_, logp_, user_data_, True)
 
 
 def _c_expand_two(dim, expanded, x_, out_, user_data_):
@@ -950,49 +960,7 @@ def _c_expand_three(dim, expanded, x_, out_, user_data_):
 
 
 def _c_logp_shared(dim, x_, out_, logp_, user_data_):
-    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
-    X1 = _mat(u, 8)
-    X2 = _mat(u, 9)
-    gsize = _vec(u, 7)
-    offsets, n_dim = shared_offsets(X1.shape[1], X2.shape[1], gsize.shape[0])
-    if dim != n_dim:
-        return -1
-    x = numba.carray(x_, (n_dim,))
-    sp = _mat(u, 15)
-    codes = _ivec(u, 16)
-    eta = _vec(u, 14)
-    lp, grad = three_level_kernel(
-        x,
-        offsets,
-        (codes[0], codes[1], codes[2], codes[3]),
-        n_dim,
-        _vec(u, 0),
-        _vec(u, 1),
-        _vec(u, 2),
-        _vec(u, 3),
-        _vec(u, 4),
-        _ivec(u, 5),
-        _mat(u, 6),
-        gsize,
-        X1,
-        X2,
-        _vec(u, 10),
-        _vec(u, 11),
-        _vec(u, 12),
-        _vec(u, 13),
-        eta[0],
-        eta[1],
-        sp[0, 0],
-        sp[0, 1],
-        sp[1, 0],
-        sp[1, 1],
-        sp[2, 0],
-        sp[2, 1],
-        sp[3, 0],
-        sp[3, 1],
-        False,
-    )
-    return _finish(lp, grad, n_dim, out_, logp_)
+    return _grouped_logp(dim, x_, out_, logp_, user_data_, False)
 
 
 def _c_expand_shared(dim, expanded, x_, out_, user_data_):

@@ -462,7 +462,8 @@ def import_compiled(entry: dict[str, Any], built, initial_points: dict[str, Any]
     import numpy as np
     from numba.core.registry import cpu_target
     from nutpie import compile_pymc as cp
-    from pymc.initial_point import make_initial_point_fn
+
+    from .native import start_and_coords
 
     model = built.model
     codegen = cpu_target.target_context.codegen()
@@ -486,18 +487,7 @@ def import_compiled(entry: dict[str, Any], built, initial_points: dict[str, Any]
     if list(names[:n_free]) != free_names:
         raise CorruptEntry("the entry's parameters do not match the model's")
     # as in nutpie.compile_pymc_model: jitter every free variable around the given start
-    ip = make_initial_point_fn(
-        model=model,
-        overrides=initial_points,
-        default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )
-    ip = cp._wrap_with_lock(ip)
-    initial_point_func = cp._rv_dict_to_flat_array_wrapper(
-        ip, names=list(names[:n_free]), shapes=[tuple(s) for s in shapes[:n_free]]
-    )
-    dims, coords = cp._prepare_dims_and_coords(model, shape_info)
+    initial_point_func, dims, coords = start_and_coords(model, initial_points, shape_info)
     return cp.CompiledPyMCModel(
         _n_dim=entry["n_dim"],
         dims=dims,

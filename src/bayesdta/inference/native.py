@@ -26,7 +26,13 @@ from nutpie.compile_pymc import CompiledPyMCModel
 
 from ..families.bivariate import BuiltModel
 
-__all__ = ["native_kind", "compile_native", "free_shapes", "NativeCompiledModel"]
+__all__ = [
+    "native_kind",
+    "compile_native",
+    "free_shapes",
+    "start_and_coords",
+    "NativeCompiledModel",
+]
 
 
 def native_kind(built: BuiltModel) -> str | None:
@@ -141,30 +147,17 @@ class NativeCompiledModel(CompiledPyMCModel):
         )
 
 
-def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
-    """The nutpie model of ``built`` with its hand-written callbacks (no graph compilation).
+def start_and_coords(model: Any, initial_points: dict[str, np.ndarray], shape_info: Any):
+    """Start-value function, dims and coords (as nutpie's) of a model compiled without nutpie.
 
-    ``built`` must have a :func:`native_kind`. ``initial_points``: the starting values by
-    variable name, jittered as nutpie does for compiled PyMC models.
+    As :func:`nutpie.compile_pymc_model` makes them: every free variable jittered around
+    ``initial_points``, flattened in the order of ``shape_info`` (names, slices, shapes of the
+    stored draw, free variables first). Used for the hand-written models and for models loaded
+    from the disk cache (:mod:`bayesdta.inference.compile_cache`).
     """
     from nutpie import compile_pymc as cp
     from pymc.initial_point import make_initial_point_fn
 
-    from ..families import bivariate_logp as bl
-
-    kind = native_kind(built)
-    if kind is None:
-        raise ValueError("this model has no hand-written log density")
-    families = dict(built.numba_logp["families"])
-    shared = {}
-    for name, value in built.data_values.items():
-        a = np.array(value, order="C", copy=True)
-        a.flags.writeable = False
-        shared[name] = a
-    arrays = bl.pack(kind, families, shared)
-    shape_info, n_dim, n_expanded = _shape_info(kind, arrays)
-    logp, expand = bl.c_functions(kind)
-    model = built.model
     names, _, shapes = shape_info
     n_free = len(model.free_RVs)
     ip = make_initial_point_fn(
@@ -179,6 +172,30 @@ def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
         ip, names=list(names[:n_free]), shapes=[tuple(s) for s in shapes[:n_free]]
     )
     dims, coords = cp._prepare_dims_and_coords(model, shape_info)
+    return initial_point_func, dims, coords
+
+
+def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
+    """The nutpie model of ``built`` with its hand-written callbacks (no graph compilation).
+
+    ``built`` must have a :func:`native_kind`. ``initial_points``: the starting values by
+    variable name, jittered as nutpie does for compiled PyMC models.
+    """
+    from ..families import bivariate_logp as bl
+
+    kind = native_kind(built)
+    if kind is None:
+        raise ValueError("this model has no hand-written log density")
+    families = dict(built.numba_logp["families"])
+    shared = {}
+    for name, value in built.data_values.items():
+        a = np.array(value, order="C", copy=True)
+        a.flags.writeable = False
+        shared[name] = a
+    arrays = bl.pack(kind, families, shared)
+    shape_info, n_dim, n_expanded = _shape_info(kind, arrays)
+    logp, expand = bl.c_functions(kind)
+    initial_point_func, dims, coords = start_and_coords(built.model, initial_points, shape_info)
     return NativeCompiledModel(
         _n_dim=n_dim,
         dims=dims,
