@@ -164,6 +164,7 @@ def three_level_kernel(
     pa_w2,
     pb_w2,
     within=True,
+    theta_out=None,
 ):
     """Log density and gradient of the three-level model at the flat parameter vector ``x``.
 
@@ -173,6 +174,7 @@ def three_level_kernel(
     formulas are in the module docstring. ``within=False``: the model without the within-study
     level (the comparative "shared" model, :func:`shared_offsets`: no within-study SDs,
     correlation or row deviations, whose offsets and prior numbers are then ignored).
+    ``theta_out`` (optional, 2 x rows): receives the row parameters ``theta`` (row-major).
     """
     (o_b1, o_b2, o_t1, o_t2, o_r, o_w1, o_w2, o_rw, o_p1, o_p2, o_z) = offsets
     c_t1, c_t2, c_w1, c_w2 = codes
@@ -307,6 +309,9 @@ def three_level_kernel(
         th1 = lp1[r] + a1[g] + w1 * dz1
         e2 = rw * dz1 + sw * dz2
         th2 = lp2[r] + a2[g] + w2 * e2
+        if theta_out is not None:
+            theta_out[2 * r] = th1
+            theta_out[2 * r + 1] = th2
         wr = wt[r]
         if wr != 0.0:
             # tp log F(th) + (n - tp) log F(-th), log F(-th) = log F(th) - th: one exp
@@ -473,7 +478,26 @@ def shared_offsets(k1, k2, n_groups):
 
 @numba.njit(cache=True, error_model="numpy")
 def two_level_kernel(
-    x, codes, tp, tn, n1, n0, wt, cw, X1, X2, bm1, bs1, bm2, bs2, eta, pa_t1, pb_t1, pa_t2, pb_t2
+    x,
+    codes,
+    tp,
+    tn,
+    n1,
+    n0,
+    wt,
+    cw,
+    X1,
+    X2,
+    bm1,
+    bs1,
+    bm2,
+    bs2,
+    eta,
+    pa_t1,
+    pb_t1,
+    pa_t2,
+    pb_t2,
+    theta_out=None,
 ):
     """Log density and gradient of the two-level model at the flat parameter vector ``x``.
 
@@ -483,7 +507,8 @@ def two_level_kernel(
     w1 m1)``, ``cm = m2 + rho (t2 / t1) a1``, ``c = t2 sqrt(1 - rho^2)``, ``p2 ~ N(w2 cm, c^w2)``,
     ``theta = (m1 + a1, cm + c^(1 - w2) (p2 - w2 cm))`` (the three-level study block of the
     module docstring with ``s11 = t1^2``, ``s22 = t2^2``, ``s12 = rho t1 t2`` and one row per
-    group). ``codes``: the :data:`SCALE_CODES` of the two SD priors.
+    group). ``codes``: the :data:`SCALE_CODES` of the two SD priors. ``theta_out``
+    (optional, 2 x rows): receives ``theta`` (row-major).
     """
     n_rows, k1 = X1.shape
     k2 = X2.shape[1]
@@ -542,6 +567,9 @@ def two_level_kernel(
         lp += -0.5 * d2 * d2 / var2 - 0.5 * c2w * lcv - _HALF_LOG_2PI
         th1 = m1 + a1
         th2 = m2 + a2
+        if theta_out is not None:
+            theta_out[2 * r] = th1
+            theta_out[2 * r + 1] = th2
         wr = wt[r]
         if wr != 0.0:
             ls1, sg1 = log_sigmoid_and_sigmoid(th1)
@@ -584,133 +612,27 @@ def two_level_kernel(
     return lp, grad
 
 
-@numba.njit(cache=True, error_model="numpy")
-def two_level_expand(x, X1, X2, cw, out):
-    """Write the stored draw of ``x``: ``x``, then :data:`EXPANDED_TWO_LEVEL` (theta row-major)."""
-    n_rows, k1 = X1.shape
-    k2 = X2.shape[1]
-    offs, n_dim = two_level_offsets(k1, k2, n_rows)
-    o_b1, o_b2, o_t1, o_t2, o_r, o_p1, o_p2 = offs
-    for i in range(n_dim):
-        out[i] = x[i]
-    t1, t2 = math.exp(x[o_t1]), math.exp(x[o_t2])
-    b = math.exp(log_sigmoid(x[o_r]))
-    rho = 2.0 * b - 1.0
-    out[n_dim] = t1
-    out[n_dim + 1] = t2
-    out[n_dim + 2] = b
-    out[n_dim + 3] = rho
-    o = n_dim + 4
-    s11 = t1 * t1
-    k = rho * t1 * t2 / s11
-    cv = t2 * t2 - rho * t1 * t2 * k
-    for r in range(n_rows):
-        m1 = 0.0
-        for j in range(k1):
-            m1 += X1[r, j] * x[o_b1 + j]
-        m2 = 0.0
-        for j in range(k2):
-            m2 += X2[r, j] * x[o_b2 + j]
-        c1 = cw[r, 0]
-        c2w = cw[r, 1]
-        a1 = math.sqrt(s11 / math.exp(c1 * math.log(s11))) * (x[o_p1 + r] - c1 * m1)
-        cm = m2 + k * a1
-        a2 = k * a1 + math.sqrt(cv / math.exp(c2w * math.log(cv))) * (x[o_p2 + r] - c2w * cm)
-        out[o + 2 * r] = m1 + a1
-        out[o + 2 * r + 1] = m2 + a2
-    return o + 2 * n_rows
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def expanded_scalars(x, o_t1, out, n_dim, within):
+    """Write the constrained SDs and correlations after ``x`` in ``out``.
 
-
-@numba.njit(cache=True, error_model="numpy")
-def three_level_expand(x, gidx, cw, gsize, X1, X2, out, within=True):
-    """Write the stored draw of ``x``: ``x``, then :data:`EXPANDED_THREE_LEVEL`.
-
-    ``theta`` row-major; the forward lines of :func:`three_level_kernel`. ``within=False``:
-    the model without the within-study level (:data:`EXPANDED_TWO_LEVEL` after ``x``).
+    In the order of :data:`EXPANDED_THREE_LEVEL` (``within``) or :data:`EXPANDED_TWO_LEVEL`
+    (``o_t1``: offset of the first log SD in ``x``); returns the offset of ``theta``.
     """
-    n_rows, k1 = X1.shape
-    k2 = X2.shape[1]
-    n_groups = gsize.shape[0]
-    if within:
-        offs, n_dim = three_level_offsets(k1, k2, n_groups, n_rows)
-    else:
-        offs, n_dim = shared_offsets(k1, k2, n_groups)
-    (o_b1, o_b2, o_t1, o_t2, o_r, o_w1, o_w2, o_rw, o_p1, o_p2, o_z) = offs
-    for i in range(n_dim):
-        out[i] = x[i]
-    t1, t2 = math.exp(x[o_t1]), math.exp(x[o_t2])
-    b = math.exp(log_sigmoid(x[o_r]))
-    rho = 2.0 * b - 1.0
-    w1 = 0.0
-    w2 = 0.0
-    rw = 0.0
-    out[n_dim] = t1
-    out[n_dim + 1] = t2
+    b = math.exp(log_sigmoid(x[o_t1 + 2]))
+    out[n_dim] = math.exp(x[o_t1])
+    out[n_dim + 1] = math.exp(x[o_t1 + 1])
     out[n_dim + 2] = b
     if within:
-        w1, w2 = math.exp(x[o_w1]), math.exp(x[o_w2])
-        bw = math.exp(log_sigmoid(x[o_rw]))
-        rw = 2.0 * bw - 1.0
-        out[n_dim + 3] = w1
-        out[n_dim + 4] = w2
+        bw = math.exp(log_sigmoid(x[o_t1 + 5]))
+        out[n_dim + 3] = math.exp(x[o_t1 + 3])
+        out[n_dim + 4] = math.exp(x[o_t1 + 4])
         out[n_dim + 5] = bw
-        out[n_dim + 6] = rho
-        out[n_dim + 7] = rw
-        o = n_dim + 8
-    else:
-        out[n_dim + 3] = rho
-        o = n_dim + 4
-    sw = math.sqrt(1.0 - rw * rw)
-    lp1 = np.empty(n_rows)
-    lp2 = np.empty(n_rows)
-    lb1 = np.zeros(n_groups)
-    lb2 = np.zeros(n_groups)
-    zb1 = np.zeros(n_groups)
-    zb2 = np.zeros(n_groups)
-    for r in range(n_rows):
-        s = 0.0
-        for j in range(k1):
-            s += X1[r, j] * x[o_b1 + j]
-        lp1[r] = s
-        s = 0.0
-        for j in range(k2):
-            s += X2[r, j] * x[o_b2 + j]
-        lp2[r] = s
-        g = gidx[r]
-        lb1[g] += lp1[r]
-        lb2[g] += lp2[r]
-        if within:
-            zb1[g] += x[o_z + 2 * r]
-            zb2[g] += x[o_z + 2 * r + 1]
-    a1 = np.empty(n_groups)
-    a2 = np.empty(n_groups)
-    for g in range(n_groups):
-        ng = gsize[g]
-        lb1[g] /= ng
-        lb2[g] /= ng
-        zb1[g] /= ng
-        zb2[g] /= ng
-        s11 = t1 * t1 + w1 * w1 / ng
-        s22 = t2 * t2 + w2 * w2 / ng
-        s12 = rho * t1 * t2 + rw * w1 * w2 / ng
-        c1 = cw[g, 0]
-        c2w = cw[g, 1]
-        a1[g] = math.sqrt(s11 / math.exp(c1 * math.log(s11))) * (x[o_p1 + g] - c1 * lb1[g])
-        k = s12 / s11
-        cv = s22 - s12 * k
-        cm = lb2[g] + k * a1[g]
-        q2 = math.sqrt(cv / math.exp(c2w * math.log(cv)))
-        a2[g] = k * a1[g] + q2 * (x[o_p2 + g] - c2w * cm)
-    for r in range(n_rows):
-        g = gidx[r]
-        dz1 = 0.0
-        dz2 = 0.0
-        if within:
-            dz1 = x[o_z + 2 * r] - zb1[g]
-            dz2 = x[o_z + 2 * r + 1] - zb2[g]
-        out[o + 2 * r] = lp1[r] + a1[g] + w1 * dz1
-        out[o + 2 * r + 1] = lp2[r] + a2[g] + w2 * (rw * dz1 + sw * dz2)
-    return o + 2 * n_rows
+        out[n_dim + 6] = 2.0 * b - 1.0
+        out[n_dim + 7] = 2.0 * bw - 1.0
+        return n_dim + 8
+    out[n_dim + 3] = 2.0 * b - 1.0
+    return n_dim + 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -842,18 +764,11 @@ def _finish(lp, grad, n_dim, out_, logp_):
     return 0
 
 
-def _c_logp_two(dim, x_, out_, logp_, user_data_):
-    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
-    X1 = _mat(u, 8)
-    X2 = _mat(u, 9)
-    _, n_dim = two_level_offsets(X1.shape[1], X2.shape[1], X1.shape[0])
-    if dim != n_dim:
-        return -1
-    x = numba.carray(x_, (n_dim,))
+@numba.njit(inline="always", cache=True)
+def _two_level_eval(u, x, theta_out):
     sp = _mat(u, 15)
     codes = _ivec(u, 16)
-    eta = _vec(u, 14)
-    lp, grad = two_level_kernel(
+    return two_level_kernel(
         x,
         (codes[0], codes[1]),
         _vec(u, 0),
@@ -862,39 +777,39 @@ def _c_logp_two(dim, x_, out_, logp_, user_data_):
         _vec(u, 3),
         _vec(u, 4),
         _mat(u, 6),
-        X1,
-        X2,
+        _mat(u, 8),
+        _mat(u, 9),
         _vec(u, 10),
         _vec(u, 11),
         _vec(u, 12),
         _vec(u, 13),
-        eta[0],
+        _vec(u, 14)[0],
         sp[0, 0],
         sp[0, 1],
         sp[1, 0],
         sp[1, 1],
+        theta_out,
     )
-    return _finish(lp, grad, n_dim, out_, logp_)
 
 
 @numba.njit(inline="always", cache=True)
-def _grouped_logp(dim, x_, out_, logp_, user_data_, within):
-    # the three-level model (within=True) or the comparative "shared" model (False)
-    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+def _grouped_dims(u, within):
+    # offsets and length of x of the three-level (within) or the "shared" model
     X1 = _mat(u, 8)
-    X2 = _mat(u, 9)
-    gsize = _vec(u, 7)
+    k2 = _mat(u, 9).shape[1]
+    n_groups = _vec(u, 7).shape[0]
     if within:
-        offsets, n_dim = three_level_offsets(X1.shape[1], X2.shape[1], gsize.shape[0], X1.shape[0])
-    else:
-        offsets, n_dim = shared_offsets(X1.shape[1], X2.shape[1], gsize.shape[0])
-    if dim != n_dim:
-        return -1
-    x = numba.carray(x_, (n_dim,))
+        return three_level_offsets(X1.shape[1], k2, n_groups, X1.shape[0])
+    return shared_offsets(X1.shape[1], k2, n_groups)
+
+
+@numba.njit(inline="always", cache=True)
+def _grouped_eval(u, x, within, theta_out):
+    offsets, n_dim = _grouped_dims(u, within)
     sp = _mat(u, 15)
     codes = _ivec(u, 16)
     eta = _vec(u, 14)
-    lp, grad = three_level_kernel(
+    return three_level_kernel(
         x,
         offsets,
         (codes[0], codes[1], codes[2], codes[3]),
@@ -906,9 +821,9 @@ def _grouped_logp(dim, x_, out_, logp_, user_data_, within):
         _vec(u, 4),
         _ivec(u, 5),
         _mat(u, 6),
-        gsize,
-        X1,
-        X2,
+        _vec(u, 7),
+        _mat(u, 8),
+        _mat(u, 9),
         _vec(u, 10),
         _vec(u, 11),
         _vec(u, 12),
@@ -924,39 +839,68 @@ def _grouped_logp(dim, x_, out_, logp_, user_data_, within):
         sp[3, 0],
         sp[3, 1],
         within,
+        theta_out,
     )
+
+
+def _c_logp_two(dim, x_, out_, logp_, user_data_):
+    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+    X1 = _mat(u, 8)
+    _, n_dim = two_level_offsets(X1.shape[1], _mat(u, 9).shape[1], X1.shape[0])
+    if dim != n_dim:
+        return -1
+    lp, grad = _two_level_eval(u, numba.carray(x_, (n_dim,)), None)
     return _finish(lp, grad, n_dim, out_, logp_)
+
+
+def _c_expand_two(dim, expanded, x_, out_, user_data_):
+    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+    X1 = _mat(u, 8)
+    k1, k2, n_rows = X1.shape[1], _mat(u, 9).shape[1], X1.shape[0]
+    _, n_dim = two_level_offsets(k1, k2, n_rows)
+    if dim != n_dim or expanded != n_dim + 4 + 2 * n_rows:
+        return -1
+    x = numba.carray(x_, (n_dim,))
+    out = numba.carray(out_, (expanded,))
+    for i in range(n_dim):
+        out[i] = x[i]
+    o = expanded_scalars(x, k1 + k2, out, n_dim, False)
+    _two_level_eval(u, x, out[o:])
+    return 0
+
+
+@numba.njit(inline="always", cache=True)
+def _grouped_logp(dim, x_, out_, logp_, user_data_, within):
+    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+    _, n_dim = _grouped_dims(u, within)
+    if dim != n_dim:
+        return -1
+    lp, grad = _grouped_eval(u, numba.carray(x_, (n_dim,)), within, None)
+    return _finish(lp, grad, n_dim, out_, logp_)
+
+
+@numba.njit(inline="always", cache=True)
+def _grouped_expand(dim, expanded, x_, out_, user_data_, within):
+    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
+    offsets, n_dim = _grouped_dims(u, within)
+    n_rows = _mat(u, 8).shape[0]
+    if dim != n_dim or expanded != n_dim + (8 if within else 4) + 2 * n_rows:
+        return -1
+    x = numba.carray(x_, (n_dim,))
+    out = numba.carray(out_, (expanded,))
+    for i in range(n_dim):
+        out[i] = x[i]
+    o = expanded_scalars(x, offsets[2], out, n_dim, within)
+    _grouped_eval(u, x, within, out[o:])
+    return 0
 
 
 def _c_logp_three(dim, x_, out_, logp_, user_data_):
     return _grouped_logp(dim, x_, out_, logp_, user_data_, True)
 
 
-def _c_expand_two(dim, expanded, x_, out_, user_data_):
-    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
-    X1 = _mat(u, 8)
-    X2 = _mat(u, 9)
-    _, n_dim = two_level_offsets(X1.shape[1], X2.shape[1], X1.shape[0])
-    if dim != n_dim or expanded != n_dim + 4 + 2 * X1.shape[0]:
-        return -1
-    x = numba.carray(x_, (n_dim,))
-    out = numba.carray(out_, (expanded,))
-    two_level_expand(x, X1, X2, _mat(u, 6), out)
-    return 0
-
-
 def _c_expand_three(dim, expanded, x_, out_, user_data_):
-    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
-    X1 = _mat(u, 8)
-    X2 = _mat(u, 9)
-    gsize = _vec(u, 7)
-    _, n_dim = three_level_offsets(X1.shape[1], X2.shape[1], gsize.shape[0], X1.shape[0])
-    if dim != n_dim or expanded != n_dim + 8 + 2 * X1.shape[0]:
-        return -1
-    x = numba.carray(x_, (n_dim,))
-    out = numba.carray(out_, (expanded,))
-    three_level_expand(x, _ivec(u, 5), _mat(u, 6), gsize, X1, X2, out)
-    return 0
+    return _grouped_expand(dim, expanded, x_, out_, user_data_, True)
 
 
 def _c_logp_shared(dim, x_, out_, logp_, user_data_):
@@ -964,17 +908,7 @@ def _c_logp_shared(dim, x_, out_, logp_, user_data_):
 
 
 def _c_expand_shared(dim, expanded, x_, out_, user_data_):
-    u = numba.carray(user_data_, (3 * _N_FIELDS,), np.uint64)
-    X1 = _mat(u, 8)
-    X2 = _mat(u, 9)
-    gsize = _vec(u, 7)
-    _, n_dim = shared_offsets(X1.shape[1], X2.shape[1], gsize.shape[0])
-    if dim != n_dim or expanded != n_dim + 4 + 2 * X1.shape[0]:
-        return -1
-    x = numba.carray(x_, (n_dim,))
-    out = numba.carray(out_, (expanded,))
-    three_level_expand(x, _ivec(u, 5), _mat(u, 6), gsize, X1, X2, out, False)
-    return 0
+    return _grouped_expand(dim, expanded, x_, out_, user_data_, False)
 
 
 _C_FUNCS: dict[str, tuple[Any, Any]] = {}
