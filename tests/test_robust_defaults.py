@@ -44,6 +44,8 @@ def simulate(seed, k, tau, *, rho=-0.3, n=(50, 200), mu=(1.4, 1.8)) -> pd.DataFr
 FEW_SMALL_TAU = simulate(1000, 8, 0.2)
 # zero cells and perfect studies: small studies, sensitivity ~0.99, specificity ~0.95
 ZERO_CELLS = simulate(1003, 10, 0.5, rho=-0.5, n=(10, 30), mu=(4.5, 3.0))
+# ordinary studies whose first run at seed 5 is short of tail ESS: escalates once, then clean
+ESCALATES = simulate(3012, 12, 0.5)
 
 
 def _quiet(*args, **kwargs):
@@ -59,7 +61,12 @@ def few_studies_fit():
 
 @pytest.fixture(scope="module")
 def zero_cells_fit():
-    return _quiet(ZERO_CELLS, seed=6)
+    return _quiet(ZERO_CELLS, seed=4)
+
+
+@pytest.fixture(scope="module")
+def escalated_fit():
+    return _quiet(ESCALATES, seed=5)
 
 
 def _assert_clean(f):
@@ -84,6 +91,26 @@ def test_zero_cells_and_perfect_studies_clean_at_defaults(zero_cells_fit):
     frame = ZERO_CELLS[["TP", "FN", "FP", "TN"]]
     assert (frame["FN"] == 0).sum() >= 3 and (frame == 0).any(axis=1).sum() >= 5
     _assert_clean(zero_cells_fit)
+
+
+def test_weakly_informative_studies_get_the_few_studies_settings():
+    """20 small studies with sensitivities near 1 (zero cells): every effect non-centered, the
+    SDs barely informed. The first run uses 1000 + 1000 draws at 0.95 (at 400 + 400 such tables
+    were clean at the first run 2 times in 18, benchmarks/README.md) and is clean; the note
+    says why. Ordinary 20-study data keep 400 + 400 at 0.8."""
+    weak = simulate(2201, 20, 0.5, rho=-0.5, n=(10, 30), mu=(4.5, 3.0))
+    f = _quiet(weak, seed=1)
+    first = f.sampler["attempts"][0]
+    assert (first["draws"], first["tune"], first["target_accept"]) == (1000, 1000, 0.95)
+    assert "weakly informative studies" in f.sampling_note()
+    _assert_clean(f)
+    ordinary = _quiet(simulate(2202, 20, 0.5), seed=1)
+    first = ordinary.sampler["attempts"][0]
+    assert (first["draws"], first["target_accept"]) == (400, 0.8)
+    assert ordinary.sampler["defaults_reason"] is None
+    # options the user sets are kept, and the note does not claim the defaults
+    f = _quiet(weak, seed=1, draws=300, escalate=False)
+    assert f.sampler["attempts"][0]["draws"] == 300 and f.sampler["defaults_reason"] is None
 
 
 def test_auto_adapts_to_the_data():
@@ -147,16 +174,16 @@ def test_partial_centering_keeps_the_model():
     close(e[:, 0] * e[:, 1], rho * t_se * t_sp)
 
 
-def test_escalation_is_recorded_and_survives_save(zero_cells_fit, tmp_path):
-    """The zero-cell fit needs a second run at this seed (its first run is not clean)."""
-    att = zero_cells_fit.sampler["attempts"]
+def test_escalation_is_recorded_and_survives_save(escalated_fit, tmp_path):
+    """This fit needs a second run at this seed (its first run is not clean)."""
+    att = escalated_fit.sampler["attempts"]
     assert 2 <= len(att) <= 3
     assert not att[0]["diagnostics"]["clean"] and att[-1]["diagnostics"]["clean"]
     assert att[1]["changed"], "the second attempt says what it changed"
-    note = zero_cells_fit.sampling_note()
+    note = escalated_fit.sampling_note()
     assert note.startswith("auto: ") and f"{len(att)} attempts" in note
-    assert f"sampling: {note}" in zero_cells_fit.format_summary()
-    back = bd.load(zero_cells_fit.save(tmp_path / "f.nc"))
+    assert f"sampling: {note}" in escalated_fit.format_summary()
+    back = bd.load(escalated_fit.save(tmp_path / "f.nc"))
     assert back.sampler["attempts"] == att
     assert back.sampling_note() == note
 
@@ -183,7 +210,7 @@ _SEED_SCRIPT = textwrap.dedent(
     warnings.simplefilter("ignore")
     order = sys.argv[1].split(",")
     frames = {{"A": bd.load_example("auditc"), "B": pd.read_json(sys.argv[2])}}
-    seeds = {{"A": 5, "B": 6}}
+    seeds = {{"A": 5, "B": 5}}
     out = {{}}
     for name in order:
         f = bd.fit(frames[name], seed=seeds[name])
@@ -204,21 +231,21 @@ def _draws_hash(f) -> str:
     return h.hexdigest()
 
 
-def test_seed_reproducible_in_any_order_and_process(zero_cells_fit, tmp_path):
+def test_seed_reproducible_in_any_order_and_process(escalated_fit, tmp_path):
     """B's draws do not depend on what was fitted before, here or in a fresh process.
 
-    In this process B (the zero-cell fit, which escalates to a second run) is fitted after
-    other fits (the module fixtures, then A = auditc, which shares B's compiled model); a fresh
+    In this process B (12 ordinary studies, which escalates to a second run) is fitted after
+    other fits (the module fixtures, then A = auditc, of the same kind of model); a fresh
     process fits B first and then A. The draws of B (and of A) must be identical.
     """
     a_here = _quiet(bd.load_example("auditc"), seed=5)
-    b_here = _quiet(ZERO_CELLS, seed=6)
+    b_here = _quiet(ESCALATES, seed=5)
     assert len(b_here.sampler["attempts"]) >= 2
-    assert _draws_hash(b_here) == _draws_hash(zero_cells_fit)
+    assert _draws_hash(b_here) == _draws_hash(escalated_fit)
     script = tmp_path / "seed.py"
     script.write_text(_SEED_SCRIPT.format(src=SRC))
     frame = tmp_path / "b.json"
-    ZERO_CELLS.to_json(frame)
+    ESCALATES.to_json(frame)
     res = subprocess.run(
         [sys.executable, str(script), "B,A", str(frame)],
         capture_output=True,

@@ -383,7 +383,7 @@ def fit_design(
         numba_logp_kind,
         parameterization_label,
     )
-    from .sampling import resolve_defaults
+    from .sampling import FEW_STUDIES, WEAK_DATA_WEIGHT, resolve_defaults
 
     w = None if weights is None else np.asarray(weights, dtype=float)
     design = design or make_design(data, spec)
@@ -396,10 +396,33 @@ def fit_design(
     n_effects = data.n_rows if levels == 2 else data.n_studies
     if w is not None:
         n_effects = int(np.sum(w > 0)) if levels == 2 else n_effects
-    resolved = resolve_defaults(
-        settings, levels, n_effects, numba_logp=numba_logp_kind(spec, levels) is not None
-    )
     first_mode = centering or spec.parameterization
+    # weakly informative studies (every effect non-centered by "auto"): the few-studies
+    # settings whatever the number of studies (sampling.WEAK_DATA_WEIGHT)
+    w_auto, _ = centering_weights(data, spec, levels=levels, weights=w, design=design, mode="auto")
+    if w is not None and levels == 2:
+        w_auto = w_auto[np.asarray(w) > 0]  # the effects of the rows that are in the fit
+    mean_w = float(np.mean(w_auto)) if w_auto.size else 1.0
+    weak = levels == 2 and mean_w < WEAK_DATA_WEIGHT
+    resolved = resolve_defaults(
+        settings,
+        levels,
+        n_effects,
+        numba_logp=numba_logp_kind(spec, levels) is not None,
+        weak_data=weak,
+    )
+    defaults_reason = None
+    left = settings.draws is None and settings.tune is None and settings.target_accept is None
+    if left and levels == 2 and (n_effects < FEW_STUDIES or weak):
+        why = (
+            f"fewer than {FEW_STUDIES} studies"
+            if n_effects < FEW_STUDIES
+            else f"weakly informative studies: mean automatic centering weight {mean_w:.2f}"
+        )
+        defaults_reason = (
+            f"{resolved.draws} + {resolved.tune} draws at target_accept "
+            f"{resolved.target_accept:g} ({why})"
+        )
     choice = choose_parameterization(
         data, spec.replace(parameterization=first_mode), levels=levels, weights=w, design=design
     )
@@ -498,6 +521,7 @@ def fit_design(
                 or (auto_is_noncentered and h["centering"] == "noncentered")
                 else f"; escalation switched to {h['centering']}"
             ),
+            "defaults_reason": defaults_reason,
             "escalate": bool(escalate),
             "requested": {**settings.to_dict(), "seed": seed},
             "attempts": history,
@@ -935,6 +959,8 @@ class DTAFit:
         label = s.get("parameterization", mode)
         reason = s.get("parameterization_reason")
         head = f"{mode}: {label}" + (f" ({reason})" if reason else "")
+        if s.get("defaults_reason"):
+            head += f"; {s['defaults_reason']}"
         attempts = s.get("attempts") or []
         if not attempts:
             return head

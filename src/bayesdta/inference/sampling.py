@@ -50,7 +50,9 @@ class SamplerSettings:
         Kept draws and warm-up iterations per chain, number of chains. Default draws/tune
         (None): 400/400 for two-level models (measured min bulk ESS 600-2400 over 4 chains on
         the packaged data and 40-study simulations), 1000/1000 for two-level models of fewer
-        than 10 studies, 800/300 for three-level models (bulk ESS per kept draw 0.14-0.28 on
+        than 10 studies or of weakly informative studies (:data:`WEAK_DATA_WEIGHT`: small
+        studies, often with zero cells, relative to the between-study spread), 800/300 for
+        three-level models (bulk ESS per kept draw 0.14-0.28 on
         the osteoporosis meta-regression, its simulated replicates, smoking and ascus: min bulk
         ESS 457-901, tail 440-1093 over 4 chains; nutpie's adaptation needs no longer warm-up
         here; benchmarks/README.md), 1500/300 for three-level models whose gradient is the
@@ -60,7 +62,8 @@ class SamplerSettings:
         the first run is not clean (``escalate``).
     target_accept : float or None
         Target acceptance rate of the step-size adaptation. Default (None): 0.8 for two-level
-        models, 0.95 for two-level models of fewer than 10 studies, 0.9 for three-level models
+        models, 0.95 for two-level models of fewer than 10 studies or of weakly informative
+        studies, 0.9 for three-level models
         (no divergences in 8 fits of smoking, ascus and the osteoporosis meta-regression at
         800 + 300 draws; one at 0.85; the escalation raises it to 0.95 and 0.99 on
         divergences).
@@ -290,12 +293,21 @@ def _log_compile(built: BuiltModel, seconds: float) -> None:
 #: SDs plausible: funnel geometry), and their sampling costs little.
 FEW_STUDIES = 10
 FEW_STUDIES_DEFAULTS = {"draws": 1000, "tune": 1000, "target_accept": 0.95}
+#: Two-level fits whose automatic centering weights (the share of each study effect's
+#: precision that comes from the study's own data, :func:`bayesdta.families.bivariate.
+#: centering_weights`) average below this also start with :data:`FEW_STUDIES_DEFAULTS`,
+#: whatever the number of studies: every effect is then sampled non-centered and the SDs are
+#: barely informed (small studies, sensitivities near 1, zero cells). At 400 + 400 draws such
+#: reviews of 10-30 studies were clean at the first run for 2 of 18 tables (13 of 18 after the
+#: escalation, 1.4-1.8 s per fit); at 1000 + 1000 and 0.95 for 17 of 18 (0.9 s)
+#: (benchmarks/README.md, "Weakly informative studies").
+WEAK_DATA_WEIGHT = 0.1
 #: Three-level first-run settings (measured ESS per draw, benchmarks/README.md).
 THREE_LEVEL_DEFAULTS = {"draws": 800, "tune": 300, "target_accept": 0.9}
-#: Three-level first-run settings when the gradient is the hand-written numba one
-#: (:func:`with_numba_logp`, ~5x cheaper): enough draws that the first run rarely needs the
-#: escalation (24 of 24 osteoporosis replicates clean at the first run; benchmarks/README.md,
-#: "A log density written for the three-level model").
+#: Three-level first-run settings when the density is the hand-written numba one
+#: (:mod:`bayesdta.inference.native`, ~5x cheaper per gradient): enough draws that the first
+#: run rarely needs the escalation (24 of 24 osteoporosis replicates clean at the first run;
+#: benchmarks/README.md, "A log density written for the three-level model").
 THREE_LEVEL_NUMBA_DEFAULTS = {"draws": 1500, "tune": 300, "target_accept": 0.9}
 
 
@@ -305,11 +317,13 @@ def resolve_defaults(
     n_effects: int | None = None,
     *,
     numba_logp: bool = False,
+    weak_data: bool = False,
 ) -> SamplerSettings:
     """Fill in the structure-dependent defaults (draws, tune, ``target_accept``, ``low_rank``).
 
     Two levels: 400 + 400 draws, target_accept 0.8, low-rank mass matrix; with fewer than
-    :data:`FEW_STUDIES` studies (``n_effects``) 1000 + 1000 draws and target_accept 0.95.
+    :data:`FEW_STUDIES` studies (``n_effects``) or weakly informative studies (``weak_data``,
+    :data:`WEAK_DATA_WEIGHT`) 1000 + 1000 draws and target_accept 0.95.
     Three levels: 800 + 300 draws, target_accept 0.9, diagonal mass matrix (chosen by the
     measured ESS per draw, ``benchmarks/bench_three_level_draws.py``; the escalation of
     :func:`bayesdta.fit` adds draws when a data set needs more); 1500 + 300 when the model's
@@ -317,7 +331,7 @@ def resolve_defaults(
     """
     from dataclasses import replace
 
-    few = levels == 2 and n_effects is not None and n_effects < FEW_STUDIES
+    few = levels == 2 and ((n_effects is not None and n_effects < FEW_STUDIES) or weak_data)
     if levels == 3:
         three = (
             THREE_LEVEL_NUMBA_DEFAULTS if numba_logp and USE_NUMBA_LOGP else THREE_LEVEL_DEFAULTS
