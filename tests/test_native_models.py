@@ -315,3 +315,29 @@ def test_new_process_compiles_nothing_and_gives_the_same_draws(example, tmp_path
     assert set(theirs) == set(post.data_vars) >= {"beta_sensitivity", "rho", "theta"}
     for k in theirs:
         np.testing.assert_array_equal(theirs[k], post[k].values, err_msg=k)
+
+
+def test_unreadable_numba_cache_is_removed_and_compiled_again(monkeypatch):
+    """A damaged numba cache file makes loading the callbacks raise (numba unpickles it):
+    the files are removed, a one-line CacheWarning says so, and the callbacks are compiled
+    again (checked by hand on overwritten files: benchmarks/README.md)."""
+    from bayesdta.families import bivariate_logp
+    from bayesdta.inference import compile_cache as cc
+
+    real = bivariate_logp.c_functions
+    calls, removed = [], []
+
+    def flaky(kind):
+        calls.append(kind)
+        if len(calls) == 1:
+            raise ValueError("unpickling stack underflow")
+        return real(kind)
+
+    monkeypatch.setattr(bivariate_logp, "c_functions", flaky)
+    monkeypatch.setattr(cc, "clear_native", lambda: removed.append(1) or 3)
+    built = build_model(bd.load_example("dementia"), ModelSpec())
+    with pytest.warns(cc.CacheWarning, match="could not be read .* removed 3 cache file"):
+        compiled = _compiled(built)
+    assert calls == ["two_level_normal_logit"] * 2 and removed == [1]
+    x = np.zeros(compiled.n_dim)
+    assert _call(compiled, x)[0] == 0

@@ -175,6 +175,22 @@ def start_and_coords(model: Any, initial_points: dict[str, np.ndarray], shape_in
     return initial_point_func, dims, coords
 
 
+def _callbacks(kind: str):
+    """The C callbacks of ``kind``; a damaged numba cache is deleted and compiled afresh."""
+    from ..families import bivariate_logp as bl
+    from . import compile_cache as cc
+
+    try:
+        return bl.c_functions(kind)
+    except Exception as exc:  # noqa: BLE001 - e.g. a truncated or overwritten cache file
+        removed = cc.clear_native()
+        cc.warn(
+            f"numba's cache of the hand-written models could not be read ({type(exc).__name__}: "
+            f"{exc}); removed {removed} cache file(s) and compiled them again"
+        )
+        return bl.c_functions(kind)
+
+
 def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
     """The nutpie model of ``built`` with its hand-written callbacks (no graph compilation).
 
@@ -194,7 +210,7 @@ def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
         shared[name] = a
     arrays = bl.pack(kind, families, shared)
     shape_info, n_dim, n_expanded = _shape_info(kind, arrays)
-    logp, expand = bl.c_functions(kind)
+    logp, expand = _callbacks(kind)
     initial_point_func, dims, coords = start_and_coords(built.model, initial_points, shape_info)
     return NativeCompiledModel(
         _n_dim=n_dim,
