@@ -147,6 +147,18 @@ def test_two_level_other_prior_families():
     _agree(build_model(bd.load_example("skin_tests"), spec), seed=3)
 
 
+@pytest.mark.parametrize("levels", [2, 3])
+def test_different_formulas_per_outcome(levels):
+    spec = ModelSpec(
+        levels=levels, formula_sensitivity="~ type + population", formula_specificity="~ 1"
+    )
+    built = build_model(bd.load_example("smoking"), spec)
+    k = [built.data_values[f"X_{o}"].shape[1] for o in ("sensitivity", "specificity")]
+    assert k[0] > 1 and k[1] == 1
+    _random_centering(built, 12)
+    _agree(built, seed=13)
+
+
 def test_three_level_meta_regression_with_random_centering():
     truth = bd.load_truth("osteoporosis_dl")
     built = build_model(bd.load_example("osteoporosis_dl"), ModelSpec(**truth["model_spec"]))
