@@ -246,6 +246,12 @@ def test_other_models_keep_the_graph():
     built = build_model(data, ModelSpec(levels=2))
     built.numba_logp = {**built.numba_logp, "kind": "three_level_normal_logit"}
     assert native.native_kind(built) is None
+    # ... and so is one whose data would give other shapes than its variables have
+    built = build_model(data, ModelSpec(levels=2))
+    assert native.native_kind(built) is not None
+    X = built.data_values["X_sensitivity"]
+    built.data_values["X_sensitivity"] = np.concatenate([X, X], axis=1)
+    assert native.native_kind(built) is None
 
 
 @pytest.mark.parametrize("example", ["dementia", "smoking"])

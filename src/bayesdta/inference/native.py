@@ -69,7 +69,25 @@ def native_kind(built: BuiltModel) -> str | None:
     rest = tuple(v.name for v in model.unobserved_value_vars if v.name not in names)
     if rest != expanded:
         return None
+    # ... and of the shapes the density reads from the data
+    (_, _, shapes), _, _ = _shape_info(kind, built.data_values)
+    for rv, shape in zip(model.free_RVs, shapes, strict=False):
+        if _model_shape(model, rv) != tuple(shape):
+            return None
     return kind
+
+
+def _model_shape(model: Any, rv: Any) -> tuple[int, ...] | None:
+    """Shape of a random variable from its dims (no graph evaluation), or None if unknown."""
+    dims = model.named_vars_to_dims.get(rv.name)
+    if not dims:
+        return () if rv.ndim == 0 else None
+    out = []
+    for d in dims:
+        length = model.dim_lengths[d]
+        value = length.get_value() if hasattr(length, "get_value") else length.data
+        out.append(int(value))
+    return tuple(out)
 
 
 def _shape_info(kind: str, arrays: dict[str, np.ndarray]):
