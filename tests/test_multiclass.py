@@ -178,6 +178,11 @@ def test_seed_reproducible_after_other_fits_and_save_load(fit3, sim3, tmp_path):
     pd.testing.assert_frame_equal(
         back.confusion(kind="predictive"), fit3.confusion(kind="predictive")
     )
+    # bd.load reads it too (the file says what kind of fit it holds)
+    other = bd.load(path)
+    assert isinstance(other, bd.MulticlassFit)
+    pd.testing.assert_frame_equal(other.summary(), fit3.summary())
+    assert other.sampler == back.sampler
 
 
 def test_figures_and_summary(fit3):

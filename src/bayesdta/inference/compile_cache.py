@@ -457,13 +457,39 @@ class _LoadedCFunc:
             raise CorruptEntry(f"symbol {name} missing from the cached object code")
 
 
+def start_and_coords(model: Any, initial_points: dict[str, Any], shape_info: Any):
+    """Start-value function, dims and coords (as nutpie's) of a model compiled without nutpie.
+
+    As :func:`nutpie.compile_pymc_model` makes them: every free variable jittered around
+    ``initial_points``, flattened in the order of ``shape_info`` (names, slices, shapes of the
+    stored draw, free variables first). Used for models loaded from the disk cache and for the
+    hand-written models (:mod:`bayesdta.inference.native`) (:func:`import_compiled`).
+    """
+    from nutpie import compile_pymc as cp
+    from pymc.initial_point import make_initial_point_fn
+
+    names, _, shapes = shape_info
+    n_free = len(model.free_RVs)
+    ip = make_initial_point_fn(
+        model=model,
+        overrides=initial_points,
+        default_strategy="support_point",
+        jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )
+    ip = cp._wrap_with_lock(ip)
+    initial_point_func = cp._rv_dict_to_flat_array_wrapper(
+        ip, names=list(names[:n_free]), shapes=[tuple(s) for s in shapes[:n_free]]
+    )
+    dims, coords = cp._prepare_dims_and_coords(model, shape_info)
+    return initial_point_func, dims, coords
+
+
 def import_compiled(entry: dict[str, Any], built, initial_points: dict[str, Any]):
     """Rebuild a ``nutpie`` compiled PyMC model from a cache entry (no PyTensor, no numba)."""
     import numpy as np
     from numba.core.registry import cpu_target
     from nutpie import compile_pymc as cp
-
-    from .native import start_and_coords
 
     model = built.model
     codegen = cpu_target.target_context.codegen()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import registry
 from ..data.tables import ConfusionData, read_confusion
 from ..exceptions import SamplerWarning, SpecError
 from ..families.base import get_family
@@ -699,17 +700,19 @@ class MulticlassFit:
 
         See :func:`bayesdta.workflows.multiclass.compare_one_vs_rest`.
         """
-        from .. import registry
-
         return registry.quantity("compare_one_vs_rest")(self, **kwargs)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Save to netCDF (posterior, matrices, settings); :func:`load_multiclass` reads it."""
+        """Save to netCDF (posterior, matrices, settings).
+
+        :func:`bayesdta.load` and :func:`load_multiclass` read it.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         idata = self.idata.copy()
         attrs = dict(idata.constant_data.attrs)
+        attrs["bayesdta_kind"] = "multiclass"
         attrs["bayesdta_confusion"] = self.data.to_json()
         attrs["bayesdta_multiclass_spec"] = json.dumps(self.spec.to_dict())
         attrs["bayesdta_sampler"] = json.dumps(self.sampler, default=str)
@@ -723,12 +726,21 @@ class MulticlassFit:
 
 
 def load_multiclass(path: str | Path) -> MulticlassFit:
-    """Load a fit written by :meth:`MulticlassFit.save`."""
+    """Load a fit written by :meth:`MulticlassFit.save` (as :func:`bayesdta.load` does)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved fit at {str(path)!r}")
-    idata = _arviz.from_netcdf(path)
+    return _load_multiclass(_arviz.from_netcdf(path), path)
+
+
+@registry.register_loader("multiclass")
+def _load_multiclass(idata: Any, path: str | Path) -> MulticlassFit:
+    """Rebuild a :class:`MulticlassFit` from the netCDF of :meth:`MulticlassFit.save`.
+
+    Called by :func:`bayesdta.load` for ``bayesdta_kind = "multiclass"``.
+    """
     attrs = dict(idata.constant_data.attrs)
+    attrs.pop("bayesdta_kind", None)
     try:
         data = ConfusionData.from_json(attrs.pop("bayesdta_confusion"))
         spec = MulticlassSpec.from_dict(json.loads(attrs.pop("bayesdta_multiclass_spec")))

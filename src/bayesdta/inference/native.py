@@ -30,7 +30,6 @@ __all__ = [
     "native_kind",
     "compile_native",
     "free_shapes",
-    "start_and_coords",
     "NativeCompiledModel",
 ]
 
@@ -165,34 +164,6 @@ class NativeCompiledModel(CompiledPyMCModel):
         )
 
 
-def start_and_coords(model: Any, initial_points: dict[str, np.ndarray], shape_info: Any):
-    """Start-value function, dims and coords (as nutpie's) of a model compiled without nutpie.
-
-    As :func:`nutpie.compile_pymc_model` makes them: every free variable jittered around
-    ``initial_points``, flattened in the order of ``shape_info`` (names, slices, shapes of the
-    stored draw, free variables first). Used for the hand-written models and for models loaded
-    from the disk cache (:mod:`bayesdta.inference.compile_cache`).
-    """
-    from nutpie import compile_pymc as cp
-    from pymc.initial_point import make_initial_point_fn
-
-    names, _, shapes = shape_info
-    n_free = len(model.free_RVs)
-    ip = make_initial_point_fn(
-        model=model,
-        overrides=initial_points,
-        default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )
-    ip = cp._wrap_with_lock(ip)
-    initial_point_func = cp._rv_dict_to_flat_array_wrapper(
-        ip, names=list(names[:n_free]), shapes=[tuple(s) for s in shapes[:n_free]]
-    )
-    dims, coords = cp._prepare_dims_and_coords(model, shape_info)
-    return initial_point_func, dims, coords
-
-
 def _callbacks(kind: str):
     """The C callbacks of ``kind``; a damaged numba cache is deleted and compiled afresh."""
     from ..families import bivariate_logp as bl
@@ -216,6 +187,7 @@ def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
     variable name, jittered as nutpie does for compiled PyMC models.
     """
     from ..families import bivariate_logp as bl
+    from . import compile_cache as cc
 
     kind = native_kind(built)
     if kind is None:
@@ -229,7 +201,7 @@ def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
     arrays = bl.pack(kind, families, shared)
     shape_info, n_dim, n_expanded = _shape_info(kind, arrays)
     logp, expand = _callbacks(kind)
-    initial_point_func, dims, coords = start_and_coords(built.model, initial_points, shape_info)
+    initial_point_func, dims, coords = cc.start_and_coords(built.model, initial_points, shape_info)
     return NativeCompiledModel(
         _n_dim=n_dim,
         dims=dims,
