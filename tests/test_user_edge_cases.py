@@ -211,3 +211,27 @@ def test_summary_of_findings_without_a_fit_is_one_line(thing):
     with pytest.raises(bd.SpecError, match="needs a fitted model") as exc:
         bd.summary_of_findings(thing)
     assert "\n" not in str(exc.value)
+
+
+def test_all_zero_weights_are_one_line_errors():
+    """Weights that leave no table in the fit are refused before anything is built."""
+    from bayesdta.data.datasets.simulate_multiclass import default_truth, simulate_multiclass
+
+    d = bd.load_example("dementia")
+    with pytest.raises(bd.SpecError, match="weights are all 0") as info:
+        bd.fit(d, weights=np.zeros(d.n_rows), verbose=False)
+    assert "\n" not in str(info.value)
+    lc = bd.load_example("osteoporosis_latent_class")
+    priors = {"DXA": {"sensitivity": "Beta(15, 5)", "specificity": "Beta(45, 5)"}, "CT": "perfect"}
+    with pytest.raises(bd.SpecError, match="weights are all 0"):
+        bd.fit_latent_class(
+            lc,
+            reference_standard="reference_standard",
+            reference_priors=priors,
+            weights=np.zeros(lc.n_rows),
+            verbose=False,
+        )
+    t, _ = simulate_multiclass(np.full((3, 3), 20), default_truth(), seed=1)
+    n_studies = t["study"].nunique()
+    with pytest.raises(bd.SpecError, match="weights are all 0"):
+        bd.fit_multiclass(t, weights=np.zeros(n_studies), verbose=False)

@@ -386,6 +386,10 @@ def fit_design(
     from .sampling import FEW_STUDIES, WEAK_DATA_WEIGHT, resolve_defaults
 
     w = None if weights is None else np.asarray(weights, dtype=float)
+    if w is not None and w.size and not np.any(w > 0):
+        raise SpecError(
+            "weights are all 0: no table enters the fit (give at least one table a positive weight)"
+        )
     design = design or make_design(data, spec)
     levels = spec.resolved_levels(data)
     seed = (

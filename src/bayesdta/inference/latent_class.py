@@ -176,6 +176,10 @@ def _fit(
     from .._quiet import quiet
 
     w = None if weights is None else np.asarray(weights, dtype=float)
+    if w is not None and w.size and not np.any(w > 0):
+        raise SpecError(
+            "weights are all 0: no table enters the fit (give at least one table a positive weight)"
+        )
     seed = (
         int(settings.seed)
         if settings.seed is not None
