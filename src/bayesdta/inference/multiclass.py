@@ -122,19 +122,23 @@ def fit_multiclass(
             "parameterization must be 'auto', 'noncentered' or 'centered', "
             f"got {parameterization!r}"
         )
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    if w is not None and (
+        w.shape != (data.n_studies,) or np.any(w < 0) or not np.all(np.isfinite(w))
+    ):
+        raise SpecError(
+            f"weights must be {data.n_studies} finite non-negative numbers, one per study"
+        )
+    if w is not None and not np.any(w > 0):
+        raise SpecError(
+            "weights are all 0: no study enters the fit (give at least one a positive weight)"
+        )
     if parameterization == "auto":
         first, reason = choose_parameterization(data, weights)
     else:
         first, reason = parameterization, f"parameterization={parameterization!r} requested"
     spec = MulticlassSpec(priors=priors, parameterization=first)
     prev = _resolve_prevalence(prevalence, data)
-    w = None if weights is None else np.asarray(weights, dtype=float)
-    if w is not None and (w.shape != (data.n_studies,) or np.any(w < 0)):
-        raise SpecError(f"weights must be {data.n_studies} non-negative numbers, one per study")
-    if w is not None and not np.any(w > 0):
-        raise SpecError(
-            "weights are all 0: no study enters the fit (give at least one a positive weight)"
-        )
     if data.n_studies < 2:
         raise SpecError(
             "the multiclass model needs at least 2 studies to estimate between-study effects"
