@@ -14,19 +14,6 @@ import bayesdta as bd  # noqa: E402
 PLUMBING = {"draws": 300, "tune": 400, "chains": 2}
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Workers get whole files (``--dist loadgroup``: each file is a group unless it names one).
-
-    Files that name a group (``pytestmark = pytest.mark.xdist_group(...)``) run in one worker
-    together, so that a structure compiled from its graph that numba cannot store on disk (the
-    t family's) is compiled once for them (tests/README.md).
-    """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
-
-
 def _quiet_fit(*args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bd.SamplerWarning)

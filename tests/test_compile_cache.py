@@ -30,9 +30,6 @@ import bayesdta as bd
 from bayesdta.families.bivariate import ModelSpec, build_model
 from bayesdta.inference import compile_cache as cc
 
-# one worker fits every t-family structure of these files (tests/README.md, "Two workers")
-pytestmark = pytest.mark.xdist_group("t_family")
-
 SRC = str(Path(bd.__file__).resolve().parent.parent)
 
 FIT_SCRIPT = textwrap.dedent(

@@ -13,9 +13,6 @@ import bayesdta as bd
 from bayesdta.exceptions import SpecError
 from bayesdta.families.bivariate import ModelSpec
 
-# one worker fits every t-family structure of these files (tests/README.md, "Two workers")
-pytestmark = pytest.mark.xdist_group("t_family")
-
 TRUE_SE, TRUE_SP = 0.80, 0.90
 REFERENCE = Path(__file__).parents[1] / "validation" / "t_family_reference.csv"
 
