@@ -39,6 +39,13 @@ def _line(f) -> dict:
     }
 
 
+def _fit_t(bd, table, seed, kw):
+    """One run of the t model at the defaults (no escalation), 2 cores."""
+    return bd.fit(
+        table, random_effects="t", seed=seed, cores=2, verbose=False, escalate=False, **kw
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seed", type=int, default=2)
@@ -76,15 +83,7 @@ def main() -> None:
         for kw in variants:
             for seed in (1, 2):
                 t = time.perf_counter()
-                g = bd.fit(
-                    table,
-                    random_effects="t",
-                    seed=seed,
-                    cores=2,
-                    verbose=False,
-                    escalate=False,
-                    **kw,
-                )
+                g = _fit_t(bd, table, seed, kw)
                 wall = round(time.perf_counter() - t, 1)
                 print(json.dumps(kw), seed, wall, _line(g), flush=True)
     if args.diagonal:
@@ -94,21 +93,14 @@ def main() -> None:
 
         resolve = sampling.resolve_defaults
 
-        def diagonal(settings, levels, n_effects=None):
-            return dataclasses.replace(resolve(settings, levels, n_effects), low_rank=False)
+        def diagonal(settings, levels, n_effects=None, **options):
+            out = resolve(settings, levels, n_effects, **options)
+            return dataclasses.replace(out, low_rank=False)
 
         sampling.resolve_defaults = diagonal  # fit_design looks it up at call time
         for kw in ({}, {"draws": 1500, "tune": 800}):
             for seed in (1, 2, _attempt_seed(args.seed, 2)):
-                g = bd.fit(
-                    table,
-                    random_effects="t",
-                    seed=seed,
-                    cores=2,
-                    verbose=False,
-                    escalate=False,
-                    **kw,
-                )
+                g = _fit_t(bd, table, seed, kw)
                 print("diagonal", json.dumps(kw), seed, _line(g), flush=True)
         sampling.resolve_defaults = resolve
 

@@ -457,13 +457,27 @@ class _LoadedCFunc:
             raise CorruptEntry(f"symbol {name} missing from the cached object code")
 
 
-def start_and_coords(model: Any, initial_points: dict[str, Any], shape_info: Any):
-    """Start-value function, dims and coords (as nutpie's) of a model compiled without nutpie.
+def assemble(
+    cls: Any,
+    model: Any,
+    initial_points: dict[str, Any],
+    shape_info: Any,
+    *,
+    n_dim: int,
+    n_expanded: int,
+    logp: Any,
+    expand: Any,
+    shared_data: dict[str, Any],
+    user_data: Any,
+    **extra: Any,
+) -> Any:
+    """Nutpie's compiled-model object (``cls``) from callbacks compiled without nutpie.
 
-    As :func:`nutpie.compile_pymc_model` makes them: every free variable jittered around
-    ``initial_points``, flattened in the order of ``shape_info`` (names, slices, shapes of the
-    stored draw, free variables first). Used for models loaded from the disk cache and for the
-    hand-written models (:mod:`bayesdta.inference.native`) (:func:`import_compiled`).
+    The start values are made as :func:`nutpie.compile_pymc_model` makes them: every free
+    variable jittered around ``initial_points``, flattened in the order of ``shape_info``
+    (names, slices, shapes of the stored draw, free variables first). Used for models loaded
+    from the disk cache (:func:`import_compiled`) and for the hand-written models
+    (:mod:`bayesdta.inference.native`, whose ``cls`` takes ``extra`` fields).
     """
     from nutpie import compile_pymc as cp
     from pymc.initial_point import make_initial_point_fn
@@ -482,7 +496,22 @@ def start_and_coords(model: Any, initial_points: dict[str, Any], shape_info: Any
         ip, names=list(names[:n_free]), shapes=[tuple(s) for s in shapes[:n_free]]
     )
     dims, coords = cp._prepare_dims_and_coords(model, shape_info)
-    return initial_point_func, dims, coords
+    return cls(
+        _n_dim=n_dim,
+        dims=dims,
+        _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=logp,
+        compiled_expand_func=expand,
+        initial_point_func=initial_point_func,
+        shared_data=shared_data,
+        user_data=user_data,
+        n_expanded=n_expanded,
+        shape_info=shape_info,
+        logp_func=None,
+        expand_func=None,
+        **extra,
+    )
 
 
 def import_compiled(entry: dict[str, Any], built, initial_points: dict[str, Any]):
@@ -512,22 +541,17 @@ def import_compiled(entry: dict[str, Any], built, initial_points: dict[str, Any]
     free_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     if list(names[:n_free]) != free_names:
         raise CorruptEntry("the entry's parameters do not match the model's")
-    # as in nutpie.compile_pymc_model: jitter every free variable around the given start
-    initial_point_func, dims, coords = start_and_coords(model, initial_points, shape_info)
-    return cp.CompiledPyMCModel(
-        _n_dim=entry["n_dim"],
-        dims=dims,
-        _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=logp,
-        compiled_expand_func=expand,
-        initial_point_func=initial_point_func,
+    return assemble(
+        cp.CompiledPyMCModel,
+        model,
+        initial_points,
+        shape_info,
+        n_dim=entry["n_dim"],
+        n_expanded=entry["n_expanded"],
+        logp=logp,
+        expand=expand,
         shared_data=shared_data,
         user_data=user_data,
-        n_expanded=entry["n_expanded"],
-        shape_info=shape_info,
-        logp_func=None,
-        expand_func=None,
     )
 
 

@@ -201,21 +201,17 @@ def compile_native(built: BuiltModel, initial_points: dict[str, np.ndarray]):
     arrays = bl.pack(kind, families, shared)
     shape_info, n_dim, n_expanded = _shape_info(kind, arrays)
     logp, expand = _callbacks(kind)
-    initial_point_func, dims, coords = cc.start_and_coords(built.model, initial_points, shape_info)
-    return NativeCompiledModel(
-        _n_dim=n_dim,
-        dims=dims,
-        _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=logp,
-        compiled_expand_func=expand,
-        initial_point_func=initial_point_func,
+    return cc.assemble(
+        NativeCompiledModel,
+        built.model,
+        initial_points,
+        shape_info,
+        n_dim=n_dim,
+        n_expanded=n_expanded,
+        logp=logp,
+        expand=expand,
         shared_data=shared,
         user_data=bl.record(arrays),
-        n_expanded=n_expanded,
-        shape_info=shape_info,
-        logp_func=None,
-        expand_func=None,
         native_kind=kind,
         native_families=families,
         native_arrays=arrays,
